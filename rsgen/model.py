@@ -1,0 +1,159 @@
+"""The domain, as frozen dataclasses: what `load` produces and every later stage reads.
+
+Nothing here does I/O. Values are already validated when an object exists.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from rsgen.values import AsSetName, IPAddress, PrefixRange
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a value came from, for error messages."""
+
+    file: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        return self.file if self.line is None else f"{self.file}:{self.line}"
+
+
+@dataclass(frozen=True)
+class RouteServer:
+    name: str
+    asn: int
+    router_id: ipaddress.IPv4Address
+    ipv4: ipaddress.IPv4Address | None
+    ipv6: ipaddress.IPv6Address | None
+
+    def addresses(self) -> tuple[IPAddress, ...]:
+        return tuple(a for a in (self.ipv4, self.ipv6) if a is not None)
+
+
+@dataclass(frozen=True)
+class PeeringLan:
+    ipv4: ipaddress.IPv4Network | None
+    ipv6: ipaddress.IPv6Network | None
+
+    def contains(self, address: IPAddress) -> bool:
+        network = self.ipv4 if address.version == 4 else self.ipv6
+        return network is not None and address in network
+
+
+class MaxPrefixAction(StrEnum):
+    """What BIRD does when a session exceeds its max-prefix limit (BIRD's limit actions)."""
+
+    RESTART = "restart"  # drop the session, let it come back after BIRD's error wait time
+    DISABLE = "disable"  # drop the session until an operator enables it again
+    BLOCK = "block"  # keep the session, ignore routes beyond the limit
+    WARN = "warn"  # only log
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    """Exchange-wide import policy knobs (exchange.yml `policy:`)."""
+
+    ipv4_min_length: int = 8
+    ipv4_max_length: int = 24
+    ipv6_min_length: int = 12
+    ipv6_max_length: int = 48
+    max_as_path_length: int = 32
+    max_prefix_action: MaxPrefixAction = MaxPrefixAction.RESTART
+    # Used when neither the member file nor PeeringDB gives a limit.
+    default_max_prefixes_ipv4: int = 100
+    default_max_prefixes_ipv6: int = 50
+
+
+@dataclass(frozen=True)
+class PeeringDbSettings:
+    url: str = "https://www.peeringdb.com/api"
+    timeout_seconds: float = 30.0
+
+
+@dataclass(frozen=True)
+class IrrSettings:
+    host: str = "whois.radb.net"
+    sources: tuple[str, ...] = ("RIPE", "APNIC", "ARIN", "AFRINIC", "LACNIC", "RADB")
+    timeout_seconds: float = 120.0
+    parallel: int = 4
+
+
+@dataclass(frozen=True)
+class Exchange:
+    name: str
+    route_servers: tuple[RouteServer, ...]
+    peering_lan: PeeringLan
+    peeringdb: PeeringDbSettings = field(default_factory=PeeringDbSettings)
+    irr: IrrSettings = field(default_factory=IrrSettings)
+    policy: PolicySettings = field(default_factory=PolicySettings)
+    location: Location = Location("exchange.yml")
+
+
+@dataclass(frozen=True)
+class Session:
+    ip: IPAddress
+    description: str | None = None
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class MaxPrefixes:
+    ipv4: int | None = None
+    ipv6: int | None = None
+
+
+@dataclass(frozen=True)
+class Member:
+    asn: int
+    name: str
+    sessions: tuple[Session, ...]
+    as_sets: tuple[AsSetName, ...] = ()  # empty: take PeeringDB's irr_as_set, else the ASN
+    max_prefixes: MaxPrefixes = MaxPrefixes()
+    description: str | None = None
+    location: Location = Location("members/?")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything `load` reads from an exchange directory."""
+
+    exchange: Exchange
+    members: tuple[Member, ...]  # sorted by ASN
+
+
+# --- the snapshot: enrichment data fetched by `refresh`, committed beside the member files ---
+
+
+@dataclass(frozen=True)
+class PeeringDbNet:
+    """The fields of a PeeringDB `net` object that policy uses (all untrusted text)."""
+
+    asn: int
+    name: str
+    irr_as_set: str
+    info_prefixes4: int | None
+    info_prefixes6: int | None
+    never_via_route_servers: bool
+
+
+@dataclass(frozen=True)
+class IrrData:
+    """A member's IRR expansion, as bgpq4 returned it."""
+
+    objects: tuple[AsSetName, ...]  # what was expanded
+    origins: tuple[int, ...]  # sorted, unique
+    ipv4: tuple[PrefixRange, ...]  # sorted, unique
+    ipv6: tuple[PrefixRange, ...]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    example: bool  # True for the bundled example exchange's made-up data
+    peeringdb: Mapping[int, PeeringDbNet]  # by ASN; a member absent from PeeringDB is absent
+    irr: Mapping[int, IrrData]  # by ASN

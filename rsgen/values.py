@@ -1,0 +1,192 @@
+"""Typed values and their validators: ASNs, AS-SET names, prefix ranges, safe config text.
+
+Everything here is pure and small; data from PeeringDB and IRR is untrusted, so it passes
+through these parsers before it can reach bgpq4's argv or a BIRD config.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# Reserved, private and documentation ASNs (IANA "Special-Purpose AS Numbers" and unallocated
+# 32-bit space boundaries used as bogons by route servers). Inclusive ranges.
+BOGON_ASN_RANGES: tuple[tuple[int, int, str], ...] = (
+    (0, 0, "reserved (RFC 7607)"),
+    (23456, 23456, "AS_TRANS (RFC 6793)"),
+    (64496, 64511, "documentation (RFC 5398)"),
+    (64512, 65534, "private use (RFC 6996)"),
+    (65535, 65535, "reserved (RFC 7300)"),
+    (65536, 65551, "documentation (RFC 5398)"),
+    (65552, 131071, "reserved by IANA"),
+    (4200000000, 4294967294, "private use (RFC 6996)"),
+    (4294967295, 4294967295, "reserved (RFC 7300)"),
+)
+
+MAX_ASN = 4294967295
+
+
+def bogon_asn_reason(asn: int) -> str | None:
+    """Why an ASN may not appear in a member's AS path, or None when it may.
+
+    >>> bogon_asn_reason(64512)
+    'private use (RFC 6996)'
+    >>> bogon_asn_reason(17557) is None
+    True
+    """
+    for low, high, why in BOGON_ASN_RANGES:
+        if low <= asn <= high:
+            return why
+    return None
+
+
+# An AS-SET name as RPSL (RFC 2622 section 5.1) allows it: "AS-" names, optionally hierarchical
+# with ASN or AS-SET components ("AS3333:AS-FOO"). Letters, digits, "-" and "_" only, which also
+# keeps every name safe for argv and for BIRD comments.
+_SET_COMPONENT = r"AS-[A-Z0-9][A-Z0-9_-]*"
+_HIER_COMPONENT = rf"(?:AS[0-9]+|{_SET_COMPONENT})"
+_AS_SET_RE = re.compile(rf"^(?:{_HIER_COMPONENT}:)*{_SET_COMPONENT}(?::{_HIER_COMPONENT})*$")
+_ASN_OBJECT_RE = re.compile(r"^AS([0-9]{1,10})$")
+_SOURCE_RE = re.compile(r"^[A-Z][A-Z0-9-]{0,31}$")
+MAX_AS_SET_LENGTH = 128
+
+
+@dataclass(frozen=True, order=True)
+class AsSetName:
+    """An IRR object to expand: an AS-SET (maybe hierarchical) or a single aut-num "AS123".
+
+    `source` pins the IRR database ("RIPE::AS-FOO" or "AS-FOO@RIPE" in PeeringDB).
+    """
+
+    name: str
+    source: str | None = None
+
+    def __str__(self) -> str:
+        return f"{self.source}::{self.name}" if self.source else self.name
+
+    @property
+    def is_asn(self) -> bool:
+        return _ASN_OBJECT_RE.match(self.name) is not None
+
+
+def parse_as_set(text: str) -> AsSetName:
+    """Parse one AS-SET in any form PeeringDB holds; raise ValueError with the reason otherwise.
+
+    >>> parse_as_set("RIPE::as-foo")
+    AsSetName(name='AS-FOO', source='RIPE')
+    >>> parse_as_set("AS-FOO@RADB")
+    AsSetName(name='AS-FOO', source='RADB')
+    >>> parse_as_set("AS3333:AS-BAR")
+    AsSetName(name='AS3333:AS-BAR', source=None)
+    """
+    raw = text.strip()
+    if not raw:
+        raise ValueError("empty AS-SET name")
+    if len(raw) > MAX_AS_SET_LENGTH:
+        raise ValueError(f"AS-SET name longer than {MAX_AS_SET_LENGTH} characters")
+    upper = raw.upper()
+    source: str | None = None
+    if "::" in upper:
+        source, _, upper = upper.partition("::")
+    elif "@" in upper:
+        upper, _, source = upper.partition("@")
+    if source is not None and not _SOURCE_RE.match(source):
+        raise ValueError(f"{raw!r}: IRR source must be letters and digits, like RIPE or RADB")
+    match = _ASN_OBJECT_RE.match(upper)
+    if match:
+        if int(match.group(1)) > MAX_ASN:
+            raise ValueError(f"{raw!r}: ASN out of range")
+        return AsSetName(upper, source)
+    if not _AS_SET_RE.match(upper):
+        raise ValueError(
+            f"{raw!r} is not an AS-SET name (expected AS-NAME, AS123:AS-NAME, "
+            "SOURCE::AS-NAME or AS-NAME@SOURCE; letters, digits, '-' and '_' only)"
+        )
+    return AsSetName(upper, source)
+
+
+def parse_as_set_list(text: str) -> tuple[AsSetName, ...]:
+    """Parse PeeringDB's irr_as_set field: several names separated by spaces or commas.
+
+    Duplicates are dropped, order is kept (the first is the member's primary set).
+
+    >>> [str(s) for s in parse_as_set_list("RIPE::AS-FOO, AS-BAR AS-FOO@RIPE")]
+    ['RIPE::AS-FOO', 'AS-BAR']
+    """
+    seen: list[AsSetName] = []
+    for token in re.split(r"[\s,]+", text.strip()):
+        if not token:
+            continue
+        parsed = parse_as_set(token)
+        if parsed not in seen:
+            seen.append(parsed)
+    return tuple(seen)
+
+
+@dataclass(frozen=True, order=True)
+class PrefixRange:
+    """A prefix and the lengths accepted under it, as bgpq4 -A emits and BIRD sets express.
+
+    >>> PrefixRange.parse("192.0.2.0/23{23,24}").bird()
+    '192.0.2.0/23{23,24}'
+    >>> str(PrefixRange.parse("2001:db8::/32"))
+    '2001:db8::/32'
+    """
+
+    version: int
+    network_int: int
+    prefixlen: int
+    ge: int
+    le: int
+
+    @classmethod
+    def of(cls, network: IPNetwork, ge: int | None = None, le: int | None = None) -> PrefixRange:
+        low = network.prefixlen if ge is None else ge
+        high = network.prefixlen if le is None else le
+        if not network.prefixlen <= low <= high <= network.max_prefixlen:
+            raise ValueError(f"{network}: bad length range {low}-{high}")
+        return cls(network.version, int(network.network_address), network.prefixlen, low, high)
+
+    @classmethod
+    def parse(cls, text: str) -> PrefixRange:
+        match = re.fullmatch(r"([0-9A-Fa-f:.]+/[0-9]{1,3})(?:\{([0-9]{1,3}),([0-9]{1,3})\})?", text)
+        if not match:
+            raise ValueError(f"{text!r} is not a prefix or prefix{{min,max}}")
+        network = ipaddress.ip_network(match.group(1), strict=True)
+        if match.group(2) is None:
+            return cls.of(network)
+        return cls.of(network, int(match.group(2)), int(match.group(3)))
+
+    @property
+    def network(self) -> IPNetwork:
+        return ipaddress.ip_network((self.network_int, self.prefixlen)) if self.version == 4 \
+            else ipaddress.IPv6Network((self.network_int, self.prefixlen))
+
+    @property
+    def exact(self) -> bool:
+        return self.ge == self.le == self.prefixlen
+
+    def bird(self) -> str:
+        """BIRD prefix-set syntax."""
+        net = self.network
+        return str(net) if self.exact else f"{net}{{{self.ge},{self.le}}}"
+
+    __str__ = bird
+
+
+_SAFE_TEXT_RE = re.compile(r"[^A-Za-z0-9 .,:()/&+_'@#-]")
+
+
+def safe_comment(text: str, limit: int = 120) -> str:
+    """Reduce free text (member names, PeeringDB fields) to a harmless one-line BIRD comment.
+
+    >>> safe_comment('Evil"; } protocol x {\\n')
+    'Evil protocol x'
+    """
+    cleaned = _SAFE_TEXT_RE.sub(" ", text)
+    cleaned = " ".join(cleaned.split())
+    return cleaned[:limit].strip()
