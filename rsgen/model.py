@@ -68,6 +68,8 @@ class PolicySettings:
     # Used when neither the member file nor PeeringDB gives a limit.
     default_max_prefixes_ipv4: int = 100
     default_max_prefixes_ipv6: int = 50
+    # Added to PeeringDB's info_prefixes4/6 (member files give exact limits).
+    max_prefix_headroom_percent: int = 15
 
 
 @dataclass(frozen=True)
@@ -157,3 +159,5 @@ class Snapshot:
     example: bool  # True for the bundled example exchange's made-up data
     peeringdb: Mapping[int, PeeringDbNet]  # by ASN; a member absent from PeeringDB is absent
     irr: Mapping[int, IrrData]  # by ASN
+    # Members whose PeeringDB lookup is recorded (found or not); others were never fetched.
+    peeringdb_fetched: frozenset[int] = frozenset()

@@ -1,0 +1,75 @@
+"""`rsgen build`: snapshot -> rendered, bird-checked configs, written atomically."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rsgen.atomic import write_if_changed
+from rsgen.check import bird_parse
+from rsgen.errors import NoSnapshot
+from rsgen.load import load_checked
+from rsgen.model import Config, Snapshot
+from rsgen.render import (
+    default_templates_dir,
+    make_environment,
+    render_route_server,
+    template_context,
+)
+from rsgen.snapshot import read_meta, read_snapshot
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    written: tuple[Path, ...]  # every config file, in route-server order
+    changed: tuple[Path, ...] = field(default=())  # those whose bytes changed
+    example_data: bool = False
+
+
+def members_missing_data(config: Config, snapshot: Snapshot) -> list[int]:
+    return [m.asn for m in config.members if m.asn not in snapshot.irr]
+
+
+def render_all(config: Config, snapshot: Snapshot, templates: Path | None = None,
+               ) -> dict[str, str]:
+    """Render every route server's config: {file name: text}. Pure apart from reading templates."""
+    env = make_environment(templates or default_templates_dir())
+    return {f"{server.name}.conf": render_route_server(env, template_context(config, snapshot,
+                                                                             server))
+            for server in config.exchange.route_servers}
+
+
+def build(directory: Path, output: Path | None = None, *, offline: bool = False,
+          templates: Path | None = None, bird: str = "bird",
+          refresh_missing: Callable[[list[int] | None], None] | None = None) -> BuildResult:
+    """Render and check all configs; write them only when every one passed `bird -p`.
+
+    Without a snapshot (or with members missing from it) and not offline, `refresh_missing`
+    is called first with the ASNs to fetch (None: everything).
+    """
+    config = load_checked(directory)
+    if not offline and refresh_missing is not None:
+        if read_meta(directory) is None:
+            refresh_missing(None)
+        else:
+            missing = members_missing_data(config, read_snapshot(directory))
+            if missing:
+                refresh_missing(missing)
+    snapshot = read_snapshot(directory)
+    missing = members_missing_data(config, snapshot)
+    if missing:
+        listed = ", ".join(f"AS{asn}" for asn in missing)
+        raise NoSnapshot(f"the snapshot has no data for {listed}",
+                         hint="run rsgen refresh, or build without --offline")
+    rendered = render_all(config, snapshot, templates)
+    for name, text in rendered.items():
+        bird_parse(text, name, bird)
+    out = output if output is not None else directory / "out"
+    written, changed = [], []
+    for name, text in rendered.items():
+        path = out / name
+        written.append(path)
+        if write_if_changed(path, text, mode=0o640):
+            changed.append(path)
+    return BuildResult(tuple(written), tuple(changed), snapshot.example)

@@ -1,0 +1,160 @@
+"""The command line: thin wrappers over rsgen's library functions, and one error boundary.
+
+click is used rather than argparse for its per-command options with environment-variable
+fallbacks (RSGEN_PEERINGDB_URL, RSGEN_IRR_HOST) and its test runner.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+import rsgen
+from rsgen.errors import ExitCode, RsgenError
+
+log = logging.getLogger("rsgen")
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _directory_option(function: F) -> F:
+    return click.option("-C", "directory", type=click.Path(file_okay=False, path_type=Path),
+                        default=Path("."), show_default=True,
+                        help="The exchange directory (exchange.yml, members/, snapshot/).")(
+                            function)
+
+
+def _source_options(function: F) -> F:
+    function = click.option("--peeringdb-url", envvar="RSGEN_PEERINGDB_URL",
+                            help="PeeringDB API base URL [env RSGEN_PEERINGDB_URL].")(function)
+    return click.option("--irr-host", envvar="RSGEN_IRR_HOST", metavar="HOST[:PORT]",
+                        help="IRR whois server for bgpq4 [env RSGEN_IRR_HOST].")(function)
+
+
+def _fail(error: RsgenError) -> None:
+    """Print a user's error as short located lines on stderr, then exit with its code."""
+    for problem in error.problems:
+        click.echo(f"error: {problem}", err=True)
+    for detail in getattr(error, "details", ()):
+        click.echo(f"error: {detail}", err=True)
+    click.echo(f"rsgen: {error}", err=True)
+    sys.exit(int(error.exit_code))
+
+
+@click.group()
+@click.version_option(rsgen.__version__, prog_name="rsgen")
+@click.option("-v", "--verbose", is_flag=True, help="Log debugging detail to stderr.")
+def cli(verbose: bool) -> None:
+    """Generate BIRD 2 route-server configs from member YAML, PeeringDB and IRR data."""
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+@cli.command()
+@_directory_option
+def check(directory: Path) -> None:
+    """Validate exchange.yml and members/*.yml (no network)."""
+    from rsgen.load import load_checked
+
+    config = load_checked(directory)
+    click.echo(f"ok: {config.exchange.name}: {len(config.members)} members, "
+               f"{len(config.exchange.route_servers)} route servers")
+
+
+@cli.command()
+@_directory_option
+@_source_options
+def refresh(directory: Path, peeringdb_url: str | None, irr_host: str | None) -> None:
+    """Fetch PeeringDB and IRR data into snapshot/ (one file per member and source)."""
+    from rsgen.refresh import refresh as run_refresh
+
+    report = run_refresh(directory, peeringdb_url=peeringdb_url, irr_host=irr_host)
+    _print_refresh(report)
+
+
+def _print_refresh(report: Any) -> None:
+    for asn, warning in sorted(report.warnings.items()):
+        click.echo(f"warning: AS{asn}: {warning}", err=True)
+    click.echo(f"refreshed {len(report.updated)} member(s); "
+               f"{len(report.changed_files)} snapshot file(s) changed")
+
+
+@cli.command()
+@_directory_option
+@_source_options
+@click.option("-o", "output", type=click.Path(file_okay=False, path_type=Path),
+              help="Output directory [default: DIR/out].")
+@click.option("--offline", is_flag=True, help="Use the snapshot only; never refresh.")
+@click.option("--templates", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="A customised copy of rsgen's templates/ directory.")
+def build(directory: Path, peeringdb_url: str | None, irr_host: str | None,
+          output: Path | None, offline: bool, templates: Path | None) -> None:
+    """Render one BIRD 2 config per route server and check it with `bird -p`."""
+    from rsgen.build import build as run_build
+    from rsgen.refresh import refresh as run_refresh
+
+    def refresh_missing(only: list[int] | None) -> None:
+        click.echo("no snapshot data for some members: refreshing first", err=True)
+        _print_refresh(run_refresh(directory, peeringdb_url=peeringdb_url, irr_host=irr_host,
+                                   only=only))
+
+    result = run_build(directory, output, offline=offline, templates=templates,
+                       refresh_missing=refresh_missing)
+    for path in result.written:
+        state = "written" if path in result.changed else "unchanged"
+        click.echo(f"{path}: {state} (bird -p ok)")
+    if result.example_data:
+        click.echo("note: built from the bundled EXAMPLE snapshot; do not deploy", err=True)
+
+
+@cli.command()
+@_directory_option
+@click.option("--route-server", "server_name", help="Which route server (default: the first).")
+def context(directory: Path, server_name: str | None) -> None:
+    """Print, as JSON, what the templates see for one route server (for template authors)."""
+    from rsgen.load import load_checked
+    from rsgen.render import template_context
+    from rsgen.snapshot import read_snapshot
+
+    config = load_checked(directory)
+    servers = {s.name: s for s in config.exchange.route_servers}
+    server = servers.get(server_name or config.exchange.route_servers[0].name)
+    if server is None:
+        raise click.BadParameter(f"no route server {server_name!r}; have {', '.join(servers)}")
+    data = template_context(config, read_snapshot(directory), server)
+    click.echo(json.dumps(data, indent=1, sort_keys=True, default=_jsonable))
+
+
+def _jsonable(value: Any) -> Any:
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: getattr(value, k) for k in value.__dataclass_fields__}
+    return str(value)
+
+
+def main() -> None:
+    """Entry point: one error boundary turning RsgenError into a message and an exit code."""
+    try:
+        cli.main(standalone_mode=False)
+    except RsgenError as error:
+        _fail(error)
+    except click.exceptions.Abort:
+        click.echo("rsgen: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as error:
+        error.show()
+        sys.exit(int(ExitCode.USAGE))
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except KeyboardInterrupt:
+        click.echo("rsgen: interrupted", err=True)
+        sys.exit(130)
+    except Exception:
+        log.exception("internal error")
+        click.echo("rsgen: internal error (a bug in rsgen; please report it with the trace "
+                   "above)", err=True)
+        sys.exit(int(ExitCode.INTERNAL))

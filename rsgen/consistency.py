@@ -1,0 +1,66 @@
+"""Checks across files that a schema cannot express: duplicates, addresses, reserved ASNs."""
+
+from __future__ import annotations
+
+from rsgen.errors import Problem
+from rsgen.model import Config
+from rsgen.values import IPAddress, bogon_asn_reason
+
+
+def consistency_problems(config: Config) -> list[Problem]:
+    """Every cross-file problem of a loaded exchange, in file order."""
+    exchange = config.exchange
+    problems: list[Problem] = []
+    lan = exchange.peering_lan
+
+    for server in exchange.route_servers:
+        for address in server.addresses():
+            if not lan.contains(address):
+                problems.append(Problem(
+                    f"route server {server.name} address {address} is outside the peering LAN",
+                    exchange.location.file, None, "fix peering_lan or the route server address"))
+
+    server_addresses = {a: s.name for s in exchange.route_servers for a in s.addresses()}
+    server_asns = {s.asn for s in exchange.route_servers}
+    first_owner: dict[IPAddress, str] = {}
+    seen_asns: dict[int, str] = {}
+    for member in config.members:
+        file = member.location.file
+        if member.asn in seen_asns:
+            problems.append(Problem(f"AS{member.asn} is also defined in {seen_asns[member.asn]}",
+                                    file, 1, "keep one file per member"))
+        seen_asns.setdefault(member.asn, file)
+        reason = bogon_asn_reason(member.asn)
+        if reason:
+            problems.append(Problem(f"AS{member.asn} is a {reason} ASN and cannot peer at an "
+                                    "exchange", file, 1, "use the member's public ASN"))
+        if member.asn in server_asns:
+            problems.append(Problem(f"AS{member.asn} is the route servers' own ASN", file, 1))
+        for session in member.sessions:
+            line = session.location.line if session.location else None
+            address = session.ip
+            if address in server_addresses:
+                problems.append(Problem(
+                    f"session address {address} belongs to route server "
+                    f"{server_addresses[address]}", file, line, "use the member's own address"))
+            elif not lan.contains(address):
+                networks = " or ".join(str(n) for n in (lan.ipv4, lan.ipv6) if n is not None)
+                problems.append(Problem(f"session address {address} is outside the peering LAN",
+                                        file, line, f"member addresses are in {networks}"))
+            elif address in (lan.ipv4.network_address if lan.ipv4 else None,
+                             lan.ipv4.broadcast_address if lan.ipv4 else None):
+                problems.append(Problem(f"session address {address} is the peering LAN's "
+                                        "network or broadcast address", file, line))
+            if address in first_owner:
+                problems.append(Problem(f"session address {address} is also used in "
+                                        f"{first_owner[address]}", file, line,
+                                        "each address belongs to one member session"))
+            else:
+                first_owner[address] = file
+        families = {s.ip.version for s in member.sessions}
+        for version in sorted(families):
+            if not any(server.ipv4 if version == 4 else server.ipv6
+                       for server in exchange.route_servers):
+                problems.append(Problem(f"has an IPv{version} session but no route server has "
+                                        f"an IPv{version} address", file, 1))
+    return problems

@@ -1,0 +1,349 @@
+"""Load an exchange directory: safe YAML -> JSON Schema -> frozen model, every error located.
+
+All problems in all files are collected before failing, so one `rsgen check` run shows a
+reviewer everything that is wrong with a pull request.
+"""
+
+from __future__ import annotations
+
+import difflib
+import ipaddress
+import json
+import re
+from collections.abc import Iterator
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from rsgen.consistency import consistency_problems
+from rsgen.errors import InvalidInput, Problem
+from rsgen.model import (
+    Config,
+    Exchange,
+    IrrSettings,
+    Location,
+    MaxPrefixAction,
+    MaxPrefixes,
+    Member,
+    PeeringDbSettings,
+    PeeringLan,
+    PolicySettings,
+    RouteServer,
+    Session,
+)
+from rsgen.values import AsSetName, parse_as_set, parse_as_set_list
+from rsgen.yamlsafe import JsonPath, YamlDocument, YamlProblem, read_yaml
+
+EXCHANGE_FILE = "exchange.yml"
+MEMBERS_DIR = "members"
+MEMBER_FILE_RE = re.compile(r"^AS([1-9][0-9]{0,9})\.yml$")
+MAX_MEMBER_FILES = 10000
+
+# What to tell a user whose value does not match a pattern, by key name.
+_PATTERN_HINTS = {
+    "name": "route server names are lower-case letters, digits and '-', starting with a letter",
+    "host": "an IRR host name, optionally with :port, like whois.radb.net or 127.0.0.1:4343",
+    "sources": "IRR source names in capitals, like RIPE or RADB",
+    "url": "an http:// or https:// URL without spaces",
+}
+
+
+@cache
+def schema(name: str) -> dict[str, Any]:
+    """A bundled JSON Schema by name ("exchange" or "member")."""
+    text = resources.files("rsgen.schema").joinpath(f"{name}.schema.json").read_text("utf-8")
+    loaded: dict[str, Any] = json.loads(text)
+    return loaded
+
+
+def load_exchange_dir(directory: Path) -> Config:
+    """Read and validate exchange.yml and members/*.yml; raise InvalidInput with all problems."""
+    problems: list[Problem] = []
+    exchange = _load_exchange(directory, problems)
+    members = list(_load_members(directory, problems))
+    if problems or exchange is None:
+        raise InvalidInput(f"{len(problems)} problem(s) in the exchange definition",
+                           problems=tuple(problems))
+    members.sort(key=lambda m: m.asn)
+    return Config(exchange, tuple(members))
+
+
+def _validated(path: Path, display: str, schema_name: str,
+               problems: list[Problem]) -> YamlDocument | None:
+    try:
+        document = read_yaml(path, display)
+    except YamlProblem as exc:
+        problems.append(exc.problem)
+        return None
+    if document.data is None:
+        problems.append(Problem("file is empty", display, hint="see README.md for the keys"))
+        return None
+    found = [_describe(error, document) for error in _schema_errors(document.data, schema_name)]
+    problems.extend(found)
+    return None if found else document
+
+
+def _schema_errors(data: Any, schema_name: str) -> list[jsonschema.ValidationError]:
+    validator = jsonschema.Draft202012Validator(schema(schema_name))
+    errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+    return errors
+
+
+def _dotted(path: JsonPath) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text or "(top level)"
+
+
+def _describe(error: jsonschema.ValidationError, document: YamlDocument) -> Problem:
+    """Turn a JSON Schema error into a sentence that says what to change."""
+    path: JsonPath = tuple(error.absolute_path)
+    where = _dotted(path)
+    line = document.line_of(path)
+    kind = error.validator
+    allowed = sorted(error.schema.get("properties", {})) if isinstance(error.schema, dict) else []
+    if kind == "additionalProperties" and isinstance(error.instance, dict):
+        unknown = sorted(set(error.instance) - set(allowed))
+        key = unknown[0]
+        close = difflib.get_close_matches(key, allowed, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(allowed)}"
+        return Problem(f"unknown key {key!r} in {where}", document.file,
+                       document.key_lines.get((*path, key), line), hint)
+    if kind == "required":
+        missing = re.findall(r"'([^']+)' is a required property", error.message)
+        name = missing[0] if missing else "?"
+        return Problem(f"{where} is missing the required key {name!r}", document.file, line,
+                       "see README.md for the keys and their meaning")
+    if kind == "type":
+        wanted = error.validator_value
+        return Problem(f"{where} must be {_a(wanted)}, not {_json_type(error.instance)} "
+                       f"{_short(error.instance)}", document.file, line)
+    if kind == "pattern":
+        key = str(path[-1]) if path and isinstance(path[-1], str) else \
+            (str(path[-2]) if len(path) > 1 else "")
+        return Problem(f"{where} has a malformed value {_short(error.instance)}", document.file,
+                       line, _PATTERN_HINTS.get(key))
+    if kind == "enum":
+        options = ", ".join(str(v) for v in error.validator_value)
+        return Problem(f"{where} is {_short(error.instance)}; it must be one of: {options}",
+                       document.file, line)
+    if kind in ("minimum", "maximum", "exclusiveMinimum"):
+        return Problem(f"{where} is {error.instance}, out of range ({kind} "
+                       f"{error.validator_value})", document.file, line)
+    if kind in ("minItems", "minProperties", "minLength"):
+        return Problem(f"{where} must not be empty", document.file, line)
+    if kind in ("maxItems", "maxLength", "maxProperties"):
+        return Problem(f"{where} is too long (at most {error.validator_value})", document.file,
+                       line)
+    if kind == "uniqueItems":
+        return Problem(f"{where} lists the same value twice", document.file, line)
+    if kind == "oneOf":
+        return Problem(f"{where} must be a string or a list of strings", document.file, line)
+    return Problem(f"{where}: {error.message}", document.file, line)
+
+
+def _a(type_name: object) -> str:
+    names = {"integer": "an integer", "string": "a string", "object": "a mapping of keys",
+             "array": "a list", "number": "a number", "boolean": "true or false"}
+    return names.get(str(type_name), str(type_name))
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "empty"
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "list",
+            dict: "mapping"}.get(type(value), type(value).__name__)
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if value is not None else ""
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+# --- conversion to the model (values the schema cannot check: addresses, AS-SET names) ---
+
+
+class _Collector:
+    """Collects located problems while converting one document."""
+
+    def __init__(self, document: YamlDocument, problems: list[Problem]) -> None:
+        self.document = document
+        self.problems = problems
+        self.failed = False
+
+    def problem(self, path: JsonPath, message: str, hint: str | None = None) -> None:
+        self.failed = True
+        self.problems.append(Problem(f"{_dotted(path)} {message}", self.document.file,
+                                     self.document.line_of(path), hint))
+
+    def location(self, path: JsonPath) -> Location:
+        return Location(self.document.file, self.document.line_of(path))
+
+    def address(self, path: JsonPath, text: str, version: int | None = None) -> Any:
+        try:
+            address = ipaddress.ip_address(text)
+        except ValueError:
+            self.problem(path, f"is {text!r}, not an IP address",
+                         "write an address like 192.0.2.10 or 2001:db8::10, without a /length")
+            return None
+        if version is not None and address.version != version:
+            self.problem(path, f"is {text!r}, not an IPv{version} address")
+            return None
+        return address
+
+    def network(self, path: JsonPath, text: str, version: int) -> Any:
+        try:
+            network = ipaddress.ip_network(text, strict=True)
+        except ValueError as exc:
+            self.problem(path, f"is {text!r}, not a network: {exc}",
+                         "write the network address with its length, like 192.0.2.0/24")
+            return None
+        if network.version != version:
+            self.problem(path, f"is {text!r}, not an IPv{version} network")
+            return None
+        return network
+
+
+def _load_exchange(directory: Path, problems: list[Problem]) -> Exchange | None:
+    path = directory / EXCHANGE_FILE
+    if not path.is_file():
+        problems.append(Problem(f"no {EXCHANGE_FILE} in {directory}", EXCHANGE_FILE,
+                                hint="run rsgen in the exchange directory or pass -C DIR"))
+        return None
+    document = _validated(path, EXCHANGE_FILE, "exchange", problems)
+    if document is None:
+        return None
+    data = document.data
+    c = _Collector(document, problems)
+    servers = []
+    for index, raw in enumerate(data["route_servers"]):
+        base: JsonPath = ("route_servers", index)
+        router_id = c.address((*base, "router_id"), raw["router_id"], 4)
+        ipv4 = c.address((*base, "ipv4"), raw["ipv4"], 4) if "ipv4" in raw else None
+        ipv6 = c.address((*base, "ipv6"), raw["ipv6"], 6) if "ipv6" in raw else None
+        if "ipv4" not in raw and "ipv6" not in raw:
+            c.problem(base, "needs an ipv4 or ipv6 address (or both)")
+        servers.append(RouteServer(raw["name"], raw["asn"], router_id, ipv4, ipv6))
+    lan_raw = data["peering_lan"]
+    lan = PeeringLan(
+        c.network(("peering_lan", "ipv4"), lan_raw["ipv4"], 4) if "ipv4" in lan_raw else None,
+        c.network(("peering_lan", "ipv6"), lan_raw["ipv6"], 6) if "ipv6" in lan_raw else None,
+    )
+    pdb_raw = data.get("peeringdb", {})
+    defaults_pdb = PeeringDbSettings()
+    peeringdb = PeeringDbSettings(pdb_raw.get("url", defaults_pdb.url).rstrip("/"),
+                                  float(pdb_raw.get("timeout", defaults_pdb.timeout_seconds)))
+    irr_raw = data.get("irr", {})
+    defaults_irr = IrrSettings()
+    irr = IrrSettings(irr_raw.get("host", defaults_irr.host),
+                      tuple(irr_raw.get("sources", defaults_irr.sources)),
+                      float(irr_raw.get("timeout", defaults_irr.timeout_seconds)),
+                      irr_raw.get("parallel", defaults_irr.parallel))
+    policy_raw = dict(data.get("policy", {}))
+    if "max_prefix_action" in policy_raw:
+        policy_raw["max_prefix_action"] = MaxPrefixAction(policy_raw["max_prefix_action"])
+    policy = PolicySettings(**policy_raw)
+    for family in ("ipv4", "ipv6"):
+        low, high = getattr(policy, f"{family}_min_length"), getattr(policy, f"{family}_max_length")
+        if low > high:
+            c.problem(("policy", f"{family}_min_length"),
+                      f"is {low}, longer than {family}_max_length {high}")
+    names = [s.name for s in servers]
+    for index, name in enumerate(names):
+        if names.index(name) != index:
+            c.problem(("route_servers", index, "name"), f"repeats the name {name!r}",
+                      "each route server needs its own name: it names the output file")
+    if c.failed:
+        return None
+    return Exchange(data["name"], tuple(servers), lan, peeringdb, irr, policy,
+                    Location(EXCHANGE_FILE, 1))
+
+
+def _member_files(directory: Path, problems: list[Problem]) -> Iterator[tuple[Path, int]]:
+    members_dir = directory / MEMBERS_DIR
+    if not members_dir.is_dir():
+        problems.append(Problem(f"no {MEMBERS_DIR}/ directory", f"{MEMBERS_DIR}/",
+                                hint="create it with one AS<asn>.yml file per member"))
+        return
+    entries = sorted(members_dir.iterdir())
+    if len(entries) > MAX_MEMBER_FILES:
+        problems.append(Problem(f"more than {MAX_MEMBER_FILES} files", f"{MEMBERS_DIR}/"))
+        return
+    for entry in entries:
+        display = f"{MEMBERS_DIR}/{entry.name}"
+        if entry.name.startswith(".") or entry.suffix.lower() not in (".yml", ".yaml"):
+            continue  # README.md, editor files: not member definitions
+        match = MEMBER_FILE_RE.match(entry.name)
+        if entry.is_symlink() or not entry.is_file():
+            problems.append(Problem("member files must be regular files, not links or "
+                                    "directories", display))
+        elif not match:
+            problems.append(Problem("member file names must be AS<asn>.yml", display,
+                                    hint="rename it, e.g. members/AS3333.yml"))
+        else:
+            yield entry, int(match.group(1))
+
+
+def _load_members(directory: Path, problems: list[Problem]) -> Iterator[Member]:
+    for path, file_asn in _member_files(directory, problems):
+        display = f"{MEMBERS_DIR}/{path.name}"
+        document = _validated(path, display, "member", problems)
+        if document is None:
+            continue
+        member = _member(document, problems)
+        if member is None:
+            continue
+        if member.asn != file_asn:
+            problems.append(Problem(f"asn is {member.asn} but the file is named for "
+                                    f"AS{file_asn}", display, document.line_of(("asn",)),
+                                    f"rename the file to members/AS{member.asn}.yml or fix asn"))
+            continue
+        yield member
+
+
+def _member(document: YamlDocument, problems: list[Problem]) -> Member | None:
+    data = document.data
+    c = _Collector(document, problems)
+    as_sets: tuple[AsSetName, ...] = ()
+    raw_sets = data.get("as_set")
+    try:
+        if isinstance(raw_sets, str):
+            as_sets = parse_as_set_list(raw_sets)
+        elif isinstance(raw_sets, list):
+            as_sets = tuple(parse_as_set(item) for item in raw_sets)
+    except ValueError as exc:
+        c.problem(("as_set",), f"is malformed: {exc}",
+                  "use the AS-SET name as registered in the IRR, e.g. AS-EXAMPLE or "
+                  "RIPE::AS-EXAMPLE")
+    sessions = []
+    for index, raw in enumerate(data["sessions"]):
+        path: JsonPath = ("sessions", index, "ip")
+        address = c.address(path, raw["ip"])
+        if address is not None:
+            sessions.append(Session(address, raw.get("description"), c.location(path)))
+    limits = data.get("max_prefixes", {})
+    if c.failed:
+        return None
+    return Member(
+        asn=data["asn"],
+        name=data["name"],
+        sessions=tuple(sessions),
+        as_sets=as_sets,
+        max_prefixes=MaxPrefixes(limits.get("ipv4"), limits.get("ipv6")),
+        description=data.get("description"),
+        location=Location(document.file, 1),
+    )
+
+
+def load_checked(directory: Path) -> Config:
+    """Load and run the cross-file checks: what `rsgen check` verifies, as one call."""
+    config = load_exchange_dir(directory)
+    problems = consistency_problems(config)
+    if problems:
+        raise InvalidInput(f"{len(problems)} problem(s) in the exchange definition",
+                           problems=tuple(problems))
+    return config

@@ -1,0 +1,165 @@
+"""Jinja2 rendering: config + snapshot -> one BIRD 2 config text per route server.
+
+The template sees only plain view objects built here, never raw PeeringDB or IRR text: every
+string that reaches a config is a validated symbol, a number, an address or a scrubbed comment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+import rsgen
+from rsgen.errors import InvalidInput, NoSnapshot
+from rsgen.model import Config, Member, RouteServer, Snapshot
+from rsgen.policy import choose_as_sets, max_prefixes, protocol_name, set_name
+from rsgen.values import BOGON_ASN_RANGES, IPAddress, PrefixRange, safe_comment
+
+MAIN_TEMPLATE = "bird2/route-server.conf.j2"
+
+
+def default_templates_dir() -> Path:
+    """Templates shipped in the package, or the repository's templates/ in a source checkout."""
+    package_dir = Path(rsgen.__file__).parent
+    for candidate in (package_dir / "templates", package_dir.parent / "templates"):
+        if (candidate / MAIN_TEMPLATE).is_file():
+            return candidate
+    raise InvalidInput("rsgen's BIRD templates are missing from this installation",
+                       hint="reinstall rsgen, or pass --templates DIR")
+
+
+# --- filters: plain functions, each unit-tested ---
+
+
+def bird_prefix_set(prefixes: Sequence[PrefixRange], indent: str = "    ") -> str:
+    """A BIRD prefix set literal, one prefix per line so review diffs are per prefix."""
+    if not prefixes:
+        return "[]"
+    body = ",\n".join(f"{indent}{p.bird()}" for p in prefixes)
+    return f"[\n{body}\n]"
+
+
+def bird_int_set(values: Iterable[int], per_line: int = 10, indent: str = "    ") -> str:
+    """A BIRD integer (ASN) set literal, sorted, a few per line."""
+    items = sorted(set(values))
+    if not items:
+        return "[]"
+    rows = [", ".join(str(v) for v in items[i:i + per_line])
+            for i in range(0, len(items), per_line)]
+    return "[\n" + ",\n".join(f"{indent}{row}" for row in rows) + "\n]"
+
+
+def bird_string(text: str) -> str:
+    """A quoted BIRD string from untrusted text: scrubbed to safe characters first."""
+    return '"' + safe_comment(text) + '"'
+
+
+def make_environment(templates: Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates)),
+        undefined=jinja2.StrictUndefined,  # a missing value is an error, never ""
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,  # BIRD syntax, not HTML; strings go through bird_string/comment
+    )
+    env.filters.update(prefix_set=bird_prefix_set, int_set=bird_int_set,
+                       bird_string=bird_string, comment=safe_comment)
+    return env
+
+
+# --- the view the template sees ---
+
+
+@dataclass(frozen=True)
+class SessionView:
+    protocol: str
+    ip: IPAddress
+    version: int
+    description: str
+
+
+@dataclass(frozen=True)
+class FamilyView:
+    """One member's data for one address family on one route server."""
+
+    version: int
+    prefix_set: str  # BIRD constant name
+    prefixes: tuple[PrefixRange, ...]
+    next_hops: tuple[IPAddress, ...]
+    max_prefixes: int
+    max_prefixes_source: str
+    sessions: tuple[SessionView, ...]
+
+
+@dataclass(frozen=True)
+class MemberView:
+    asn: int
+    name: str
+    as_sets: str  # for the comment: validated names only
+    as_set_source: str
+    origin_set: str
+    origins: tuple[int, ...]
+    families: tuple[FamilyView, ...]
+
+
+def member_view(member: Member, snapshot: Snapshot, config: Config,
+                server: RouteServer) -> MemberView:
+    irr = snapshot.irr.get(member.asn)
+    if irr is None:
+        raise NoSnapshot(f"no IRR data for AS{member.asn} in the snapshot",
+                         hint="run rsgen refresh (or build without --offline)")
+    peeringdb = snapshot.peeringdb.get(member.asn)
+    choice = choose_as_sets(member, peeringdb)
+    families = []
+    for version in (4, 6):
+        if (server.ipv4 if version == 4 else server.ipv6) is None:
+            continue
+        sessions = tuple(
+            SessionView(protocol_name(member, s), s.ip, version,
+                        safe_comment(s.description or member.name))
+            for s in sorted(member.sessions, key=lambda s: s.ip.packed)
+            if s.ip.version == version)
+        if not sessions:
+            continue
+        limit, limit_source = max_prefixes(member, peeringdb, config.exchange.policy, version)
+        families.append(FamilyView(
+            version=version,
+            prefix_set=set_name(member, f"PREFIXES_V{version}"),
+            prefixes=irr.ipv4 if version == 4 else irr.ipv6,
+            next_hops=tuple(s.ip for s in sessions),
+            max_prefixes=limit,
+            max_prefixes_source=limit_source,
+            sessions=sessions,
+        ))
+    return MemberView(
+        asn=member.asn,
+        name=safe_comment(member.name),
+        as_sets=" ".join(str(o) for o in irr.objects),
+        as_set_source=choice.origin,
+        origin_set=set_name(member, "ORIGINS"),
+        origins=irr.origins,
+        families=tuple(families),
+    )
+
+
+def template_context(config: Config, snapshot: Snapshot, server: RouteServer) -> dict[str, Any]:
+    """Everything the template sees for one route server (`rsgen context` dumps it)."""
+    exchange = config.exchange
+    return {
+        "rsgen_version": rsgen.__version__,
+        "exchange": {"name": safe_comment(exchange.name), "peering_lan": exchange.peering_lan},
+        "rs": server,
+        "policy": exchange.policy,
+        "bogon_asns": BOGON_ASN_RANGES,
+        "example_data": snapshot.example,
+        "members": [member_view(m, snapshot, config, server) for m in config.members],
+    }
+
+
+def render_route_server(env: jinja2.Environment, context: dict[str, Any]) -> str:
+    return env.get_template(MAIN_TEMPLATE).render(context)
