@@ -8,9 +8,10 @@ from pathlib import Path
 
 from rsgen.atomic import write_if_changed
 from rsgen.check import bird_parse
-from rsgen.errors import NoSnapshot
+from rsgen.errors import NoSnapshot, Problem
 from rsgen.load import load_checked
 from rsgen.model import Config, Snapshot
+from rsgen.policy import choose_as_sets
 from rsgen.render import (
     default_templates_dir,
     make_environment,
@@ -27,8 +28,23 @@ class BuildResult:
     example_data: bool = False
 
 
-def members_missing_data(config: Config, snapshot: Snapshot) -> list[int]:
-    return [m.asn for m in config.members if m.asn not in snapshot.irr]
+def snapshot_gaps(config: Config, snapshot: Snapshot) -> dict[int, str]:
+    """Members the snapshot cannot serve, and why: no data, or data for other IRR objects.
+
+    A member file whose as_set changed since the last refresh must not be built from the old
+    expansion: the reviewer would see the new AS-SET and get the old filter.
+    """
+    gaps = {}
+    for member in config.members:
+        irr = snapshot.irr.get(member.asn)
+        if irr is None:
+            gaps[member.asn] = "no IRR data"
+            continue
+        wanted = choose_as_sets(member, snapshot.peeringdb.get(member.asn)).objects
+        if irr.objects != wanted:
+            gaps[member.asn] = (f"IRR data is for {' '.join(map(str, irr.objects))}, "
+                                f"but the member now uses {' '.join(map(str, wanted))}")
+    return gaps
 
 
 def render_all(config: Config, snapshot: Snapshot, templates: Path | None = None,
@@ -53,15 +69,17 @@ def build(directory: Path, output: Path | None = None, *, offline: bool = False,
         if read_meta(directory) is None:
             refresh_missing(None)
         else:
-            missing = members_missing_data(config, read_snapshot(directory))
-            if missing:
-                refresh_missing(missing)
+            gaps = snapshot_gaps(config, read_snapshot(directory))
+            if gaps:
+                refresh_missing(sorted(gaps))
     snapshot = read_snapshot(directory)
-    missing = members_missing_data(config, snapshot)
-    if missing:
-        listed = ", ".join(f"AS{asn}" for asn in missing)
-        raise NoSnapshot(f"the snapshot has no data for {listed}",
-                         hint="run rsgen refresh, or build without --offline")
+    gaps = snapshot_gaps(config, snapshot)
+    if gaps:
+        problems = tuple(Problem(f"AS{asn}: {why}", f"members/AS{asn}.yml")
+                         for asn, why in sorted(gaps.items()))
+        raise NoSnapshot(f"the snapshot is missing or out of date for {len(gaps)} member(s)",
+                         hint="run rsgen refresh, or build without --offline",
+                         problems=problems)
     rendered = render_all(config, snapshot, templates)
     for name, text in rendered.items():
         bird_parse(text, name, bird)

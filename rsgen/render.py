@@ -102,6 +102,7 @@ class MemberView:
     name: str
     as_sets: str  # for the comment: validated names only
     as_set_source: str
+    as_set_warning: str  # scrubbed; empty when none
     origin_set: str
     origins: tuple[int, ...]
     families: tuple[FamilyView, ...]
@@ -141,6 +142,7 @@ def member_view(member: Member, snapshot: Snapshot, config: Config,
         name=safe_comment(member.name),
         as_sets=" ".join(str(o) for o in irr.objects),
         as_set_source=choice.origin,
+        as_set_warning=safe_comment(choice.warning or "", limit=200),
         origin_set=set_name(member, "ORIGINS"),
         origins=irr.origins,
         families=tuple(families),

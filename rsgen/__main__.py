@@ -1,0 +1,5 @@
+"""`python -m rsgen` runs the command line."""
+
+from rsgen.cli import main
+
+main()

@@ -1,0 +1,123 @@
+"""`rsgen build` end to end: real bird -p, atomic and deterministic output, exit codes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from rsgen.build import build
+from rsgen.errors import BirdRejected, ExitCode, MissingTool, NoSnapshot
+from tests.helpers import REPO, build_tree
+
+IPV4_ONLY = Path(__file__).parent / "golden" / "ipv4-only" / "input"
+
+
+def rsgen_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "rsgen", *args], capture_output=True,
+                          text=True, cwd=cwd, check=False, timeout=120)
+
+
+@pytest.fixture
+def exchange(tmp_path: Path) -> Path:
+    return Path(shutil.copytree(IPV4_ONLY, tmp_path / "ix"))
+
+
+def test_build_writes_checked_configs_and_is_deterministic(exchange: Path) -> None:
+    """A build writes one config per route server; building again changes no byte."""
+    first = build(exchange, offline=True)
+    assert [p.name for p in first.written] == ["rs.conf"]
+    content = first.written[0].read_bytes()
+    assert b"protocol bgp AS3333_198_51_100_33" in content
+    assert (first.written[0].stat().st_mode & 0o777) == 0o640
+    second = build(exchange, offline=True)
+    assert second.changed == ()
+    assert second.written[0].read_bytes() == content
+
+
+def test_broken_template_is_refused_and_nothing_is_overwritten(exchange: Path,
+                                                               tmp_path: Path) -> None:
+    """If bird -p rejects a config, the previous output stays as it was."""
+    build(exchange, offline=True)
+    before = (exchange / "out" / "rs.conf").read_bytes()
+    templates = Path(shutil.copytree(REPO / "templates", tmp_path / "templates"))
+    policy = templates / "bird2" / "policy.conf.j2"
+    policy.write_text(policy.read_text().replace("function prefix_is_bogon()",
+                                                 "function prefix_is_bogon( {"))
+    with pytest.raises(BirdRejected, match=r"bird -p rejected rs.conf: .*syntax error"):
+        build(exchange, offline=True, templates=templates)
+    assert (exchange / "out" / "rs.conf").read_bytes() == before
+
+
+def test_offline_build_without_snapshot_fails_clearly(exchange: Path) -> None:
+    """--offline with no snapshot says to run refresh, and writes nothing."""
+    shutil.rmtree(exchange / "snapshot")
+    with pytest.raises(NoSnapshot, match="no snapshot"):
+        build(exchange, offline=True)
+    assert not (exchange / "out").exists()
+
+
+def test_offline_build_with_stale_snapshot_names_the_member(exchange: Path) -> None:
+    """A member whose as_set changed since the last refresh is not built from old data."""
+    member = exchange / "members" / "AS3333.yml"
+    member.write_text(member.read_text() + "as_set: AS-OTHER\n")
+    with pytest.raises(NoSnapshot) as caught:
+        build(exchange, offline=True)
+    assert "AS3333: IRR data is for AS-RIPENCC, but the member now uses AS-OTHER" in \
+        str(caught.value.problems[0])
+
+
+def test_missing_member_data_triggers_refresh_of_that_member(exchange: Path) -> None:
+    """Without --offline, members missing from the snapshot are refreshed before building."""
+    build_tree(exchange, {"members/AS10745.yml":
+                          "asn: 10745\nname: ARIN\nsessions:\n  - ip: 198.51.100.45\n"})
+    asked: list[list[int] | None] = []
+    with pytest.raises(NoSnapshot):  # the stand-in refresh fetches nothing
+        build(exchange, refresh_missing=asked.append)
+    assert asked == [[10745]]
+
+
+def test_missing_bird_is_reported_with_the_package_to_install(exchange: Path) -> None:
+    """Without BIRD installed, build says which Debian package provides it."""
+    with pytest.raises(MissingTool, match="bird") as caught:
+        build(exchange, offline=True, bird="/nonexistent/bird")
+    assert "apt-get install bird2" in str(caught.value)
+
+
+def test_cli_exit_codes(exchange: Path) -> None:
+    """The CLI maps outcomes to the documented exit codes and prints located errors."""
+    ok = rsgen_cli("build", "-C", str(exchange), "--offline")
+    assert ok.returncode == ExitCode.OK, ok.stderr
+    assert "rs.conf: written (bird -p ok)" in ok.stdout
+
+    shutil.rmtree(exchange / "snapshot")
+    missing = rsgen_cli("build", "-C", str(exchange), "--offline")
+    assert missing.returncode == ExitCode.NO_SNAPSHOT
+    assert "hint: run rsgen refresh" in missing.stderr
+
+    (exchange / "members" / "AS3333.yml").write_text("asn: 3333\nname: x\nsesions: []\n")
+    invalid = rsgen_cli("check", "-C", str(exchange))
+    assert invalid.returncode == ExitCode.INVALID_INPUT
+    assert "error: members/AS3333.yml:3: unknown key 'sesions'" in invalid.stderr
+    assert "did you mean 'sessions'?" in invalid.stderr
+
+    usage = rsgen_cli("build", "--no-such-option")
+    assert usage.returncode == ExitCode.USAGE
+
+
+def test_installed_package_carries_templates_and_schemas(tmp_path: Path) -> None:
+    """A wheel of rsgen contains the BIRD templates and JSON Schemas (works outside the repo)."""
+    argv = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
+            str(tmp_path), str(REPO)]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=300,
+                            env={**os.environ, "PIP_NO_INPUT": "1"})
+    assert result.returncode == 0, result.stderr
+    wheel = next(tmp_path.glob("rsgen-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert "rsgen/templates/bird2/route-server.conf.j2" in names
+    assert "rsgen/schema/member.schema.json" in names
