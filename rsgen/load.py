@@ -88,8 +88,7 @@ def _validated(path: Path, display: str, schema_name: str,
 
 def _schema_errors(data: Any, schema_name: str) -> list[jsonschema.ValidationError]:
     validator = jsonschema.Draft202012Validator(schema(schema_name))
-    errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
-    return errors
+    return sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
 
 
 def _dotted(path: JsonPath) -> str:
@@ -128,7 +127,9 @@ def _describe(error: jsonschema.ValidationError, document: YamlDocument) -> Prob
         return Problem(f"{where} has a malformed value {_short(error.instance)}", document.file,
                        line, _PATTERN_HINTS.get(key))
     if kind == "enum":
-        options = ", ".join(str(v) for v in error.validator_value)
+        allowed_values: list[Any] = error.schema.get("enum", []) \
+            if isinstance(error.schema, dict) else []
+        options = ", ".join(str(v) for v in allowed_values)
         return Problem(f"{where} is {_short(error.instance)}; it must be one of: {options}",
                        document.file, line)
     if kind in ("minimum", "maximum", "exclusiveMinimum"):

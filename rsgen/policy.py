@@ -5,7 +5,6 @@ No I/O: every function takes values and returns values, so each decision is unit
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 
@@ -57,8 +56,8 @@ def max_prefixes(member: Member, peeringdb: PeeringDbNet | None, policy: PolicyS
     if peeringdb is not None:
         announced = peeringdb.info_prefixes4 if version == 4 else peeringdb.info_prefixes6
     if announced:
-        headroom = 1 + policy.max_prefix_headroom_percent / 100
-        return math.ceil(announced * headroom), \
+        percent = policy.max_prefix_headroom_percent
+        return -(-announced * (100 + percent) // 100), \
             f"PeeringDB {announced} + {policy.max_prefix_headroom_percent}%"
     default = policy.default_max_prefixes_ipv4 if version == 4 \
         else policy.default_max_prefixes_ipv6

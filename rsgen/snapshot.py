@@ -56,14 +56,14 @@ def peeringdb_to_json(net: PeeringDbNet | None, asn: int) -> dict[str, Any]:
 def irr_to_json(asn: int, data: IrrData) -> dict[str, Any]:
     return {
         "asn": asn,
-        "objects": [str(o) for o in data.objects],
-        "origins": list(data.origins),
-        "ipv4": [p.bird() for p in data.ipv4],
-        "ipv6": [p.bird() for p in data.ipv6],
+        "objects": [str(o) for o in data.objects],  # in the order they are expanded
+        "origins": sorted(set(data.origins)),
+        "ipv4": [p.bird() for p in sorted(set(data.ipv4))],
+        "ipv6": [p.bird() for p in sorted(set(data.ipv6))],
     }
 
 
-def write_member(directory: Path, asn: int, *, peeringdb: PeeringDbNet | None | bool = False,
+def write_member(directory: Path, asn: int, *, peeringdb: PeeringDbNet | bool | None = False,
                  irr: IrrData | None = None) -> list[Path]:
     """Write one member's files; `peeringdb=False` leaves its PeeringDB file alone.
 
