@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rsgen.errors import Problem
-from rsgen.model import Config
+from rsgen.model import Config, Session
 from rsgen.values import IPAddress, bogon_asn_reason
 
 
@@ -26,16 +26,19 @@ def consistency_problems(config: Config) -> list[Problem]:
     seen_asns: dict[int, str] = {}
     for member in config.members:
         file = member.location.file
+        asn_line = member.location.line or 1  # the member's `asn:` line
         if member.asn in seen_asns:
             problems.append(Problem(f"AS{member.asn} is also defined in {seen_asns[member.asn]}",
-                                    file, 1, "keep one file per member"))
+                                    file, asn_line, "keep one file per member"))
         seen_asns.setdefault(member.asn, file)
         reason = bogon_asn_reason(member.asn)
         if reason:
             problems.append(Problem(f"AS{member.asn} is a {reason} ASN and cannot peer at an "
-                                    "exchange", file, 1, "use the member's public ASN"))
+                                    "exchange", file, asn_line, "use the member's public ASN"))
         if member.asn in server_asns:
-            problems.append(Problem(f"AS{member.asn} is the route servers' own ASN", file, 1))
+            problems.append(Problem(f"AS{member.asn} is the route servers' own ASN", file,
+                                    asn_line,
+                                    "use the member's own ASN; this one is the exchange's"))
         for session in member.sessions:
             line = session.location.line if session.location else None
             address = session.ip
@@ -48,7 +51,9 @@ def consistency_problems(config: Config) -> list[Problem]:
                 problems.append(Problem(f"session address {address} is outside the peering LAN",
                                         file, line, f"member addresses are in {networks}"))
             elif address in (lan.ipv4.network_address if lan.ipv4 else None,
-                             lan.ipv4.broadcast_address if lan.ipv4 else None):
+                             lan.ipv4.broadcast_address if lan.ipv4 else None,
+                             lan.ipv6.network_address if lan.ipv6 else None):
+                # IPv6 has no broadcast; its network address is the Subnet-Router anycast.
                 problems.append(Problem(f"session address {address} is the peering LAN's "
                                         "network or broadcast address", file, line))
             if address in first_owner:
@@ -57,10 +62,16 @@ def consistency_problems(config: Config) -> list[Problem]:
                                         "each address belongs to one member session"))
             else:
                 first_owner[address] = file
-        families = {s.ip.version for s in member.sessions}
-        for version in sorted(families):
+        first_of_family: dict[int, Session] = {}
+        for session in member.sessions:
+            first_of_family.setdefault(session.ip.version, session)
+        for version, session in sorted(first_of_family.items()):
             if not any(server.ipv4 if version == 4 else server.ipv6
                        for server in exchange.route_servers):
-                problems.append(Problem(f"has an IPv{version} session but no route server has "
-                                        f"an IPv{version} address", file, 1))
+                problems.append(Problem(
+                    f"session address {session.ip}: an IPv{version} session, but no route "
+                    f"server has an IPv{version} address", file,
+                    session.location.line if session.location else asn_line,
+                    f"remove the IPv{version} sessions or give a route server an "
+                    f"IPv{version} address"))
     return problems

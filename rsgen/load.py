@@ -34,7 +34,7 @@ from rsgen.model import (
     RouteServer,
     Session,
 )
-from rsgen.values import AsSetName, parse_as_set, parse_as_set_list
+from rsgen.values import AsSetName, IPAddress, parse_as_set, parse_as_set_list
 from rsgen.yamlsafe import JsonPath, YamlDocument, YamlProblem, read_yaml
 
 EXCHANGE_FILE = "exchange.yml"
@@ -49,6 +49,16 @@ _PATTERN_HINTS = {
     "sources": "IRR source names in capitals, like RIPE or RADB",
     "url": "an http:// or https:// URL without spaces",
 }
+
+
+def _is_integer(_checker: object, instance: object) -> bool:
+    """JSON Schema's "integer" without whole floats: YAML's `asn: 3333.0` is not an ASN."""
+    return isinstance(instance, int) and not isinstance(instance, bool)
+
+
+_Validator = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer))
 
 
 @cache
@@ -81,13 +91,18 @@ def _validated(path: Path, display: str, schema_name: str,
     if document.data is None:
         problems.append(Problem("file is empty", display, hint="see README.md for the keys"))
         return None
-    found = [_describe(error, document) for error in _schema_errors(document.data, schema_name)]
+    found: list[Problem] = []
+    for error in _schema_errors(document.data, schema_name):
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            found.extend(_unknown_keys(error, document))
+        else:
+            found.append(_describe(error, document))
     problems.extend(found)
     return None if found else document
 
 
 def _schema_errors(data: Any, schema_name: str) -> list[jsonschema.ValidationError]:
-    validator = jsonschema.Draft202012Validator(schema(schema_name))
+    validator = _Validator(schema(schema_name))
     return sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
 
 
@@ -98,20 +113,27 @@ def _dotted(path: JsonPath) -> str:
     return text or "(top level)"
 
 
+def _unknown_keys(error: jsonschema.ValidationError, document: YamlDocument) -> list[Problem]:
+    """One problem per misspelt or unknown key, in file order, each with a suggestion."""
+    path: JsonPath = tuple(error.absolute_path)
+    allowed = sorted(error.schema.get("properties", {})) if isinstance(error.schema, dict) else []
+    instance = error.instance if isinstance(error.instance, dict) else {}
+    found = []
+    for key in sorted(set(instance) - set(allowed)):
+        close = difflib.get_close_matches(key, allowed, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(allowed)}"
+        found.append(Problem(f"unknown key {key!r} in {_dotted(path)}", document.file,
+                             document.key_lines.get((*path, key), document.line_of(path)),
+                             hint))
+    return sorted(found, key=lambda p: p.line or 0)
+
+
 def _describe(error: jsonschema.ValidationError, document: YamlDocument) -> Problem:
     """Turn a JSON Schema error into a sentence that says what to change."""
     path: JsonPath = tuple(error.absolute_path)
     where = _dotted(path)
     line = document.line_of(path)
     kind = error.validator
-    allowed = sorted(error.schema.get("properties", {})) if isinstance(error.schema, dict) else []
-    if kind == "additionalProperties" and isinstance(error.instance, dict):
-        unknown = sorted(set(error.instance) - set(allowed))
-        key = unknown[0]
-        close = difflib.get_close_matches(key, allowed, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(allowed)}"
-        return Problem(f"unknown key {key!r} in {where}", document.file,
-                       document.key_lines.get((*path, key), line), hint)
     if kind == "required":
         missing = re.findall(r"'([^']+)' is a required property", error.message)
         name = missing[0] if missing else "?"
@@ -119,8 +141,17 @@ def _describe(error: jsonschema.ValidationError, document: YamlDocument) -> Prob
                        "see README.md for the keys and their meaning")
     if kind == "type":
         wanted = error.validator_value
-        return Problem(f"{where} must be {_a(wanted)}, not {_json_type(error.instance)} "
-                       f"{_short(error.instance)}", document.file, line)
+        value = error.instance
+        hint = None
+        if wanted == "integer" and isinstance(value, str) and re.fullmatch(r"(?i)as\d+", value):
+            hint = f"write the number alone, without 'AS': {value[2:]}"
+        elif wanted == "string" and isinstance(value, bool):
+            hint = "put the value in quotes: YAML reads yes/no/on/off as true/false"
+        elif wanted == "string" and isinstance(value, int | float):
+            hint = "put the value in quotes to make it text"
+        shown = _short(value)
+        return Problem(f"{where} must be {_a(wanted)}, not {_json_type(value)}"
+                       f"{' ' + shown if shown else ''}", document.file, line, hint)
     if kind == "pattern":
         key = str(path[-1]) if path and isinstance(path[-1], str) else \
             (str(path[-2]) if len(path) > 1 else "")
@@ -143,6 +174,11 @@ def _describe(error: jsonschema.ValidationError, document: YamlDocument) -> Prob
     if kind == "uniqueItems":
         return Problem(f"{where} lists the same value twice", document.file, line)
     if kind == "oneOf":
+        # Describe the alternative the value's type selected (a list that is empty or has
+        # duplicates), not the fact that no alternative matched.
+        fitting = [e for e in error.context or () if e.validator != "type" or e.relative_path]
+        if fitting:
+            return _describe(fitting[0], document)
         return Problem(f"{where} must be a string or a list of strings", document.file, line)
     return Problem(f"{where}: {error.message}", document.file, line)
 
@@ -193,6 +229,11 @@ class _Collector:
             return None
         if version is not None and address.version != version:
             self.problem(path, f"is {text!r}, not an IPv{version} address")
+            return None
+        zone = getattr(address, "scope_id", None)
+        if zone:
+            self.problem(path, f"is {text!r}, an address with a zone index",
+                         f"remove %{zone}: peering addresses are global")
             return None
         return address
 
@@ -250,9 +291,13 @@ def _load_exchange(directory: Path, problems: list[Problem]) -> Exchange | None:
     policy = PolicySettings(**policy_raw)
     for family in ("ipv4", "ipv6"):
         low, high = getattr(policy, f"{family}_min_length"), getattr(policy, f"{family}_max_length")
-        if low > high:
+        if low > high and ("policy", f"{family}_min_length") in document.lines:
             c.problem(("policy", f"{family}_min_length"),
                       f"is {low}, longer than {family}_max_length {high}")
+        elif low > high:  # only the maximum is written: point at it, not at a default
+            c.problem(("policy", f"{family}_max_length"),
+                      f"is {high}, shorter than the default {family}_min_length {low}")
+    _check_server_addresses(c, servers, lan, lan_raw)
     names = [s.name for s in servers]
     for index, name in enumerate(names):
         if names.index(name) != index:
@@ -262,6 +307,33 @@ def _load_exchange(directory: Path, problems: list[Problem]) -> Exchange | None:
         return None
     return Exchange(data["name"], tuple(servers), lan, peeringdb, irr, policy,
                     Location(EXCHANGE_FILE, 1))
+
+
+def _check_server_addresses(c: _Collector, servers: list[RouteServer], lan: PeeringLan,
+                            lan_raw: dict[str, Any]) -> None:
+    """Each route server address is its own, and a usable host address on the peering LAN."""
+    owners: dict[IPAddress, str] = {}
+    for index, server in enumerate(servers):
+        for family, address in (("ipv4", server.ipv4), ("ipv6", server.ipv6)):
+            if address is None:
+                continue
+            path: JsonPath = ("route_servers", index, family)
+            network = lan.ipv4 if address.version == 4 else lan.ipv6
+            if address in owners:
+                c.problem(path, f"is {address}, also the address of route server "
+                          f"{owners[address]}", "each route server needs its own addresses")
+            owners.setdefault(address, server.name)
+            if family not in lan_raw:
+                c.problem(path, f"is {address}, but peering_lan has no {family} network",
+                          f"add peering_lan.{family} or remove this address")
+            elif network is None:
+                continue  # the peering LAN itself is malformed, and reported
+            elif address not in network:
+                c.problem(path, f"is {address}, outside the peering LAN {network}",
+                          "fix peering_lan or the route server address")
+            elif address == network.network_address or \
+                    (address.version == 4 and address == network.broadcast_address):
+                c.problem(path, f"is {address}, the peering LAN's network or broadcast address")
 
 
 def _member_files(directory: Path, problems: list[Problem]) -> Iterator[tuple[Path, int]]:
@@ -284,7 +356,8 @@ def _member_files(directory: Path, problems: list[Problem]) -> Iterator[tuple[Pa
                                     "directories", display))
         elif not match:
             problems.append(Problem("member file names must be AS<asn>.yml", display,
-                                    hint="rename it, e.g. members/AS3333.yml"))
+                                    hint="rename it after the member's ASN, in decimal without "
+                                    "leading zeros, e.g. members/AS3333.yml"))
         else:
             yield entry, int(match.group(1))
 
@@ -311,15 +384,25 @@ def _member(document: YamlDocument, problems: list[Problem]) -> Member | None:
     c = _Collector(document, problems)
     as_sets: tuple[AsSetName, ...] = ()
     raw_sets = data.get("as_set")
-    try:
-        if isinstance(raw_sets, str):
+    as_set_hint = "use the AS-SET name as registered in the IRR, e.g. AS-EXAMPLE or " \
+        "RIPE::AS-EXAMPLE"
+    if isinstance(raw_sets, str):
+        try:
             as_sets = parse_as_set_list(raw_sets)
-        elif isinstance(raw_sets, list):
-            as_sets = tuple(parse_as_set(item) for item in raw_sets)
-    except ValueError as exc:
-        c.problem(("as_set",), f"is malformed: {exc}",
-                  "use the AS-SET name as registered in the IRR, e.g. AS-EXAMPLE or "
-                  "RIPE::AS-EXAMPLE")
+        except ValueError as exc:
+            c.problem(("as_set",), f"is malformed: {exc}", as_set_hint)
+        else:
+            if not as_sets:
+                c.problem(("as_set",), f"is {raw_sets!r}, which names no AS-SET",
+                          "name the AS-SET, or remove as_set to use PeeringDB's irr_as_set")
+    elif isinstance(raw_sets, list):
+        parsed = []
+        for index, item in enumerate(raw_sets):
+            try:
+                parsed.append(parse_as_set(item))
+            except ValueError as exc:
+                c.problem(("as_set", index), f"is malformed: {exc}", as_set_hint)
+        as_sets = tuple(parsed)
     sessions = []
     for index, raw in enumerate(data["sessions"]):
         path: JsonPath = ("sessions", index, "ip")
@@ -336,7 +419,7 @@ def _member(document: YamlDocument, problems: list[Problem]) -> Member | None:
         as_sets=as_sets,
         max_prefixes=MaxPrefixes(limits.get("ipv4"), limits.get("ipv6")),
         description=data.get("description"),
-        location=Location(document.file, 1),
+        location=c.location(("asn",)),  # where problems with the member as a whole point
     )
 
 

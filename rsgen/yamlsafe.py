@@ -8,6 +8,7 @@ its line, so schema errors can say "members/AS3333.yml:7".
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,14 @@ MAX_FILE_BYTES = 1024 * 1024
 MAX_DEPTH = 20
 
 JsonPath = tuple[str | int, ...]
+
+_CORE = "tag:yaml.org,2002:"
+# Scalar tags a configuration value may carry; explicit others (!!python/..., !!binary, !foo)
+# are refused rather than constructed.
+_SCALAR_TAGS = frozenset(f"{_CORE}{name}" for name in ("str", "int", "float", "bool", "null",
+                                                       "timestamp"))
+# YAML 1.1 reads a plain 0755 as octal: ASNs and limits are never meant that way.
+_OCTAL_RE = re.compile(r"^[-+]?0[0-9_]+$")
 
 
 @dataclass
@@ -55,7 +64,9 @@ def read_yaml(path: Path, display_name: str) -> YamlDocument:
                                       hint="a member file is a few lines; check what was added"))
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
-        raise YamlProblem(Problem(f"not UTF-8 text ({exc.reason})", display_name)) from exc
+        line = exc.object[:exc.start].count(b"\n") + 1
+        raise YamlProblem(Problem(f"not UTF-8 text ({exc.reason})", display_name, line,
+                                  hint="save the file as UTF-8")) from exc
     except OSError as exc:
         raise YamlProblem(Problem(f"cannot read: {exc.strerror}", display_name)) from exc
     return parse_yaml(text, display_name)
@@ -67,9 +78,17 @@ def parse_yaml(text: str, display_name: str) -> YamlDocument:
         # nodes (no expansion yet), and no Python tags are resolved (SafeLoader).
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise YamlProblem(Problem(f"YAML syntax error: {exc.problem}", display_name, line,
-                                  hint="check indentation and quoting near this line")) from exc
+        raise YamlProblem(_syntax_problem(text, exc, display_name)) from exc
+    except yaml.reader.ReaderError as exc:
+        line = text[:exc.position].count("\n") + 1
+        character = f"U+{exc.character:04X}" if isinstance(exc.character, int) else \
+            repr(exc.character)
+        raise YamlProblem(Problem(f"YAML error: control character {character} is not allowed",
+                                  display_name, line, hint="remove it; YAML is plain text")) \
+            from exc
+    except RecursionError as exc:
+        raise YamlProblem(Problem(f"nesting deeper than {MAX_DEPTH} levels", display_name)) \
+            from exc
     except yaml.YAMLError as exc:
         raise YamlProblem(Problem(f"YAML error: {exc}", display_name)) from exc
     document = YamlDocument(None, display_name)
@@ -77,6 +96,42 @@ def parse_yaml(text: str, display_name: str) -> YamlDocument:
         return document
     document.data = _convert(node, (), document, 0, set())
     return document
+
+
+def _syntax_problem(text: str, exc: yaml.MarkedYAMLError, file: str) -> Problem:
+    """Locate a syntax error; an unclosed quote is noticed lines later, so point at its start."""
+    line = exc.problem_mark.line + 1 if exc.problem_mark else None
+    if exc.context_mark is not None and "quoted scalar" in (exc.context or "") and \
+            (exc.problem or "").startswith("found unexpected"):
+        return Problem(f"YAML syntax error: {exc.problem} {exc.context}", file,
+                       exc.context_mark.line + 1,
+                       hint="the quote opened on this line is not closed")
+    opened = _quote_ending_on(text, line)
+    if opened is not None:
+        return Problem(f"YAML syntax error: {exc.problem}, after a quoted value that runs from "
+                       f"here to line {line}", file, opened,
+                       hint="the quote opened on this line is probably not closed")
+    return Problem(f"YAML syntax error: {exc.problem}", file, line,
+                   hint="check indentation and quoting near this line")
+
+
+def _quote_ending_on(text: str, line: int | None) -> int | None:
+    """The first line of a quoted value spanning lines and closed on `line`, if there is one.
+
+    Configuration values never span lines, so such a value right before a syntax error is
+    almost always a missing closing quote that swallowed the lines after it.
+    """
+    try:
+        for token in yaml.scan(text, Loader=yaml.SafeLoader):
+            end = token.end_mark.line + 1
+            if line is None or end > line:
+                break
+            if isinstance(token, yaml.ScalarToken) and token.style in ('"', "'") and \
+                    end == line and token.start_mark.line + 1 < line:
+                return int(token.start_mark.line + 1)
+    except yaml.YAMLError:
+        return None  # the scanner stops at the error too; what it read before is all there is
+    return None
 
 
 def _convert(node: yaml.Node, path: JsonPath, doc: YamlDocument, depth: int,
@@ -89,6 +144,11 @@ def _convert(node: yaml.Node, path: JsonPath, doc: YamlDocument, depth: int,
         raise YamlProblem(Problem("YAML anchors and aliases are not allowed", doc.file, line,
                                   hint="write the value out in full"))
     seen.add(id(node))
+    plain = f"{_CORE}map" if isinstance(node, yaml.MappingNode) else \
+        f"{_CORE}seq" if isinstance(node, yaml.SequenceNode) else None
+    if node.tag != plain and (plain is not None or node.tag not in _SCALAR_TAGS):
+        raise YamlProblem(Problem(f"YAML tag {_tag_text(node.tag)} is not allowed", doc.file,
+                                  line, hint="remove the tag; quote a value to make it a string"))
     if isinstance(node, yaml.MappingNode):
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
@@ -99,7 +159,8 @@ def _convert(node: yaml.Node, path: JsonPath, doc: YamlDocument, depth: int,
                                               key_node.start_mark.line + 1))
                 raise YamlProblem(Problem(f"mapping keys must be plain names, not "
                                           f"{key_node.tag.rsplit(':', 1)[-1]}", doc.file,
-                                          key_node.start_mark.line + 1))
+                                          key_node.start_mark.line + 1,
+                                          hint="quote the key to make it a name"))
             key = str(key_node.value)
             if key in result:
                 raise YamlProblem(Problem(f"duplicate key {key!r}", doc.file,
@@ -111,9 +172,30 @@ def _convert(node: yaml.Node, path: JsonPath, doc: YamlDocument, depth: int,
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, (*path, index), doc, depth + 1, seen)
                 for index, item in enumerate(node.value)]
-    # A scalar: let PyYAML's safe constructor resolve int/bool/null/str.
-    value = yaml.SafeLoader(" ").construct_object(node, deep=True)
+    if not isinstance(node, yaml.ScalarNode):
+        raise YamlProblem(Problem(f"unsupported YAML node {type(node).__name__}", doc.file, line))
+    return _scalar(node, doc.file, line)
+
+
+def _scalar(node: yaml.ScalarNode, file: str, line: int) -> Any:
+    """A scalar's value: let PyYAML's safe constructor resolve int/bool/null/str."""
+    loader = yaml.SafeLoader(" ")
+    implicit = loader.resolve(  # type: ignore[no-untyped-call]
+        yaml.ScalarNode, node.value, (True, False))
+    if node.tag != f"{_CORE}str" and implicit != node.tag:
+        # An explicit tag the text does not fit (!!int abc) would make the constructor raise.
+        raise YamlProblem(Problem(f"{node.value!r} is not a valid {_tag_text(node.tag)} value",
+                                  file, line, hint="remove the tag"))
+    value = loader.construct_object(node, deep=True)
     if not isinstance(value, str | int | float | bool | type(None)):
         raise YamlProblem(Problem(f"unsupported value type {type(value).__name__} "
-                                  "(quote it to make it a string)", doc.file, line))
+                                  "(quote it to make it a string)", file, line))
+    if isinstance(value, int) and node.style is None and _OCTAL_RE.match(node.value):
+        raise YamlProblem(Problem(f"{node.value} has a leading zero, which YAML reads as the "
+                                  f"octal number {value}", file, line,
+                                  hint="remove the leading zero, or quote it for a string"))
     return value
+
+
+def _tag_text(tag: str) -> str:
+    return "!!" + tag.removeprefix(_CORE) if tag.startswith(_CORE) else tag
