@@ -24,7 +24,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def _directory_option(function: F) -> F:
     return click.option("-C", "directory", type=click.Path(file_okay=False, path_type=Path),
-                        default=Path("."), show_default=True,
+                        default=Path(), show_default=True,
                         help="The exchange directory (exchange.yml, members/, snapshot/).")(
                             function)
 
