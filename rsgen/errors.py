@@ -22,6 +22,8 @@ class ExitCode(IntEnum):
     NO_SNAPSHOT = 6  # build --offline without a usable snapshot
     MISSING_TOOL = 7  # bird or bgpq4 is not installed
     LOCKED = 8  # another rsgen run holds the exchange directory's lock
+    VERIFY_FAILED = 9  # rsgen verify saw the policy do something other than expected
+    NO_PRIVILEGE = 10  # rsgen verify cannot create network namespaces here
 
 
 @dataclass(frozen=True)
@@ -81,3 +83,11 @@ class MissingTool(RsgenError):
 
 class Locked(RsgenError):
     exit_code = ExitCode.LOCKED
+
+
+class VerifyFailed(RsgenError):
+    exit_code = ExitCode.VERIFY_FAILED
+
+
+class NoPrivilege(RsgenError):
+    exit_code = ExitCode.NO_PRIVILEGE

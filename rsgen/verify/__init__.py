@@ -1,0 +1,1 @@
+"""rsgen verify: run the generated configs in real BIRD on an emulated peering LAN."""
