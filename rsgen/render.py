@@ -17,6 +17,7 @@ import rsgen
 from rsgen.errors import InvalidInput, NoSnapshot
 from rsgen.model import Config, Member, RouteServer, Snapshot
 from rsgen.policy import choose_as_sets, max_prefixes, protocol_name, set_name
+from rsgen.rules import REJECT_REASON_ID, RULES, bird_reject
 from rsgen.values import BOGON_ASN_RANGES, IPAddress, PrefixRange, safe_comment
 
 MAIN_TEMPLATE = "bird2/route-server.conf.j2"
@@ -71,6 +72,7 @@ def make_environment(templates: Path) -> jinja2.Environment:
     )
     env.filters.update(prefix_set=bird_prefix_set, int_set=bird_int_set,
                        bird_string=bird_string, comment=safe_comment)
+    env.globals.update(reject=bird_reject, rules=RULES, reject_reason_id=REJECT_REASON_ID)
     return env
 
 
