@@ -1,0 +1,99 @@
+"""The one place rsgen starts external programs (bgpq4, bird -p).
+
+Never through a shell: argv lists only. Each program runs in its own session (process group),
+so that a timeout can kill it together with anything it started, and nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from rsgen.errors import MissingTool, RsgenError
+
+# Debian packages that provide the tools rsgen runs, for the "not installed" hint.
+_PACKAGES = {"bgpq4": "bgpq4", "bird": "bird2", "birdc": "bird2"}
+
+# After SIGKILL the pipes close at once, unless something escaped the process group; then we
+# stop waiting for output rather than hang.
+_REAP_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Completed:
+    """A finished run: its exit status and its whole output, decoded as UTF-8."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+class ToolTimeout(RsgenError):
+    """A tool ran longer than its time limit and was killed."""
+
+    def __init__(self, tool: str, timeout: float) -> None:
+        super().__init__(f"{tool} did not finish within {timeout:g} s and was killed")
+        self.tool = tool
+        self.timeout = timeout
+
+
+def missing_tool(program: str) -> MissingTool:
+    """The error for a program that is not installed, with the package that provides it."""
+    name = Path(program).name
+    package = _PACKAGES.get(name)
+    hint = (f"install it: apt-get install {package}" if package
+            else f"install {name} or put it on PATH")
+    return MissingTool(f"{name} is not installed (looked for {program!r})", hint=hint)
+
+
+def run(argv: Sequence[str], *, timeout: float, input_text: str | None = None,
+        cwd: Path | None = None) -> Completed:
+    """Run argv to completion within timeout seconds; raise ToolTimeout or MissingTool."""
+    args = tuple(argv)
+    if not args:
+        raise ValueError("empty argv")
+    if shutil.which(args[0]) is None:
+        raise missing_tool(args[0])
+    try:
+        process = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL if input_text is None else subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=cwd,
+            start_new_session=True,
+            text=True,
+            encoding="utf-8",
+            errors="replace",
+        )
+    except FileNotFoundError as exc:  # removed between which() and exec
+        raise missing_tool(args[0]) from exc
+    try:
+        stdout, stderr = process.communicate(input_text, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(process)
+        raise ToolTimeout(Path(args[0]).name, timeout) from None
+    except BaseException:  # KeyboardInterrupt and friends: leave no orphan behind
+        _kill_group(process)
+        raise
+    return Completed(args, process.returncode, stdout, stderr)
+
+
+def _kill_group(process: subprocess.Popen[str]) -> None:
+    """SIGKILL the process group (the child leads it: start_new_session) and reap the child."""
+    with contextlib.suppress(ProcessLookupError):  # already gone
+        os.killpg(process.pid, signal.SIGKILL)
+    try:
+        process.communicate(timeout=_REAP_SECONDS)
+    except subprocess.TimeoutExpired:
+        for pipe in (process.stdin, process.stdout, process.stderr):
+            if pipe is not None:
+                pipe.close()
+        process.wait()
