@@ -33,8 +33,9 @@ def consistency_problems(config: Config) -> list[Problem]:
         seen_asns.setdefault(member.asn, file)
         reason = bogon_asn_reason(member.asn)
         if reason:
-            problems.append(Problem(f"AS{member.asn} is not a public ASN: {reason}; it cannot peer at an "
-                                    "exchange", file, asn_line, "use the member's public ASN"))
+            problems.append(Problem(f"AS{member.asn} is not a public ASN: {reason}; it cannot "
+                                    "peer at an exchange", file, asn_line,
+                                    "use the member's public ASN"))
         if member.asn in server_asns:
             problems.append(Problem(f"AS{member.asn} is the route servers' own ASN", file,
                                     asn_line,

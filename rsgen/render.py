@@ -18,7 +18,15 @@ from rsgen.errors import InvalidInput, NoSnapshot
 from rsgen.model import Config, Member, RouteServer, Snapshot
 from rsgen.policy import choose_as_sets, max_prefixes, protocol_name, set_name
 from rsgen.rules import REJECT_REASON_ID, RULES, bird_reject
-from rsgen.values import BOGON_ASN_RANGES, IPAddress, PrefixRange, safe_comment
+from rsgen.values import (
+    BOGON_ASN_RANGES,
+    BOGON_PREFIXES_V4,
+    BOGON_PREFIXES_V6,
+    GLOBAL_UNICAST_V6,
+    IPAddress,
+    PrefixRange,
+    safe_comment,
+)
 
 MAIN_TEMPLATE = "bird2/route-server.conf.j2"
 
@@ -162,6 +170,9 @@ def template_context(config: Config, snapshot: Snapshot, server: RouteServer) ->
         "rs": server,
         "policy": exchange.policy,
         "bogon_asns": BOGON_ASN_RANGES,
+        "bogon_prefixes_v4": BOGON_PREFIXES_V4,
+        "bogon_prefixes_v6": BOGON_PREFIXES_V6,
+        "global_unicast_v6": GLOBAL_UNICAST_V6,
         "example_data": snapshot.example,
         "members": [member_view(m, snapshot, config, server) for m in config.members],
     }

@@ -29,6 +29,36 @@ BOGON_ASN_RANGES: tuple[tuple[int, int, str], ...] = (
 
 MAX_ASN = 4294967295
 
+# IANA special-purpose IPv4 registry: never globally routable (any prefix inside is a bogon).
+BOGON_PREFIXES_V4: tuple[str, ...] = (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
+    "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+)
+# IPv6: only global unicast is routable, and inside it these are not.
+GLOBAL_UNICAST_V6 = "2000::/3"
+BOGON_PREFIXES_V6: tuple[str, ...] = (
+    "2001::/32", "2001:2::/48", "2001:10::/28", "2001:db8::/32", "2002::/16", "3ffe::/16",
+    "3fff::/20",
+)
+
+
+def is_bogon_prefix(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    """The same test the BIRD config's prefix_is_bogon() makes.
+
+    >>> is_bogon_prefix(ipaddress.ip_network("10.1.0.0/16"))
+    True
+    >>> is_bogon_prefix(ipaddress.ip_network("fc00::/7"))
+    True
+    >>> is_bogon_prefix(ipaddress.ip_network("2400:fc00::/32"))
+    False
+    """
+    if isinstance(network, ipaddress.IPv4Network):
+        return any(network.subnet_of(ipaddress.IPv4Network(b)) for b in BOGON_PREFIXES_V4)
+    if not network.subnet_of(ipaddress.IPv6Network(GLOBAL_UNICAST_V6)):
+        return True
+    return any(network.subnet_of(ipaddress.IPv6Network(b)) for b in BOGON_PREFIXES_V6)
+
 
 def bogon_asn_reason(asn: int) -> str | None:
     """Why an ASN may not appear in a member's AS path, or None when it may.
@@ -165,6 +195,13 @@ class PrefixRange:
     def network(self) -> IPNetwork:
         return ipaddress.ip_network((self.network_int, self.prefixlen)) if self.version == 4 \
             else ipaddress.IPv6Network((self.network_int, self.prefixlen))
+
+    def matches(self, network: IPNetwork) -> bool:
+        """Whether BIRD's `network ~ [this]` holds: inside the prefix, length within range."""
+        if network.version != self.version or not self.ge <= network.prefixlen <= self.le:
+            return False
+        return network.supernet(new_prefix=self.prefixlen) == self.network \
+            if network.prefixlen >= self.prefixlen else False
 
     @property
     def exact(self) -> bool:

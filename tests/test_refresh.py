@@ -1,0 +1,184 @@
+"""`rsgen refresh` against local PeeringDB and IRR servers: what lands in the snapshot, and
+what a failing source leaves behind (the previous data, and a report naming the member)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rsgen.errors import ExitCode
+from rsgen.refresh import RefreshFailed, refresh
+from tests.fixtures.irr_plugin import MakeIrrServer
+from tests.fixtures.peeringdb_plugin import MakePeeringDbServer
+from tests.helpers import build_tree
+
+RPSL = """
+as-set: AS-GOOD
+members: AS3333, AS-GOOD-CUSTOMERS
+source: RIPE
+
+as-set: AS-GOOD-CUSTOMERS
+members: AS2121
+source: RIPE
+
+route: 193.0.0.0/21
+origin: AS3333
+source: RIPE
+
+route: 193.0.10.0/23
+origin: AS3333
+source: RIPE
+
+route: 193.0.10.0/24
+origin: AS3333
+source: RIPE
+
+route: 193.0.11.0/24
+origin: AS3333
+source: RIPE
+
+route6: 2001:67c:2e8::/48
+origin: AS3333
+source: RIPE
+
+route: 185.193.200.0/22
+origin: AS2121
+source: RIPE
+
+route: 199.5.26.0/24
+origin: AS10745
+source: RADB
+"""
+
+EXCHANGE = """
+name: Test IX
+route_servers:
+  - {name: rs1, asn: 65500, router_id: 198.51.100.1, ipv4: 198.51.100.1, ipv6: "2001:db8::1"}
+peering_lan: {ipv4: 198.51.100.0/24, ipv6: "2001:db8::/64"}
+irr: {sources: [RIPE, RADB], timeout: 10, parallel: 2}
+"""
+
+
+def _net(asn: int, irr_as_set: str, p4: int = 10, p6: int = 5) -> dict[str, object]:
+    return {"asn": asn, "name": f"Net {asn}", "irr_as_set": irr_as_set, "info_prefixes4": p4,
+            "info_prefixes6": p6, "info_never_via_route_servers": False, "status": "ok"}
+
+
+def _member(asn: int, last_octet: int, extra: str = "") -> str:
+    return (f"asn: {asn}\nname: Net {asn}\n{extra}sessions:\n  - ip: 198.51.100.{last_octet}\n"
+            f"  - ip: '2001:db8::{last_octet}'\n")
+
+
+@pytest.fixture
+def exchange(tmp_path: Path) -> Path:
+    return build_tree(tmp_path / "ix", {
+        "exchange.yml": EXCHANGE,
+        "members/AS3333.yml": _member(3333, 33),
+        "members/AS10745.yml": _member(10745, 45),
+    })
+
+
+@pytest.fixture
+def sources(make_irr_server: MakeIrrServer, make_peeringdb_server: MakePeeringDbServer,
+            ) -> dict[str, object]:
+    irr = make_irr_server(RPSL)
+    peeringdb = make_peeringdb_server(records=[_net(3333, "RIPE::AS-GOOD"), _net(10745, "")])
+    return {"irr_host": irr.host, "peeringdb_url": peeringdb.url, "irr": irr,
+            "peeringdb": peeringdb}
+
+
+def _read(exchange: Path, source: str, asn: int) -> dict[str, object]:
+    data: dict[str, object] = json.loads(
+        (exchange / "snapshot" / source / f"AS{asn}.json").read_text())
+    return data
+
+
+def test_refresh_writes_sorted_per_member_files(exchange: Path, sources: dict[str, object],
+                                                ) -> None:
+    """PeeringDB's AS-SET is expanded by bgpq4 into origins and aggregated prefix ranges."""
+    report = refresh(exchange, peeringdb_url=str(sources["peeringdb_url"]),
+                     irr_host=str(sources["irr_host"]))
+    assert sorted(report.updated) == [3333, 10745]
+    irr = _read(exchange, "irr", 3333)
+    assert irr["objects"] == ["RIPE::AS-GOOD"]
+    assert irr["origins"] == [2121, 3333]
+    assert "193.0.10.0/23{23,24}" in irr["ipv4"]  # type: ignore[operator]
+    assert irr["ipv6"] == ["2001:67c:2e8::/48"]
+    assert _read(exchange, "irr", 10745)["objects"] == ["AS10745"]  # no AS-SET: the ASN
+    assert _read(exchange, "peeringdb", 3333)["info_prefixes4"] == 10
+    again = refresh(exchange, peeringdb_url=str(sources["peeringdb_url"]),
+                    irr_host=str(sources["irr_host"]))
+    assert again.changed_files == []  # same data, same bytes: nothing to review
+
+
+def test_unknown_as_set_keeps_old_data_and_names_the_member(
+        exchange: Path, sources: dict[str, object]) -> None:
+    """An AS-SET the IRR does not know fails that member only; its old snapshot stays."""
+    kwargs = {"peeringdb_url": str(sources["peeringdb_url"]),
+              "irr_host": str(sources["irr_host"])}
+    refresh(exchange, **kwargs)
+    before = (exchange / "snapshot" / "irr" / "AS3333.json").read_bytes()
+    (exchange / "members" / "AS3333.yml").write_text(_member(3333, 33, "as_set: AS-MISSING\n"))
+    with pytest.raises(RefreshFailed) as caught:
+        refresh(exchange, **kwargs)
+    assert list(caught.value.report.failed) == [3333]
+    assert caught.value.exit_code == ExitCode.SOURCE_FAILED
+    assert (exchange / "snapshot" / "irr" / "AS3333.json").read_bytes() == before
+    assert caught.value.report.updated == [10745]
+
+
+def test_prefix_list_that_would_become_empty_is_refused(
+        exchange: Path, make_irr_server: MakeIrrServer,
+        sources: dict[str, object]) -> None:
+    """If the IRR suddenly has no IPv6 routes for a member that had some, keep the old list."""
+    refresh(exchange, peeringdb_url=str(sources["peeringdb_url"]),
+            irr_host=str(sources["irr_host"]))
+    no_v6 = make_irr_server(RPSL.replace("route6: 2001:67c:2e8::/48", "remarks: gone"))
+    with pytest.raises(RefreshFailed) as caught:
+        refresh(exchange, peeringdb_url=str(sources["peeringdb_url"]), irr_host=no_v6.host)
+    assert "no IPv6 prefixes (had 1)" in caught.value.report.failed[3333]
+    assert _read(exchange, "irr", 3333)["ipv6"] == ["2001:67c:2e8::/48"]
+
+
+def test_peeringdb_failure_still_refreshes_irr(exchange: Path,
+                                               sources: dict[str, object]) -> None:
+    """A broken PeeringDB answer is reported; IRR data is refreshed from the last known sets."""
+    peeringdb = sources["peeringdb"]
+    peeringdb.set_mode("malformed")  # type: ignore[attr-defined]
+    with pytest.raises(RefreshFailed) as caught:
+        refresh(exchange, peeringdb_url=str(sources["peeringdb_url"]),
+                irr_host=str(sources["irr_host"]))
+    assert caught.value.report.peeringdb_error
+    assert sorted(caught.value.report.updated) == [3333, 10745]
+    assert not (exchange / "snapshot" / "peeringdb").exists()
+
+
+def test_malformed_peeringdb_as_set_is_never_passed_to_bgpq4(
+        exchange: Path, make_peeringdb_server: MakePeeringDbServer,
+        sources: dict[str, object]) -> None:
+    """A hostile irr_as_set is reported and the member is filtered on its own ASN."""
+    hostile = make_peeringdb_server(records=[_net(3333, "-h evil.example AS-GOOD"),
+                                             _net(10745, "")])
+    report = refresh(exchange, peeringdb_url=hostile.url, irr_host=str(sources["irr_host"]))
+    assert "ignored" in report.warnings[3333]
+    assert _read(exchange, "irr", 3333)["objects"] == ["AS3333"]
+    queries = " ".join(sources["irr"].queries)  # type: ignore[attr-defined]
+    assert "evil" not in queries
+
+
+def test_cli_refresh_reports_failures_with_exit_code_4(exchange: Path,
+                                                        sources: dict[str, object]) -> None:
+    """The refresh command lists each failed member and exits with the source-failure code."""
+    (exchange / "members" / "AS3333.yml").write_text(_member(3333, 33, "as_set: AS-MISSING\n"))
+    result = subprocess.run(
+        [sys.executable, "-m", "rsgen", "refresh", "-C", str(exchange),
+         "--irr-host", str(sources["irr_host"])],
+        capture_output=True, text=True, check=False, timeout=120,
+        env={"RSGEN_PEERINGDB_URL": str(sources["peeringdb_url"]), "PATH": "/usr/bin:/bin"})
+    assert result.returncode == ExitCode.SOURCE_FAILED, result.stderr
+    assert "error: AS3333: " in result.stderr
+    assert "AS-MISSING" in result.stderr
