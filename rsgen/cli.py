@@ -114,6 +114,90 @@ def build(directory: Path, peeringdb_url: str | None, irr_host: str | None,
 
 @cli.command()
 @_directory_option
+@click.option("-o", "output", type=click.Path(file_okay=False, path_type=Path),
+              help="Where to build the configs under test [default: a temporary directory].")
+@click.option("--members", "member_list", metavar="AS1,AS2",
+              help="Simulate only these members (ASNs, with or without 'AS').")
+@click.option("--sample", type=click.IntRange(min=1), metavar="N",
+              help="Simulate N members evenly spread over the exchange.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write the results as JSON to this file ('-' for stdout).")
+@click.option("--keep", is_flag=True,
+              help="Keep the lab up for inspection until Enter, and keep its files.")
+@click.option("--templates", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="A customised copy of rsgen's templates/ directory.")
+def verify(directory: Path, output: Path | None, member_list: str | None, sample: int | None,
+           json_path: Path | None, keep: bool, templates: Path | None) -> None:
+    """Run the configs in real BIRD on an emulated peering LAN and test every policy rule."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from rsgen.atomic import write_atomic
+    from rsgen.errors import VerifyFailed
+    from rsgen.verify.report import print_table, write_json
+    from rsgen.verify.run import VerifyOptions
+    from rsgen.verify.run import verify as run_verify
+
+    if member_list and sample:
+        raise click.UsageError("--members and --sample exclude each other")
+    asns = None
+    if member_list:
+        try:
+            asns = tuple(int(a.strip().upper().removeprefix("AS"))
+                         for a in member_list.split(",") if a.strip())
+        except ValueError as exc:
+            raise click.BadParameter(f"not a list of ASNs: {member_list}") from exc
+    _ensure_lab_privileges()
+    console = Console(stderr=json_path == Path("-"))
+    options = VerifyOptions(directory, output, asns, sample, keep, templates)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  console=console, transient=True) as bar:
+        tasks: dict[str, Any] = {}
+
+        def progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        report = run_verify(options, progress)
+    print_table(report, console)
+    if json_path is not None:
+        if json_path == Path("-"):
+            click.echo(write_json(report), nl=False)
+        else:
+            write_atomic(json_path, write_json(report))
+    if not report.ok:
+        raise VerifyFailed(f"{sum(not o.ok for o in report.outcomes)} policy check(s) did not "
+                           "behave as the exchange's policy promises",
+                           hint="see MISMATCH lines above; a template or the snapshot is wrong")
+
+
+def _ensure_lab_privileges() -> None:
+    """Without root, re-run this very command inside an unprivileged user namespace when the
+    kernel allows it; otherwise refuse with what to do (NoPrivilege)."""
+    import os
+
+    from rsgen.errors import NoPrivilege
+    from rsgen.verify.lab import (
+        USERNS_MARK,
+        check_privileges,
+        reexec_in_user_namespace,
+        user_namespaces_work,
+    )
+
+    try:
+        check_privileges()
+    except NoPrivilege:
+        works, _ = user_namespaces_work()
+        if not works or os.environ.get(USERNS_MARK):
+            raise
+        click.echo("rsgen: not root: running verify in an unprivileged user namespace",
+                   err=True)
+        reexec_in_user_namespace([sys.executable, "-m", "rsgen", *sys.argv[1:]])
+
+
+@cli.command()
+@_directory_option
 @click.option("--route-server", "server_name", help="Which route server (default: the first).")
 def context(directory: Path, server_name: str | None) -> None:
     """Print, as JSON, what the templates see for one route server (for template authors)."""

@@ -292,13 +292,23 @@ def test_names_fit_the_kernel_limits() -> None:
         Lab([HostSpec("rs1", ()), HostSpec("rs1", ())], Path("unused"))
 
 
-def _python_for(uid: int) -> str:
+def _readable_copy_of_rsgen(home: Path) -> Path:
+    """rsgen's sources where any user can read them: the checkout may sit under /root."""
+    target = home / "src"
+    shutil.copytree(REPO / "rsgen", target / "rsgen",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    for path in [target, *target.rglob("*")]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    return target
+
+
+def _python_for(uid: int, source: Path) -> str:
     """A Python that the user can run and that imports the lab (ours may be under /root)."""
     for candidate in ("/usr/bin/python3", sys.executable):
         done = subprocess.run(
             [_which("setpriv"), f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
              candidate, "-c", "import rsgen.verify.lab"],
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            env={**os.environ, "PYTHONPATH": str(source)}, cwd=source,
             capture_output=True, check=False)
         if done.returncode == 0:
             return candidate
@@ -330,11 +340,14 @@ def test_an_unprivileged_user_gets_a_lab_in_a_user_namespace() -> None:
     """)
     home = Path(tempfile.mkdtemp(prefix="rsv-test-"))
     try:
-        os.chown(home, NOBODY, NOBODY)
+        home.chmod(0o755)
+        source = _readable_copy_of_rsgen(home)
+        (home / "lab").mkdir()
+        os.chown(home / "lab", NOBODY, NOBODY)
         done = subprocess.run(
             [_which("setpriv"), f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-             _python_for(NOBODY), "-c", script, str(home / "lab"), PROBE],
-            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)},
+             _python_for(NOBODY, source), "-c", script, str(home / "lab" / "work"), PROBE],
+            cwd=source, env={**os.environ, "PYTHONPATH": str(source)},
             capture_output=True, text=True, timeout=60, check=False)
     finally:
         shutil.rmtree(home)

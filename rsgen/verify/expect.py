@@ -1,0 +1,127 @@
+"""Compare what BIRD did with what the policy promised: pure functions over observations.
+
+An observation is what `birdc` showed: the route servers' accepted and filtered routes, and
+what each simulated member received. The comparison yields one Outcome per test route.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from rsgen.rules import REJECT_REASON_ID, RULE_BY_CODE
+from rsgen.verify.birdc import BgpRoute
+from rsgen.verify.scenarios import ACCEPT, TestRoute
+
+
+@dataclass(frozen=True)
+class Observation:
+    """Routes seen at one moment: by route server name, and by simulated member router."""
+
+    accepted: Mapping[str, Sequence[BgpRoute]]  # route server -> accepted routes
+    filtered: Mapping[str, Sequence[BgpRoute]]  # route server -> filtered routes
+    received: Mapping[str, Sequence[BgpRoute]]  # member router -> routes it received
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """Where a test route should show up."""
+
+    route: TestRoute
+    protocols: Mapping[str, tuple[str, ...]]  # route server -> the member's BGP protocols
+    sender_addresses: frozenset[str]  # the member's addresses in the route's family
+    receivers: Mapping[str, tuple[str, ...]]  # other members' routers -> their sessions
+
+
+@dataclass(frozen=True)
+class Outcome:
+    route: TestRoute
+    expected: str  # "accepted" or "filtered (N reason)"
+    seen: str  # summary of the route servers' handling
+    receivers_expected: int  # accepted routes: sessions that should receive it; else 0
+    receivers_seen: int  # sessions that received it (correctly, for accepted routes)
+    problems: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def describe_reason(code: int | None) -> str:
+    if code is None:
+        return "accepted"
+    rule = RULE_BY_CODE.get(code)
+    return f"filtered ({code} {rule.name if rule else 'unknown'})"
+
+
+def _reason_codes(route: BgpRoute, rs_asn: int) -> tuple[int, ...]:
+    return tuple(sorted(c for a, b, c in route.large_communities
+                        if a == rs_asn and b == REJECT_REASON_ID))
+
+
+def _route_server_view(expectation: Expectation, observation: Observation,
+                       rs_asns: Mapping[str, int]) -> tuple[dict[str, str], list[str]]:
+    """For each (route server, protocol): 'accepted', 'filtered (N ...)' or 'absent'."""
+    route = expectation.route
+    seen: dict[str, str] = {}
+    problems: list[str] = []
+    want = describe_reason(route.expected_reason)
+    for server, protocols in sorted(expectation.protocols.items()):
+        for protocol in protocols:
+            key = f"{server}/{protocol}"
+            accepted = [r for r in observation.accepted.get(server, ())
+                        if r.protocol == protocol and r.network == route.network]
+            filtered = [r for r in observation.filtered.get(server, ())
+                        if r.protocol == protocol and r.network == route.network]
+            if accepted:
+                state = "accepted"
+            elif filtered:
+                codes = _reason_codes(filtered[0], rs_asns[server])
+                state = describe_reason(codes[0]) if len(codes) == 1 else \
+                    f"filtered (reasons {list(codes)})"
+            else:
+                state = "absent"
+            seen[key] = state
+            if state != want:
+                problems.append(f"{key}: expected {want}, seen {state}")
+    return seen, problems
+
+
+def _received(route: TestRoute, routes: Sequence[BgpRoute], protocol: str,
+              senders: frozenset[str] | None) -> bool:
+    """Whether a receiving session got this route with the AS path it was sent with (so the
+    route server's ASN is absent, RFC 7947) and, when `senders` is given, with the sender's own
+    next hop."""
+    for seen in routes:
+        if seen.protocol != protocol or seen.network != route.network:
+            continue
+        if seen.as_path == route.as_path and (senders is None or
+                                              set(seen.next_hop[:1]) <= senders):
+            return True
+    return False
+
+
+def compare(expectation: Expectation, observation: Observation,
+            rs_asns: Mapping[str, int]) -> Outcome:
+    route = expectation.route
+    seen, problems = _route_server_view(expectation, observation, rs_asns)
+    states = sorted(set(seen.values()))
+    summary = states[0] if len(states) == 1 else "mixed: " + ", ".join(states)
+    expected_sessions = [(router, p)
+                         for router, protocols in sorted(expectation.receivers.items())
+                         for p in protocols]
+    senders = expectation.sender_addresses if route.rule == ACCEPT else None
+    got = [(router, p) for router, p in expected_sessions
+           if _received(route, observation.received.get(router, ()), p, senders)]
+    if route.rule == ACCEPT:
+        for router, protocol in expected_sessions:
+            if (router, protocol) not in got:
+                problems.append(f"{router} session {protocol} did not receive it with next hop "
+                                f"{'/'.join(sorted(expectation.sender_addresses))} and AS path "
+                                f"{' '.join(map(str, route.as_path))}")
+        return Outcome(route, "accepted", summary, len(expected_sessions), len(got),
+                       tuple(problems))
+    for router, protocol in got:
+        problems.append(f"leaked: {router} session {protocol} received it")
+    return Outcome(route, describe_reason(route.expected_reason), summary, 0, len(got),
+                   tuple(problems))

@@ -1,0 +1,84 @@
+"""How verify results are shown: a member x rule table for people, versioned JSON for CI."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+import rsgen
+from rsgen.rules import RULES
+from rsgen.verify.run import VerifyReport
+from rsgen.verify.scenarios import ACCEPT
+
+JSON_FORMAT = 1
+
+
+def to_json(report: VerifyReport) -> dict[str, Any]:
+    """The --json document; its keys are a contract (tests pin them): add, never rename."""
+    return {
+        "format": JSON_FORMAT,
+        "rsgen_version": rsgen.__version__,
+        "exchange": report.exchange,
+        "ok": report.ok,
+        "seconds": round(report.seconds, 1),
+        "route_servers": report.route_servers,
+        "members": report.members,
+        "checks": len(report.outcomes),
+        "failed": sum(not o.ok for o in report.outcomes),
+        "results": [
+            {
+                "member": o.route.member_asn,
+                "family": f"ipv{o.route.family}",
+                "rule": o.route.rule,
+                "prefix": str(o.route.network),
+                "as_path": list(o.route.as_path),
+                "next_hop": str(o.route.next_hop) if o.route.next_hop else None,
+                "isolated": o.route.isolated,
+                "expected": o.expected,
+                "seen": o.seen,
+                "receivers_expected": o.receivers_expected,
+                "receivers_seen": o.receivers_seen,
+                "ok": o.ok,
+                "problems": list(o.problems),
+            }
+            for o in report.outcomes
+        ],
+    }
+
+
+def write_json(report: VerifyReport) -> str:
+    return json.dumps(to_json(report), indent=1, sort_keys=True) + "\n"
+
+
+def print_table(report: VerifyReport, console: Console) -> None:
+    """One row per member and family, one column per rule: a tick, or what was seen."""
+    table = Table(title=f"rsgen verify: {report.exchange} "
+                        f"({', '.join(report.route_servers)})", show_lines=False)
+    table.add_column("member", no_wrap=True)
+    table.add_column("accept", justify="center", no_wrap=True)
+    for rule in RULES:
+        table.add_column(str(rule.code), justify="center", no_wrap=True)
+    columns = (ACCEPT, *(rule.name for rule in RULES))
+    rows: dict[tuple[int, int], dict[str, str]] = {}
+    for outcome in report.outcomes:
+        key = (outcome.route.member_asn, outcome.route.family)
+        cell = "[green]ok[/green]" if outcome.ok else "[red]FAIL[/red]"
+        rows.setdefault(key, {})[outcome.route.rule] = cell
+    for (asn, family), cells in sorted(rows.items()):
+        table.add_row(f"AS{asn} v{family}", *(cells.get(c, "-") for c in columns))
+    console.print(table)
+    console.print("rules: " + ", ".join(f"{rule.code} {rule.text}" for rule in RULES))
+    failed = [o for o in report.outcomes if not o.ok]
+    for outcome in failed:
+        route = outcome.route
+        console.print(f"[red]MISMATCH[/red] AS{route.member_asn} {route.rule} "
+                      f"{route.network}: expected {outcome.expected}")
+        for problem in outcome.problems[:5]:
+            console.print(f"    {problem}")
+    verdict = "[green]all as expected[/green]" if not failed else \
+        f"[red]{len(failed)} of {len(report.outcomes)} checks failed[/red]"
+    console.print(f"{len(report.outcomes)} checks, {len(report.members)} members, "
+                  f"{report.seconds:.1f} s: {verdict}")

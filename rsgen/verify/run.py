@@ -1,0 +1,362 @@
+"""`rsgen verify`: build offline, start the configs in BIRD on an emulated peering LAN, announce
+test routes from simulated members, and compare what happened with what the policy promises.
+
+The route servers run the generated configs unmodified, each in its own network namespace with
+its real peering-LAN addresses; each member is a BIRD in another namespace on the same bridge.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import logging
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jinja2
+
+from rsgen.build import build
+from rsgen.errors import InvalidInput, VerifyFailed
+from rsgen.load import load_checked
+from rsgen.model import Config, Member, RouteServer, Snapshot
+from rsgen.policy import max_prefixes, protocol_name
+from rsgen.render import default_templates_dir, make_environment
+from rsgen.snapshot import read_snapshot
+from rsgen.sources.proc import missing_tool
+from rsgen.values import IPAddress
+from rsgen.verify.birdc import BgpRoute, Birdc
+from rsgen.verify.expect import Expectation, Observation, Outcome, compare
+from rsgen.verify.lab import HostSpec, Lab, check_privileges, cleanup_stale, terminate_on_signals
+from rsgen.verify.scenarios import TestRoute, member_routes
+
+log = logging.getLogger(__name__)
+PEER_TEMPLATE = "verify/peer.conf.j2"
+POLL_SECONDS = 0.3
+STABLE_POLLS = 4  # identical observations in a row before a mismatch is final
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass(frozen=True)
+class VerifyOptions:
+    directory: Path
+    output: Path | None = None
+    members: tuple[int, ...] | None = None
+    sample: int | None = None
+    keep: bool = False
+    templates: Path | None = None  # a customised templates/ directory, as for build
+    session_timeout: float = 60.0
+    settle_timeout: float = 30.0
+    bird: str = "bird"
+    birdc: str = "birdc"
+
+
+@dataclass
+class VerifyReport:
+    exchange: str
+    route_servers: list[str]
+    members: list[int]
+    outcomes: list[Outcome] = field(default_factory=list)
+    seconds: float = 0.0
+    workdir: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(o.ok for o in self.outcomes)
+
+
+@dataclass(frozen=True)
+class PeerSession:
+    name: str  # BIRD protocol name in the peer's config
+    version: int
+    local: IPAddress
+    remote: IPAddress
+    remote_asn: int
+    route_server: str
+
+
+def select_members(config: Config, asns: Sequence[int] | None,
+                   sample: int | None) -> list[Member]:
+    """The members to simulate: the listed ASNs, an even sample, or all."""
+    members = list(config.members)
+    if asns:
+        known = {m.asn: m for m in members}
+        unknown = [a for a in asns if a not in known]
+        if unknown:
+            raise InvalidInput(f"not members of this exchange: "
+                               f"{', '.join(f'AS{a}' for a in unknown)}")
+        return [known[a] for a in sorted(set(asns))]
+    if sample is not None and 0 < sample < len(members):
+        # Evenly spaced over the ASN-sorted list: the same members on every run.
+        step = len(members) / sample
+        return [members[int(i * step)] for i in range(sample)]
+    return members
+
+
+def _symbol(text: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in text)
+
+
+@dataclass(frozen=True)
+class Router:
+    """One simulated router of a member: its k-th IPv4 and k-th IPv6 session address.
+
+    A member with two addresses per family gets two routers, as in real life: one BIRD cannot
+    hold two sessions to the same route server from two addresses of one interface.
+    """
+
+    member: Member
+    name: str  # also its lab host name
+    addresses: tuple[IPAddress, ...]
+
+
+def routers(member: Member) -> list[Router]:
+    by_family = [[s.ip for s in member.sessions if s.ip.version == v] for v in (4, 6)]
+    count = max(len(f) for f in by_family)
+    return [Router(member, f"AS{member.asn}" if count == 1 else f"AS{member.asn}-{k + 1}",
+                   tuple(f[k] for f in by_family if k < len(f)))
+            for k in range(count)]
+
+
+def peer_sessions(router: Router, servers: Sequence[RouteServer]) -> list[PeerSession]:
+    sessions = []
+    for address in router.addresses:
+        for server in servers:
+            remote = server.ipv4 if address.version == 4 else server.ipv6
+            if remote is None:
+                continue
+            name = f"{_symbol(server.name)}_{_symbol(address.compressed)}"
+            sessions.append(PeerSession(name, address.version, address, remote, server.asn,
+                                        server.name))
+    return sessions
+
+
+def expectations(config: Config, members: Sequence[Member],
+                 routes: dict[int, list[TestRoute]]) -> list[Expectation]:
+    servers = config.exchange.route_servers
+    sessions = {r.name: (r, peer_sessions(r, servers)) for m in members for r in routers(m)}
+    result = []
+    for member in members:
+        for route in routes[member.asn]:
+            family_sessions = [s for s in member.sessions if s.ip.version == route.family]
+            protocols = {server.name: tuple(protocol_name(member, s) for s in family_sessions)
+                         for server in servers
+                         if (server.ipv4 if route.family == 4 else server.ipv6) is not None}
+            receivers = {name: tuple(p.name for p in peers if p.version == route.family)
+                         for name, (router, peers) in sessions.items()
+                         if router.member.asn != member.asn}
+            result.append(Expectation(
+                route, protocols, frozenset(str(s.ip) for s in family_sessions),
+                {name: names for name, names in receivers.items() if names}))
+    return result
+
+
+def render_peer(env: jinja2.Environment, router: Router, sessions: Sequence[PeerSession],
+                routes: Sequence[TestRoute], round_number: int) -> str:
+    v4 = [a for a in router.addresses if a.version == 4]
+    router_id = v4[0] if v4 else ipaddress.IPv4Address(router.member.asn or 1)
+    return env.get_template(PEER_TEMPLATE).render(
+        asn=router.member.asn, name=router.member.name, router_id=router_id,
+        sessions=sessions, routes=routes, round=round_number)
+
+
+def rounds(config: Config, snapshot: Snapshot, members: Sequence[Member],
+           routes: dict[int, list[TestRoute]]) -> list[dict[int, list[TestRoute]]]:
+    """Split each member's test routes into rounds that stay within its max-prefix limit.
+
+    The route server counts filtered routes against the limit too (`receive limit`), so a
+    small member announcing all its test routes at once would be shut down: correct policy,
+    but not what is being tested here.
+    """
+    policy = config.exchange.policy
+    batches: dict[int, list[list[TestRoute]]] = {}
+    for member in members:
+        per_family: list[list[list[TestRoute]]] = []
+        for version in (4, 6):
+            family = [r for r in routes[member.asn] if r.family == version]
+            limit, _ = max_prefixes(member, snapshot.peeringdb.get(member.asn), policy, version)
+            per_family.append([family[i:i + limit] for i in range(0, len(family), limit)])
+        count = max(len(f) for f in per_family)
+        batches[member.asn] = [[r for f in per_family if n < len(f) for r in f[n]]
+                               for n in range(count)]
+    total = max((len(b) for b in batches.values()), default=0)
+    return [{asn: b[n] for asn, b in batches.items() if n < len(b)} for n in range(total)]
+
+
+def _hosts(config: Config, members: Sequence[Member]) -> list[HostSpec]:
+    lan = config.exchange.peering_lan
+
+    def interface(address: IPAddress) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
+        network = lan.ipv4 if address.version == 4 else lan.ipv6
+        assert network is not None  # load() checked every address is inside the LAN
+        return ipaddress.ip_interface(f"{address}/{network.prefixlen}")
+
+    hosts = [HostSpec(s.name, tuple(interface(a) for a in s.addresses()))
+             for s in config.exchange.route_servers]
+    hosts += [HostSpec(r.name, tuple(interface(a) for a in r.addresses))
+              for m in members for r in routers(m)]
+    return hosts
+
+
+def _check_tools(options: VerifyOptions) -> None:
+    for tool in (options.bird, options.birdc):
+        if shutil.which(tool) is None:
+            raise missing_tool(tool)
+
+
+def verify(options: VerifyOptions, progress: Progress | None = None) -> VerifyReport:
+    """Run the whole check; the lab is always torn down, also on errors and signals."""
+    started = time.monotonic()
+    report_progress = progress or (lambda stage, done, total: None)
+    _check_tools(options)
+    check_privileges()
+    for name in cleanup_stale():
+        log.info("removed namespace %s left by an earlier, killed run", name)
+    config = load_checked(options.directory)
+    workdir = Path(tempfile.mkdtemp(prefix="rsgen-verify-"))
+    output = options.output or workdir / "configs"
+    # The same code path as `rsgen build`, offline: verify tests what would be deployed.
+    build(options.directory, output, offline=True, templates=options.templates,
+          bird=options.bird)
+    snapshot = read_snapshot(options.directory)
+    members = select_members(config, options.members, options.sample)
+
+    taken: set[ipaddress.IPv4Network | ipaddress.IPv6Network] = set()
+    routes = {m.asn: member_routes(m, snapshot.irr[m.asn], config.exchange, taken)
+              for m in members}
+    plans = expectations(config, members, routes)
+    env = make_environment(default_templates_dir())
+    servers = config.exchange.route_servers
+    report = VerifyReport(config.exchange.name, [s.name for s in servers],
+                          [m.asn for m in members], workdir=workdir)
+    try:
+        with terminate_on_signals(), Lab(_hosts(config, members), workdir) as lab:
+            rs_control = {}
+            for server in servers:
+                socket = workdir / f"{server.name}.ctl"
+                config_file = output / f"{server.name}.conf"
+                lab.spawn(server.name, [options.bird, "-f", "-c", str(config_file), "-s",
+                                        str(socket), "-P", str(workdir / f"{server.name}.pid")],
+                          log=workdir / f"{server.name}.log")
+                rs_control[server.name] = Birdc(socket, birdc=options.birdc)
+            schedule = rounds(config, snapshot, members, routes)
+            peer_control: dict[str, Birdc] = {}
+            all_routers = [r for m in members for r in routers(m)]
+            for router in all_routers:
+                conf = workdir / f"{router.name}.conf"
+                _write_peer(env, router, servers, schedule, 0, conf)
+                socket = workdir / f"{router.name}.ctl"
+                lab.spawn(router.name, [options.bird, "-f", "-c", str(conf), "-s", str(socket),
+                                        "-P", str(workdir / f"{router.name}.pid")],
+                          log=workdir / f"{router.name}.log")
+                peer_control[router.name] = Birdc(socket, birdc=options.birdc)
+            _wait_for_sessions(config, members, rs_control, options, report_progress, workdir)
+            rs_asns = {s.name: s.asn for s in servers}
+            for number, announced in enumerate(schedule):
+                if number:
+                    for router in all_routers:
+                        _write_peer(env, router, servers, schedule, number,
+                                    workdir / f"{router.name}.conf")
+                        peer_control[router.name].command("configure")
+                current = {r for batch in announced.values() for r in batch}
+                report_progress("test rounds", number, len(schedule))
+                report.outcomes += _settle([p for p in plans if p.route in current],
+                                           rs_control, peer_control, rs_asns, options,
+                                           report_progress)
+            report_progress("test rounds", len(schedule), len(schedule))
+            if options.keep:
+                _hold_for_inspection(lab, workdir)
+    finally:
+        if not options.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+            report.workdir = None
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def _write_peer(env: jinja2.Environment, router: Router, servers: Sequence[RouteServer],
+                schedule: Sequence[dict[int, list[TestRoute]]], number: int,
+                path: Path) -> None:
+    announced = schedule[number].get(router.member.asn, []) if number < len(schedule) else []
+    path.write_text(render_peer(env, router, peer_sessions(router, servers), announced, number),
+                    encoding="utf-8")
+
+
+def _wait_for_control(controls: dict[str, Birdc], deadline: float) -> None:
+    for name, control in controls.items():
+        while not control.socket.exists():
+            if time.monotonic() > deadline:
+                raise VerifyFailed(f"BIRD for {name} did not start (no control socket)")
+            time.sleep(0.05)
+
+
+def _wait_for_sessions(config: Config, members: Sequence[Member], rs_control: dict[str, Birdc],
+                       options: VerifyOptions, progress: Progress, workdir: Path) -> None:
+    deadline = time.monotonic() + options.session_timeout
+    wanted = {server.name: {protocol_name(m, s) for m in members for s in m.sessions
+                            if (server.ipv4 if s.ip.version == 4 else server.ipv6) is not None}
+              for server in config.exchange.route_servers}
+    total = sum(len(v) for v in wanted.values())
+    _wait_for_control(rs_control, deadline)
+    while True:
+        pending: dict[str, str] = {}
+        for server, control in rs_control.items():
+            states = {p.name: p for p in control.protocols()}
+            for name in sorted(wanted[server]):
+                status = states.get(name)
+                if status is None or not status.established:
+                    pending[f"{server}/{name}"] = status.info if status else "missing"
+        progress("sessions established", total - len(pending), total)
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            listed = "; ".join(f"{k}: {v}" for k, v in sorted(pending.items())[:10])
+            raise VerifyFailed(f"{len(pending)} of {total} BGP sessions did not come up within "
+                               f"{options.session_timeout:g} s: {listed}",
+                               hint=f"see the BIRD logs in {workdir} (run with --keep)")
+        time.sleep(POLL_SECONDS)
+
+
+def _observe(rs_control: dict[str, Birdc], peer_control: dict[str, Birdc]) -> Observation:
+    accepted: dict[str, list[BgpRoute]] = {}
+    filtered: dict[str, list[BgpRoute]] = {}
+    for server, control in rs_control.items():
+        accepted[server] = control.routes()
+        filtered[server] = control.routes(filtered=True)
+    received = {name: control.routes() for name, control in peer_control.items()}
+    return Observation(accepted, filtered, received)
+
+
+def _settle(plans: Sequence[Expectation], rs_control: dict[str, Birdc],
+            peer_control: dict[str, Birdc], rs_asns: dict[str, int], options: VerifyOptions,
+            progress: Progress) -> list[Outcome]:
+    """Poll until every outcome is as expected, or the same mismatches persist."""
+    deadline = time.monotonic() + options.settle_timeout
+    previous: list[tuple[str, ...]] | None = None
+    stable = 0
+    while True:
+        observation = _observe(rs_control, peer_control)
+        outcomes = [compare(plan, observation, rs_asns) for plan in plans]
+        progress("routes as expected", sum(o.ok for o in outcomes), len(outcomes))
+        if all(o.ok for o in outcomes):
+            return outcomes
+        current = [o.problems for o in outcomes]
+        stable = stable + 1 if current == previous else 0
+        previous = current
+        nothing_absent = not any("absent" in o.seen for o in outcomes)
+        if (stable >= STABLE_POLLS and nothing_absent) or time.monotonic() > deadline:
+            return outcomes
+        time.sleep(POLL_SECONDS)
+
+
+def _hold_for_inspection(lab: Lab, workdir: Path) -> None:
+    print(f"lab kept for inspection; files in {workdir}")
+    for host in lab.hosts:
+        print(f"  {host.name}: ip netns exec {lab.netns(host.name)} ... ; "
+              f"birdc -s {workdir / (host.name + '.ctl')}")
+    with contextlib.suppress(EOFError, KeyboardInterrupt):
+        input("press Enter (or Ctrl-C) to tear the lab down ")

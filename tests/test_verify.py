@@ -1,0 +1,103 @@
+"""`rsgen verify` end to end: real BIRD route servers and peers in network namespaces.
+
+These tests are the proof that each policy rule works, not only that the config parses: the
+bundled example passes, and a config with a rule removed fails naming that rule and member.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rsgen.errors import ExitCode
+from rsgen.rules import RULES
+from rsgen.verify.report import to_json
+from rsgen.verify.run import VerifyOptions, verify
+from rsgen.verify.scenarios import ACCEPT
+from tests.helpers import REPO, copy_example
+
+
+def _namespaces() -> set[str]:
+    ip = shutil.which("ip")
+    assert ip is not None
+    listed = subprocess.run([ip, "netns", "list"], capture_output=True, text=True,
+                            check=True).stdout
+    return {line.split()[0] for line in listed.splitlines() if line.startswith("rsv")}
+
+
+@pytest.fixture
+def example(tmp_path: Path) -> Path:
+    return copy_example(tmp_path / "ix")
+
+
+def test_example_exchange_passes_every_rule(example: Path) -> None:
+    """Every member's valid route reaches every other member unchanged; every violating route
+    is filtered with its reason; and no namespace is left behind."""
+    before = _namespaces()
+    report = verify(VerifyOptions(example))
+    failures = [(o.route.member_asn, o.route.rule, o.problems) for o in report.outcomes
+                if not o.ok]
+    assert failures == []
+    rules_seen = {o.route.rule for o in report.outcomes}
+    assert rules_seen == {ACCEPT, *(rule.name for rule in RULES)}
+    assert len(report.members) == 8
+    accepted = [o for o in report.outcomes if o.route.rule == ACCEPT]
+    assert all(o.receivers_seen == o.receivers_expected > 0 for o in accepted)
+    assert _namespaces() == before
+
+
+def test_removed_irr_check_is_caught_and_named(example: Path, tmp_path: Path) -> None:
+    """A template without the IRR prefix check fails verify, naming the rule and each member."""
+    templates = Path(shutil.copytree(REPO / "templates", tmp_path / "templates"))
+    member_template = templates / "bird2" / "member.conf.j2"
+    text = member_template.read_text()
+    broken = text.replace("""    if net !~ {{ family.prefix_set }} then
+        {{ reject("irr_prefix") }};
+""", "")
+    assert broken != text
+    member_template.write_text(broken)
+    report = verify(VerifyOptions(example, members=(17557, 58453), templates=templates))
+    failed = {(o.route.member_asn, o.route.rule) for o in report.outcomes if not o.ok}
+    assert failed == {(17557, "irr_prefix"), (58453, "irr_prefix")}
+    leak = next(o for o in report.outcomes if not o.ok)
+    assert leak.seen == "accepted"
+    assert any("leaked: AS" in p for p in leak.problems)
+
+
+def test_cli_verify_json_and_exit_codes(example: Path, tmp_path: Path) -> None:
+    """The CLI prints the table, writes versioned JSON, and exits 0; with a rule removed it
+    exits with the verify-failed code and names the mismatch."""
+    out = tmp_path / "result.json"
+    ok = subprocess.run([sys.executable, "-m", "rsgen", "verify", "-C", str(example),
+                         "--sample", "3", "--json", str(out)],
+                        capture_output=True, text=True, check=False, timeout=300)
+    assert ok.returncode == ExitCode.OK, ok.stdout + ok.stderr
+    assert "all as expected" in ok.stdout
+    data = json.loads(out.read_text())
+    assert {"format", "rsgen_version", "exchange", "ok", "seconds", "route_servers", "members",
+            "checks", "failed", "results"} <= set(data)
+    assert data["ok"] is True and data["format"] == 1 and len(data["members"]) == 3
+
+    templates = Path(shutil.copytree(REPO / "templates", tmp_path / "templates"))
+    policy = templates / "bird2" / "policy.conf.j2"
+    policy.write_text(policy.read_text().replace(
+        'if bgp_path.first != member_asn then {{ reject("first_as") }};', ""))
+    bad = subprocess.run([sys.executable, "-m", "rsgen", "verify", "-C", str(example),
+                          "--members", "AS23674", "--templates", str(templates)],
+                         capture_output=True, text=True, check=False, timeout=300)
+    assert bad.returncode == ExitCode.VERIFY_FAILED, bad.stdout + bad.stderr
+    assert "MISMATCH AS23674 first_as" in bad.stdout
+
+
+def test_json_contract_keys_are_stable() -> None:
+    """The JSON document's keys are an API for CI tools: this pins them."""
+    from rsgen.verify.run import VerifyReport
+
+    document = to_json(VerifyReport("X", ["rs1"], [3333]))
+    assert sorted(document) == ["checks", "exchange", "failed", "format", "members", "ok",
+                                "results", "route_servers", "rsgen_version", "seconds"]
