@@ -30,6 +30,20 @@ def _namespaces() -> set[str]:
     return {line.split()[0] for line in listed.splitlines() if line.startswith("rsv")}
 
 
+def _verify_birds() -> list[str]:
+    """Command lines of running BIRDs that a verify run started (their files are in its
+    rsgen-verify-* work directory)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"bird") and any(b"rsgen-verify-" in a for a in argv):
+            found.append(b" ".join(argv).decode(errors="replace"))
+    return found
+
+
 @pytest.fixture
 def example(tmp_path: Path) -> Path:
     return copy_example(tmp_path / "ix")
@@ -101,3 +115,35 @@ def test_json_contract_keys_are_stable() -> None:
     document = to_json(VerifyReport("X", ["rs1"], [3333]))
     assert sorted(document) == ["checks", "exchange", "failed", "format", "members", "ok",
                                 "results", "route_servers", "rsgen_version", "seconds"]
+
+
+def test_interrupted_verify_leaves_no_namespace_or_process(example: Path) -> None:
+    """Ctrl-C (SIGINT) or kill -TERM in the middle of a run tears the whole lab down."""
+    import signal
+    import time
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        before = _namespaces()
+        process = subprocess.Popen([sys.executable, "-m", "rsgen", "verify", "-C", str(example)],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while _namespaces() == before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _namespaces() != before, "the lab never came up"
+        while not _verify_birds() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _verify_birds(), "no BIRD started"
+        process.send_signal(signum)
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode != 0
+        assert _namespaces() == before, stderr
+        assert _verify_birds() == []
+
+
+def test_missing_bird_is_refused_with_what_to_install(example: Path) -> None:
+    """Without BIRD installed, verify says which Debian package to install."""
+    from rsgen.errors import MissingTool
+
+    with pytest.raises(MissingTool, match="bird") as caught:
+        verify(VerifyOptions(example, bird="/nonexistent/bird"))
+    assert "apt-get install bird2" in str(caught.value)
