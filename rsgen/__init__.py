@@ -1,3 +1,31 @@
-"""rsgen: route-server configuration generator (member YAML -> PeeringDB + IRR -> BIRD 2)."""
+"""rsgen: route-server configuration generator (member YAML -> PeeringDB + IRR -> BIRD 2).
+
+Every command is also a library function, imported lazily so `import rsgen` stays cheap:
+
+    rsgen.check(directory) -> Config            (rsgen.load.load_checked)
+    rsgen.refresh(directory, ...) -> RefreshReport
+    rsgen.build(directory, output, ...) -> BuildResult
+    rsgen.verify(VerifyOptions(...)) -> VerifyReport
+"""
+
+from __future__ import annotations
+
+from typing import Any
 
 __version__ = "0.1.0"
+
+_API = {
+    "check": ("rsgen.load", "load_checked"),
+    "refresh": ("rsgen.refresh", "refresh"),
+    "build": ("rsgen.build", "build"),
+    "verify": ("rsgen.verify.run", "verify"),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        from importlib import import_module
+
+        module, attribute = _API[name]
+        return getattr(import_module(module), attribute)
+    raise AttributeError(f"module 'rsgen' has no attribute {name!r}")
