@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rsgen.atomic import write_if_changed
-from rsgen.check import bird_parse
+from rsgen.birdcheck import bird_parse
 from rsgen.errors import NoSnapshot, Problem
 from rsgen.load import load_checked
 from rsgen.model import Config, Snapshot

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rsgen.build import render_all
-from rsgen.check import bird_parse
+from rsgen.birdcheck import bird_parse
 from rsgen.load import load_checked
 from rsgen.snapshot import read_snapshot
 from tests.helpers import REPO
