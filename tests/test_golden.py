@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from rsgen.build import render_all
 from rsgen.birdcheck import bird_parse
+from rsgen.build import render_all
 from rsgen.load import load_checked
 from rsgen.snapshot import read_snapshot
 from tests.helpers import REPO
