@@ -48,7 +48,10 @@ _PATTERN_HINTS = {
     "host": "an IRR host name, optionally with :port, like whois.radb.net or 127.0.0.1:4343",
     "sources": "IRR source names in capitals, like RIPE or RADB",
     "url": "an http:// or https:// URL without spaces",
+    "password": "passwords must never be committed: write password: env:VARIABLE (capitals, "
+                "digits, '_') and set VARIABLE where rsgen build runs",
 }
+_SECRET_KEYS = frozenset({"password"})
 
 
 def _is_integer(_checker: object, instance: object) -> bool:
@@ -155,8 +158,9 @@ def _describe(error: jsonschema.ValidationError, document: YamlDocument) -> Prob
     if kind == "pattern":
         key = str(path[-1]) if path and isinstance(path[-1], str) else \
             (str(path[-2]) if len(path) > 1 else "")
-        return Problem(f"{where} has a malformed value {_short(error.instance)}", document.file,
-                       line, _PATTERN_HINTS.get(key))
+        shown = "(value not shown)" if key in _SECRET_KEYS else _short(error.instance)
+        return Problem(f"{where} has a malformed value {shown}", document.file, line,
+                       _PATTERN_HINTS.get(key))
     if kind == "enum":
         allowed_values: list[Any] = error.schema.get("enum", []) \
             if isinstance(error.schema, dict) else []
@@ -408,7 +412,9 @@ def _member(document: YamlDocument, problems: list[Problem]) -> Member | None:
         path: JsonPath = ("sessions", index, "ip")
         address = c.address(path, raw["ip"])
         if address is not None:
-            sessions.append(Session(address, raw.get("description"), c.location(path)))
+            password = raw.get("password")
+            sessions.append(Session(address, raw.get("description"), c.location(path),
+                                    password.removeprefix("env:") if password else None))
     limits = data.get("max_prefixes", {})
     if c.failed:
         return None

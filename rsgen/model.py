@@ -102,6 +102,9 @@ class Session:
     ip: IPAddress
     description: str | None = None
     location: Location | None = None
+    # The environment variable holding the BGP password: the password itself never enters
+    # the repository, the snapshot or rsgen's model, only the rendered config.
+    password_env: str | None = None
 
 
 @dataclass(frozen=True)

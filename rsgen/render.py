@@ -6,7 +6,8 @@ string that reaches a config is a validated symbol, a number, an address or a sc
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,8 @@ from typing import Any
 import jinja2
 
 import rsgen
-from rsgen.errors import InvalidInput, NoSnapshot
-from rsgen.model import Config, Member, RouteServer, Snapshot
+from rsgen.errors import InvalidInput, NoSnapshot, Problem
+from rsgen.model import Config, Member, RouteServer, Session, Snapshot
 from rsgen.policy import choose_as_sets, max_prefixes, protocol_name, set_name
 from rsgen.rules import REJECT_REASON_ID, RULES, bird_reject
 from rsgen.values import (
@@ -25,6 +26,8 @@ from rsgen.values import (
     GLOBAL_UNICAST_V6,
     IPAddress,
     PrefixRange,
+    Secret,
+    check_password,
     safe_comment,
 )
 
@@ -62,6 +65,11 @@ def bird_int_set(values: Iterable[int], per_line: int = 10, indent: str = "    "
     return "[\n" + ",\n".join(f"{indent}{row}" for row in rows) + "\n]"
 
 
+def bird_password(secret: Secret) -> str:
+    """The one place a Secret is revealed: a BIRD string literal (checked when it was read)."""
+    return f'"{secret.reveal()}"'
+
+
 def bird_string(text: str) -> str:
     """A quoted BIRD string from untrusted text: scrubbed to safe characters first."""
     return '"' + safe_comment(text) + '"'
@@ -79,7 +87,8 @@ def make_environment(templates: Path) -> jinja2.Environment:
         autoescape=False,  # noqa: S701
     )
     env.filters.update(prefix_set=bird_prefix_set, int_set=bird_int_set,
-                       bird_string=bird_string, comment=safe_comment)
+                       bird_string=bird_string, comment=safe_comment,
+                       bird_password=bird_password)
     env.globals.update(reject=bird_reject, rules=RULES, reject_reason_id=REJECT_REASON_ID)
     return env
 
@@ -93,6 +102,7 @@ class SessionView:
     ip: IPAddress
     version: int
     description: str
+    password: Secret | None = None
 
 
 @dataclass(frozen=True)
@@ -120,8 +130,28 @@ class MemberView:
     families: tuple[FamilyView, ...]
 
 
+def session_password(member: Member, session: Session,
+                     environ: Mapping[str, str]) -> Secret | None:
+    """The session's BGP password from the environment variable its member file names."""
+    if session.password_env is None:
+        return None
+    location = session.location or member.location
+    value = environ.get(session.password_env)
+    if value is None:
+        raise InvalidInput("a BGP password is not set", problems=(Problem(
+            f"session {session.ip} takes its password from the environment variable "
+            f"{session.password_env}, which is not set", location.file, location.line,
+            f"set {session.password_env} where rsgen build runs (e.g. a CI secret)"),))
+    why = check_password(value)
+    if why:
+        raise InvalidInput("a BGP password is unusable", problems=(Problem(
+            f"the password in {session.password_env} (session {session.ip}) {why}",
+            location.file, location.line),))
+    return Secret(value)
+
+
 def member_view(member: Member, snapshot: Snapshot, config: Config,
-                server: RouteServer) -> MemberView:
+                server: RouteServer, environ: Mapping[str, str]) -> MemberView:
     irr = snapshot.irr.get(member.asn)
     if irr is None:
         raise NoSnapshot(f"no IRR data for AS{member.asn} in the snapshot",
@@ -134,7 +164,8 @@ def member_view(member: Member, snapshot: Snapshot, config: Config,
             continue
         sessions = tuple(
             SessionView(protocol_name(member, s), s.ip, version,
-                        safe_comment(s.description or member.name))
+                        safe_comment(s.description or member.name),
+                        session_password(member, s, environ))
             for s in sorted(member.sessions, key=lambda s: s.ip.packed)
             if s.ip.version == version)
         if not sessions:
@@ -161,8 +192,14 @@ def member_view(member: Member, snapshot: Snapshot, config: Config,
     )
 
 
-def template_context(config: Config, snapshot: Snapshot, server: RouteServer) -> dict[str, Any]:
-    """Everything the template sees for one route server (`rsgen context` dumps it)."""
+def template_context(config: Config, snapshot: Snapshot, server: RouteServer,
+                     environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Everything the template sees for one route server (`rsgen context` dumps it).
+
+    `environ` supplies BGP passwords (default: the process environment); they stay Secrets,
+    which print as <secret> everywhere but in the config itself.
+    """
+    environ = os.environ if environ is None else environ
     exchange = config.exchange
     return {
         "rsgen_version": rsgen.__version__,
@@ -174,7 +211,8 @@ def template_context(config: Config, snapshot: Snapshot, server: RouteServer) ->
         "bogon_prefixes_v6": BOGON_PREFIXES_V6,
         "global_unicast_v6": GLOBAL_UNICAST_V6,
         "example_data": snapshot.example,
-        "members": [member_view(m, snapshot, config, server) for m in config.members],
+        "members": [member_view(m, snapshot, config, server, environ)
+                    for m in config.members],
     }
 
 

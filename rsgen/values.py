@@ -227,3 +227,47 @@ def safe_comment(text: str, limit: int = 120) -> str:
     cleaned = _SAFE_TEXT_RE.sub(" ", text)
     cleaned = " ".join(cleaned.split())
     return cleaned[:limit].strip()
+
+
+_PASSWORD_RE = re.compile(r"^[!#-\[\]-~]{1,80}$")  # printable ASCII without '"', '\\', space
+
+
+class Secret:
+    """A value that must reach a config but never a log, a report or `rsgen context`.
+
+    >>> Secret("s3cret")
+    <secret>
+    >>> Secret("s3cret").reveal()
+    's3cret'
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "<secret>"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(("Secret", self._value))
+
+
+def check_password(value: str) -> str | None:
+    """Why a BGP password cannot go into a BIRD config string, or None when it can.
+
+    >>> check_password('ok-Pass_1!'), check_password('has "quote"') is not None
+    (None, True)
+    """
+    if not _PASSWORD_RE.match(value):
+        return ("must be 1 to 80 printable ASCII characters without spaces, double quotes "
+                "or backslashes")
+    return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
+import os
 import shutil
 import tempfile
 import time
@@ -24,10 +25,10 @@ from rsgen.errors import InvalidInput, VerifyFailed
 from rsgen.load import load_checked
 from rsgen.model import Config, Member, RouteServer, Snapshot
 from rsgen.policy import max_prefixes, protocol_name
-from rsgen.render import default_templates_dir, make_environment
+from rsgen.render import default_templates_dir, make_environment, session_password
 from rsgen.snapshot import read_snapshot
 from rsgen.sources.proc import missing_tool
-from rsgen.values import IPAddress
+from rsgen.values import IPAddress, Secret
 from rsgen.verify.birdc import BgpRoute, Birdc
 from rsgen.verify.expect import Expectation, Observation, Outcome, compare
 from rsgen.verify.lab import HostSpec, Lab, check_privileges, cleanup_stale, terminate_on_signals
@@ -77,6 +78,7 @@ class PeerSession:
     remote: IPAddress
     remote_asn: int
     route_server: str
+    password: Secret | None = None  # the member session's BGP password, if it has one
 
 
 def select_members(config: Config, asns: Sequence[int] | None,
@@ -123,15 +125,17 @@ def routers(member: Member) -> list[Router]:
 
 
 def peer_sessions(router: Router, servers: Sequence[RouteServer]) -> list[PeerSession]:
+    by_address = {s.ip: s for s in router.member.sessions}
     sessions = []
     for address in router.addresses:
+        password = session_password(router.member, by_address[address], os.environ)
         for server in servers:
             remote = server.ipv4 if address.version == 4 else server.ipv6
             if remote is None:
                 continue
             name = f"{_symbol(server.name)}_{_symbol(address.compressed)}"
             sessions.append(PeerSession(name, address.version, address, remote, server.asn,
-                                        server.name))
+                                        server.name, password))
     return sessions
 
 
