@@ -143,7 +143,8 @@ def parse_origins(stdout: str) -> tuple[int, ...]:
 
 def _stderr_problem(stderr: str) -> str | None:
     """The first line of stderr that means failure, or None if every line is harmless."""
-    for line in stderr.splitlines():
+    # bgpq4 ends some messages on a line of their own: "... (in response to !iAS-FOO\n)".
+    for line in stderr.replace("\n)", ")").splitlines():
         text = line.strip()
         match = _DROPPED_ASN_RE.match(text)
         if not text or (match and bogon_asn_reason(int(match.group(1))) is not None):
@@ -181,25 +182,33 @@ def _run_query(objects: Sequence[AsSetName], query: Query, settings: IrrSettings
     return done.stdout
 
 
+class _NoData(SourceFailed):
+    """The server answered well, but the member's objects expand to nothing usable."""
+
+
 def fetch_irr(objects: Sequence[AsSetName], settings: IrrSettings, *, max_length4: int,
               max_length6: int, bgpq4: str = "bgpq4") -> IrrData:
     """Expand a member's AS-SETs/ASNs into origins and IPv4/IPv6 prefix ranges."""
     names = " ".join(str(obj) for obj in objects) or "(nothing)"
-    hint = (f"check that {names} is registered with routes in the IRR sources "
-            f"{','.join(settings.sources) or '(server default)'} and that {settings.host} "
-            "answers IRRd queries")
+    sources = ",".join(settings.sources) or "(server default)"
     try:
         origins = parse_origins(_run_query(objects, "origins", settings, None, bgpq4))
         if not origins:
-            raise SourceFailed("no origin ASNs (unknown or empty AS-SET, or only "
-                               "private/reserved ASNs, which bgpq4 drops)")
+            raise _NoData("no origin ASNs (unknown or empty AS-SET, or only "
+                          "private/reserved ASNs, which bgpq4 drops)")
         ipv4 = parse_prefixes(_run_query(objects, "ipv4", settings, max_length4, bgpq4), 4)
         ipv6 = parse_prefixes(_run_query(objects, "ipv6", settings, max_length6, bgpq4), 6)
         if not ipv4 and not ipv6:
-            raise SourceFailed("no IPv4 or IPv6 prefixes registered for its origins "
-                               f"({', '.join(f'AS{a}' for a in origins[:10])})")
+            raise _NoData("no IPv4 or IPv6 prefixes registered for its origins "
+                          f"({', '.join(f'AS{a}' for a in origins[:10])})")
     except (SourceFailed, ValueError) as exc:
         message = exc.message if isinstance(exc, SourceFailed) else str(exc)
+        # The member's registration is worth checking only when the server answered well;
+        # when it did not (refused, timed out, sent garbage), the server is the suspect.
+        hint = (f"check that {names} is registered with routes in the IRR sources {sources}"
+                if isinstance(exc, _NoData) else
+                f"check that {settings.host} answers IRRd queries and carries the sources "
+                f"{sources} (irr.host and irr.sources in exchange.yml, or --irr-host)")
         raise SourceFailed(f"IRR expansion of {names} via {settings.host} failed: {message}",
                            hint=hint) from exc
     return IrrData(objects=tuple(objects), origins=origins, ipv4=ipv4, ipv6=ipv6)

@@ -36,7 +36,9 @@ MAX_IRR_AS_SET_LENGTH = 1024
 MAX_REDIRECTS = 3
 API_KEY_ENV = "PEERINGDB_API_KEY"
 
-_OFFLINE_HINT = (
+_OFFLINE_HINT = "try again later; `rsgen build --offline` still builds from the committed snapshot"
+# Only a rate limit is helped by an API key; other failures must not send people after one.
+_RATE_LIMIT_HINT = (
     "try again later; set PEERINGDB_API_KEY for a higher rate limit; "
     "`rsgen build --offline` still builds from the committed snapshot"
 )
@@ -54,6 +56,7 @@ class _Retry:
 
     reason: str
     delay: float | None = None
+    rate_limited: bool = False
 
 
 class PeeringDbClient:
@@ -144,7 +147,7 @@ class PeeringDbClient:
         raise SourceFailed(
             f"PeeringDB query {_short(url)} failed after {self._max_attempts} attempts: "
             f"{last.reason}",
-            hint=_OFFLINE_HINT,
+            hint=_RATE_LIMIT_HINT if last.rate_limited else _OFFLINE_HINT,
         )
 
     def _attempt(self, client: httpx.Client, url: str) -> bytes | _Retry:
@@ -194,9 +197,9 @@ class PeeringDbClient:
                 raise SourceFailed(
                     f"PeeringDB rate limit: asked to wait {delay:.0f} s before querying "
                     f"{_short(url)} again, more than the {MAX_RETRY_AFTER:.0f} s rsgen waits",
-                    hint=_OFFLINE_HINT,
+                    hint=_RATE_LIMIT_HINT,
                 )
-            return _Retry("HTTP 429 Too Many Requests (rate limited)", delay)
+            return _Retry("HTTP 429 Too Many Requests (rate limited)", delay, rate_limited=True)
         if status >= 500:
             return _Retry(f"HTTP {status}{_error_detail(response)}")
         message = f"PeeringDB refused {_short(url)}: HTTP {status}{_error_detail(response)}"
