@@ -59,8 +59,27 @@ def _is_integer(_checker: object, instance: object) -> bool:
     return isinstance(instance, int) and not isinstance(instance, bool)
 
 
+@cache
+def _ecma_pattern(pattern: str) -> re.Pattern[str]:
+    """A schema pattern as ECMA-262 reads it, where a final `$` ends the text.
+
+    Python's `$` also matches before a trailing newline, so "rs1\n" would pass "^[a-z0-9]+$"
+    and carry the newline into a config comment or bgpq4's argv.
+    """
+    if pattern.endswith("$") and not pattern.endswith("\\$"):
+        pattern = pattern[:-1] + r"\Z"
+    return re.compile(pattern)
+
+
+def _pattern(validator: Any, pattern: str, instance: Any,
+             _schema: Any) -> Iterator[jsonschema.ValidationError]:
+    if validator.is_type(instance, "string") and not _ecma_pattern(pattern).search(instance):
+        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
 _Validator = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
     jsonschema.Draft202012Validator,
+    validators={"pattern": _pattern},
     type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer))
 
 
@@ -125,7 +144,7 @@ def _unknown_keys(error: jsonschema.ValidationError, document: YamlDocument) -> 
     for key in sorted(set(instance) - set(allowed)):
         close = difflib.get_close_matches(key, allowed, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(allowed)}"
-        found.append(Problem(f"unknown key {key!r} in {_dotted(path)}", document.file,
+        found.append(Problem(f"unknown key {_short(key)} in {_dotted(path)}", document.file,
                              document.key_lines.get((*path, key), document.line_of(path)),
                              hint))
     return sorted(found, key=lambda p: p.line or 0)

@@ -12,6 +12,7 @@ from rsgen.model import Member, PeeringDbNet, PolicySettings, Session
 from rsgen.values import AsSetName, parse_as_set_list
 
 BIRD_SYMBOL_MAX = 64  # BIRD refuses longer symbol names
+BIRD_LIMIT_MAX = 2**32 - 1  # BIRD's receive limit is a 32-bit number ("Number out of range")
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,8 @@ def max_prefixes(member: Member, peeringdb: PeeringDbNet | None, policy: PolicyS
         announced = peeringdb.info_prefixes4 if version == 4 else peeringdb.info_prefixes6
     if announced:
         percent = policy.max_prefix_headroom_percent
-        return -(-announced * (100 + percent) // 100), \
+        # PeeringDB's count is anyone's input: headroom on a huge one must still fit BIRD.
+        return min(-(-announced * (100 + percent) // 100), BIRD_LIMIT_MAX), \
             f"PeeringDB {announced} + {policy.max_prefix_headroom_percent}%"
     default = policy.default_max_prefixes_ipv4 if version == 4 \
         else policy.default_max_prefixes_ipv6

@@ -76,12 +76,13 @@ def bogon_asn_reason(asn: int) -> str | None:
 
 # An AS-SET name as RPSL (RFC 2622 section 5.1) allows it: "AS-" names, optionally hierarchical
 # with ASN or AS-SET components ("AS3333:AS-FOO"). Letters, digits, "-" and "_" only, which also
-# keeps every name safe for argv and for BIRD comments.
+# keeps every name safe for argv and for BIRD comments. Patterns are used with fullmatch: with
+# match, "$" would also accept a trailing newline ("RIPE\n::AS-FOO").
 _SET_COMPONENT = r"AS-[A-Z0-9][A-Z0-9_-]*"
 _HIER_COMPONENT = rf"(?:AS[0-9]+|{_SET_COMPONENT})"
-_AS_SET_RE = re.compile(rf"^(?:{_HIER_COMPONENT}:)*{_SET_COMPONENT}(?::{_HIER_COMPONENT})*$")
-_ASN_OBJECT_RE = re.compile(r"^AS([0-9]{1,10})$")
-_SOURCE_RE = re.compile(r"^[A-Z][A-Z0-9-]{0,31}$")
+_AS_SET_RE = re.compile(rf"(?:{_HIER_COMPONENT}:)*{_SET_COMPONENT}(?::{_HIER_COMPONENT})*")
+_ASN_OBJECT_RE = re.compile(r"AS([0-9]{1,10})")
+_SOURCE_RE = re.compile(r"[A-Z][A-Z0-9-]{0,31}")
 MAX_AS_SET_LENGTH = 128
 
 
@@ -100,7 +101,7 @@ class AsSetName:
 
     @property
     def is_asn(self) -> bool:
-        return _ASN_OBJECT_RE.match(self.name) is not None
+        return _ASN_OBJECT_RE.fullmatch(self.name) is not None
 
 
 def parse_as_set(text: str) -> AsSetName:
@@ -113,25 +114,31 @@ def parse_as_set(text: str) -> AsSetName:
     >>> parse_as_set("AS3333:AS-BAR")
     AsSetName(name='AS3333:AS-BAR', source=None)
     """
+    if not isinstance(text, str):  # JSON (a snapshot file, an API answer) may hold any type
+        raise ValueError(f"expected an AS-SET name, not {type(text).__name__}")
     raw = text.strip()
     if not raw:
         raise ValueError("empty AS-SET name")
     if len(raw) > MAX_AS_SET_LENGTH:
         raise ValueError(f"AS-SET name longer than {MAX_AS_SET_LENGTH} characters")
+    if not raw.isascii():
+        # str.upper() would turn some letters into others ("ﬀ" -> "FF"): refuse, never guess.
+        raise ValueError(f"{raw!r} is not an AS-SET name: RPSL names are ASCII letters, digits, "
+                         "'-' and '_'")
     upper = raw.upper()
     source: str | None = None
     if "::" in upper:
         source, _, upper = upper.partition("::")
     elif "@" in upper:
         upper, _, source = upper.partition("@")
-    if source is not None and not _SOURCE_RE.match(source):
+    if source is not None and not _SOURCE_RE.fullmatch(source):
         raise ValueError(f"{raw!r}: IRR source must be letters and digits, like RIPE or RADB")
-    match = _ASN_OBJECT_RE.match(upper)
+    match = _ASN_OBJECT_RE.fullmatch(upper)
     if match:
         if int(match.group(1)) > MAX_ASN:
             raise ValueError(f"{raw!r}: ASN out of range")
         return AsSetName(upper, source)
-    if not _AS_SET_RE.match(upper):
+    if not _AS_SET_RE.fullmatch(upper):
         raise ValueError(
             f"{raw!r} is not an AS-SET name (expected AS-NAME, AS123:AS-NAME, "
             "SOURCE::AS-NAME or AS-NAME@SOURCE; letters, digits, '-' and '_' only)"
@@ -229,7 +236,8 @@ def safe_comment(text: str, limit: int = 120) -> str:
     return cleaned[:limit].strip()
 
 
-_PASSWORD_RE = re.compile(r"^[!#-\[\]-~]{1,80}$")  # printable ASCII without '"', '\\', space
+# Printable ASCII without '"', '\\' or space; fullmatch, so a trailing newline is refused too.
+_PASSWORD_RE = re.compile(r"[!#-\[\]-~]{1,80}")
 
 
 class Secret:
@@ -267,7 +275,7 @@ def check_password(value: str) -> str | None:
     >>> check_password('ok-Pass_1!'), check_password('has "quote"') is not None
     (None, True)
     """
-    if not _PASSWORD_RE.match(value):
+    if not _PASSWORD_RE.fullmatch(value):
         return ("must be 1 to 80 printable ASCII characters without spaces, double quotes "
                 "or backslashes")
     return None

@@ -29,6 +29,9 @@ _SCALAR_TAGS = frozenset(f"{_CORE}{name}" for name in ("str", "int", "float", "b
                                                        "timestamp"))
 # YAML 1.1 reads a plain 0755 as octal: ASNs and limits are never meant that way.
 _OCTAL_RE = re.compile(r"^[-+]?0[0-9_]+$")
+# Far beyond any ASN or limit. Also keeps every number printable: Python refuses to turn an
+# integer of more than 4300 digits into text, which an error message about it would need.
+_MAX_INTEGER = 2**64
 
 
 @dataclass
@@ -163,7 +166,7 @@ def _convert(node: yaml.Node, path: JsonPath, doc: YamlDocument, depth: int,
                                           hint="quote the key to make it a name"))
             key = str(key_node.value)
             if key in result:
-                raise YamlProblem(Problem(f"duplicate key {key!r}", doc.file,
+                raise YamlProblem(Problem(f"duplicate key {_clip(key)}", doc.file,
                                           key_node.start_mark.line + 1,
                                           hint="keep one of the two"))
             doc.key_lines[(*path, key)] = key_node.start_mark.line + 1
@@ -184,9 +187,20 @@ def _scalar(node: yaml.ScalarNode, file: str, line: int) -> Any:
         yaml.ScalarNode, node.value, (True, False))
     if node.tag != f"{_CORE}str" and implicit != node.tag:
         # An explicit tag the text does not fit (!!int abc) would make the constructor raise.
-        raise YamlProblem(Problem(f"{node.value!r} is not a valid {_tag_text(node.tag)} value",
-                                  file, line, hint="remove the tag"))
-    value = loader.construct_object(node, deep=True)
+        raise YamlProblem(Problem(f"{_clip(node.value)} is not a valid {_tag_text(node.tag)} "
+                                  "value", file, line, hint="remove the tag"))
+    try:
+        value = loader.construct_object(node, deep=True)
+    except ValueError as exc:
+        # Text that looks like a date but is none (2001-13-45), or an integer with thousands
+        # of digits (Python refuses to convert those).
+        why = "too large" if node.tag == f"{_CORE}int" else str(exc)
+        raise YamlProblem(Problem(f"{_clip(node.value)} is not a valid {_tag_text(node.tag)} "
+                                  f"value ({why})", file, line,
+                                  hint="quote it to make it a string")) from exc
+    if isinstance(value, int) and not -_MAX_INTEGER < value < _MAX_INTEGER:
+        raise YamlProblem(Problem(f"{_clip(node.value)} is too large a number", file, line,
+                                  hint="ASNs and prefix limits are far smaller"))
     if not isinstance(value, str | int | float | bool | type(None)):
         raise YamlProblem(Problem(f"unsupported value type {type(value).__name__} "
                                   "(quote it to make it a string)", file, line))
@@ -197,5 +211,11 @@ def _scalar(node: yaml.ScalarNode, file: str, line: int) -> Any:
     return value
 
 
+def _clip(text: str, limit: int = 40) -> str:
+    """A value quoted for a message, cut short: a file may hold a megabyte on one line."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + "..."
+
+
 def _tag_text(tag: str) -> str:
-    return "!!" + tag.removeprefix(_CORE) if tag.startswith(_CORE) else tag
+    text = "!!" + tag.removeprefix(_CORE) if tag.startswith(_CORE) else tag
+    return text if len(text) <= 60 and text.isprintable() else _clip(text)

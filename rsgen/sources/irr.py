@@ -25,8 +25,9 @@ from rsgen.values import MAX_ASN, AsSetName, PrefixRange, bogon_asn_reason, pars
 Query = Literal["ipv4", "ipv6", "origins"]
 
 LIST_NAME = "NN"  # -l: a fixed key, so the JSON shape is known exactly
-_SOURCE_RE = re.compile(r"^[A-Z][A-Z0-9-]{0,31}$")
-_HOST_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}(?::([0-9]{1,5}))?$")
+# Used with fullmatch: "$" would let a trailing newline through to bgpq4.
+_SOURCE_RE = re.compile(r"[A-Z][A-Z0-9-]{0,31}")
+_HOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}(?::([0-9]{1,5}))?")
 # bgpq4 drops private and reserved ASNs (unless -p) and says so on stderr, yet exits 0; the
 # route server rejects those ASNs anyway, so this one message is not a failure.
 _DROPPED_ASN_RE = re.compile(r"^ERROR: ?Invalid AS number: ([0-9]+)$")
@@ -39,11 +40,11 @@ def bgpq4_argv(objects: Sequence[AsSetName], *, query: Query, host: str,
     if not objects:
         raise ValueError("nothing to expand")
     names = [_argv_name(obj) for obj in objects]
-    host_match = _HOST_RE.match(host)
+    host_match = _HOST_RE.fullmatch(host)
     if not host_match or int(host_match.group(1) or 43) > 65535:
         raise ValueError(f"refusing to pass {host!r} to bgpq4 as IRR host (want name[:port])")
     for source in sources:
-        if not _SOURCE_RE.match(source):
+        if not _SOURCE_RE.fullmatch(source):
             raise ValueError(f"refusing to pass IRR source {source!r} to bgpq4")
     argv = [bgpq4, "-h", host]
     if sources:
@@ -87,6 +88,8 @@ def _list(stdout: str) -> list[object]:
         document = json.loads(stdout)
     except json.JSONDecodeError as exc:
         raise ValueError(f"bgpq4 output is not JSON: {exc}") from None
+    except RecursionError:  # the JSON decoder recurses once per nesting level
+        raise ValueError("bgpq4 output is nested too deeply") from None
     if not isinstance(document, dict) or list(document) != [LIST_NAME]:
         raise ValueError(f'bgpq4 output is not {{"{LIST_NAME}": [...]}}')
     items = document[LIST_NAME]
