@@ -1,11 +1,38 @@
-"""Atomic file replacement: a reader sees the old file or the new one, never half of either."""
+"""Atomic replacement of files, of whole directories, and of a set of files.
+
+A reader, or a run that starts after rsgen was killed (SIGKILL included) at any instant, sees
+the old state or the new one, never a mix:
+
+- write_atomic: one file, through a temporary file and a rename.
+- DirectorySwap: a directory rsgen owns (snapshot/, the default out/) is cloned beside itself
+  (hard links), changed there, and exchanged with the original in one renameat2() call.
+- StagedFiles: configs in a directory rsgen does not own (`-o /etc/bird`) are all written and
+  synced first, then renamed into place one after the other (see its docstring for the window).
+
+What a killed run leaves behind is recovered, under the exchange lock, by the next run.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
+import functools
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+
+_AT_FDCWD = -100
+_RENAME_EXCHANGE = 2  # from <linux/fs.h>
+# renameat2 answers these when the kernel or the filesystem cannot exchange (NFS, CIFS, old
+# kernels): then two renames and the recovery rule below do the job.
+_NO_EXCHANGE = {errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.ENOTSUP}
+
+STAGING = ".rsgen-staging"  # being written: never complete, always removed by recovery
+READY = ".rsgen-ready"  # complete (renamed from STAGING after every byte was synced)
+TRASH = ".rsgen-trash-"  # on its way out: renamed first, so a half-deleted tree has this name
 
 
 def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
@@ -26,12 +53,265 @@ def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
         raise
 
 
+def same_text(path: Path, text: str) -> bool:
+    """Whether `path` already holds exactly `text`."""
+    try:
+        return path.read_text(encoding="utf-8") == text
+    except (FileNotFoundError, UnicodeDecodeError):
+        return False
+
+
 def write_if_changed(path: Path, text: str, mode: int = 0o644) -> bool:
     """Like write_atomic, but leave an identical file untouched (keeps mtimes for make/rsync)."""
-    try:
-        if path.read_text(encoding="utf-8") == text:
-            return False
-    except (FileNotFoundError, UnicodeDecodeError):
-        pass
+    if same_text(path, text):
+        return False
     write_atomic(path, text, mode)
     return True
+
+
+def fsync_directory(path: Path) -> None:
+    """Make the names in `path` (renames, new files) durable."""
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@functools.cache
+def _renameat2() -> Callable[..., int] | None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        function = libc.renameat2  # glibc >= 2.28
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                         ctypes.c_uint]
+    function.restype = ctypes.c_int
+    return function
+
+
+def exchange(first: Path, second: Path) -> bool:
+    """Swap two existing paths in one step; False when this system cannot (then nothing moved)."""
+    function = _renameat2()
+    if function is None:
+        return False
+    if function(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second),
+                _RENAME_EXCHANGE) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in _NO_EXCHANGE:
+        return False
+    raise OSError(error, os.strerror(error), str(first), None, str(second))
+
+
+def _trash_name(path: Path, stem: str) -> Path:
+    return path.with_name(f"{stem}{TRASH}{os.getpid()}-{os.urandom(4).hex()}")
+
+
+def _remove(path: Path) -> None:
+    """Delete a leftover tree, renaming it to a TRASH name first (see TRASH)."""
+    if TRASH not in path.name:
+        # ".snapshot.rsgen-ready" -> ".snapshot.rsgen-trash-PID-RANDOM"
+        trash = _trash_name(path, path.name.replace(STAGING, "").replace(READY, ""))
+        try:
+            path.rename(trash)
+        except FileNotFoundError:
+            return
+        path = trash
+    with contextlib.suppress(FileNotFoundError):
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+
+
+def _clone_tree(source: Path, destination: Path) -> None:
+    """Mirror `source` into the empty directory `destination` with hard links.
+
+    Links cost neither time nor space, and are safe because rsgen never writes a file in place:
+    write_atomic replaces the staged name with a new inode and leaves the original alone.
+    Where links are impossible (another filesystem below, no link support) files are copied.
+    """
+    for entry in os.scandir(source):
+        target = destination / entry.name
+        if entry.is_dir(follow_symlinks=False):
+            target.mkdir()
+            _clone_tree(Path(entry.path), target)
+            _copy_directory_metadata(Path(entry.path), target)
+            continue
+        try:
+            os.link(entry.path, target, follow_symlinks=False)
+        except OSError:
+            shutil.copy2(entry.path, target, follow_symlinks=False)
+
+
+def _copy_directory_metadata(source: Path, destination: Path) -> None:
+    shutil.copystat(source, destination, follow_symlinks=False)
+    if os.geteuid() == 0:  # root building a user's checkout must not leave root-owned dirs
+        status = source.stat()
+        with contextlib.suppress(OSError):
+            os.chown(destination, status.st_uid, status.st_gid)
+
+
+def _fsync_tree(root: Path) -> None:
+    """Sync every directory under root (the files were synced when written, or are old)."""
+    for path, _, _ in os.walk(root):
+        fsync_directory(Path(path))
+
+
+class DirectorySwap:
+    """Replace the directory `target` (which rsgen owns) with a changed copy, in one step.
+
+        swap = DirectorySwap(directory / "snapshot")
+        staging = swap.begin()      # a hard-linked clone: .snapshot.rsgen-staging
+        ... write into staging ...
+        swap.commit()               # or swap.abort()
+
+    commit renames the clone to .snapshot.rsgen-ready (it is complete from then on) and
+    exchanges it with `target` (renameat2 RENAME_EXCHANGE). Without exchange support it
+    renames `target` away and the ready copy in: between those two renames `target` is
+    missing, so readers use readable() and recover() finishes the job after a kill.
+    Call every method holding the exchange lock, except readable().
+    """
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+
+    def _real(self) -> Path:
+        # A symlinked snapshot/ stays a symlink: swap the directory it points to.
+        return self.target.resolve() if self.target.is_symlink() else self.target
+
+    def _sibling(self, state: str) -> Path:
+        real = self._real()
+        return real.with_name(f".{real.name}{state}")
+
+    @property
+    def staging(self) -> Path:
+        return self._sibling(STAGING)
+
+    @property
+    def ready(self) -> Path:
+        return self._sibling(READY)
+
+    def readable(self) -> Path:
+        """Where a reader finds the current state: `target`, or the complete copy that a
+        two-rename swap (or a kill in its middle) left in READY while `target` is missing."""
+        if not self.target.exists() and self.ready.is_dir():
+            return self.ready
+        return self.target
+
+    def recover(self) -> bool:
+        """Finish or undo what a killed run left beside `target`; True if anything was there."""
+        real, ready = self._real(), self.ready
+        found = False
+        if ready.is_dir() and not real.exists():
+            ready.rename(real)  # killed between the two renames: the complete new copy wins
+            found = True
+        leftovers = [self.staging, ready, *real.parent.glob(f".{real.name}{TRASH}*")]
+        for leftover in leftovers:
+            if leftover.exists() or leftover.is_symlink():
+                _remove(leftover)
+                found = True
+        if found:
+            fsync_directory(real.parent)
+        return found
+
+    def begin(self) -> Path:
+        """Recover, then make the staging clone of `target` (empty if there is none)."""
+        self.recover()
+        real, staging = self._real(), self.staging
+        real.parent.mkdir(parents=True, exist_ok=True)
+        staging.mkdir()
+        if real.is_dir():
+            _clone_tree(real, staging)
+            _copy_directory_metadata(real, staging)
+        return staging
+
+    def commit(self) -> None:
+        real, staging, ready = self._real(), self.staging, self.ready
+        _fsync_tree(staging)
+        staging.rename(ready)
+        fsync_directory(real.parent)
+        if real.exists() and exchange(ready, real):
+            fsync_directory(real.parent)
+            _remove(ready)  # it holds the old state now
+            return
+        old = None
+        if real.exists():
+            old = _trash_name(real, f".{real.name}")
+            real.rename(old)
+        # Only without RENAME_EXCHANGE: `target` is missing until the next rename. readable()
+        # sends readers to READY meanwhile, and recover() completes the swap after a kill.
+        ready.rename(real)
+        fsync_directory(real.parent)
+        if old is not None:
+            _remove(old)
+
+    def abort(self) -> None:
+        """Throw the staged changes away (what recovery does with them after a kill)."""
+        self.recover()
+
+
+class StagedFiles:
+    """Replace several files in a directory rsgen does not own, together.
+
+    Such a directory (`-o /etc/bird`) may hold other files, be a mount point, be watched, or
+    have a parent rsgen cannot write: it is never swapped. Changed files are written and synced
+    into DIR/.rsgen-staging/, which is renamed to DIR/.rsgen-ready/ when complete; then each
+    file is renamed into DIR. The renames take microseconds, but a kill between two of them
+    leaves some files new and some old; the rest waits complete in .rsgen-ready/, and the next
+    build into this directory moves it in first (recover), so the mix lasts only until then.
+    Call the methods holding a lock on the directory (rsgen.lock.directory_lock).
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.staging = directory / STAGING
+        self.ready = directory / READY
+        self.names: list[str] = []
+
+    def recover(self) -> bool:
+        """Finish the renames of a run killed in the middle of them; drop unfinished staging."""
+        found = False
+        if self.ready.is_dir():
+            self._move_in(sorted(p.name for p in self.ready.iterdir()))
+            found = True
+        for leftover in (self.staging, *self.directory.glob(f"{TRASH}*")):
+            if leftover.exists():
+                _remove(leftover)
+                found = True
+        return found
+
+    def begin(self) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.recover()
+        self.staging.mkdir()
+
+    def write(self, name: str, text: str, mode: int = 0o644) -> bool:
+        """Stage `name` unless the directory already holds exactly this text; True if staged."""
+        if same_text(self.directory / name, text):
+            return False
+        write_atomic(self.staging / name, text, mode)
+        self.names.append(name)
+        return True
+
+    def commit(self) -> None:
+        if not self.names:
+            _remove(self.staging)
+            return
+        fsync_directory(self.staging)
+        self.staging.rename(self.ready)
+        fsync_directory(self.directory)
+        self._move_in(self.names)
+
+    def abort(self) -> None:
+        _remove(self.staging)
+
+    def _move_in(self, names: list[str]) -> None:
+        for name in names:
+            with contextlib.suppress(FileNotFoundError):  # moved before a kill
+                (self.ready / name).replace(self.directory / name)
+        fsync_directory(self.directory)
+        self.ready.rmdir()
+        fsync_directory(self.directory)

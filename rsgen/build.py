@@ -1,4 +1,10 @@
-"""`rsgen build`: snapshot -> rendered, bird-checked configs, written atomically."""
+"""`rsgen build`: snapshot -> rendered, bird-checked configs, written atomically.
+
+A build holds the exchange lock (rsgen.lock) and its configs land together: the default output
+directory DIR/out/ is rsgen's own and is swapped whole (rsgen.atomic.DirectorySwap); a
+directory given with -o may hold other files, so its configs are renamed in one after another
+once all are written (rsgen.atomic.StagedFiles, which documents the microseconds-wide window).
+"""
 
 from __future__ import annotations
 
@@ -6,10 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rsgen.atomic import write_if_changed
+from rsgen.atomic import DirectorySwap, StagedFiles, write_if_changed
 from rsgen.birdcheck import bird_parse
 from rsgen.errors import NoSnapshot, Problem
 from rsgen.load import load_checked
+from rsgen.lock import directory_lock, exchange_lock
 from rsgen.model import Config, Snapshot
 from rsgen.policy import choose_as_sets
 from rsgen.render import (
@@ -18,7 +25,9 @@ from rsgen.render import (
     render_route_server,
     template_context,
 )
-from rsgen.snapshot import read_meta, read_snapshot
+from rsgen.snapshot import read_meta, read_snapshot, recover_snapshot
+
+CONFIG_MODE = 0o640  # BIRD configs may name secrets (BGP passwords): not world-readable
 
 
 @dataclass(frozen=True)
@@ -62,32 +71,76 @@ def build(directory: Path, output: Path | None = None, *, offline: bool = False,
     """Render and check all configs; write them only when every one passed `bird -p`.
 
     Without a snapshot (or with members missing from it) and not offline, `refresh_missing`
-    is called first with the ASNs to fetch (None: everything).
+    is called first with the ASNs to fetch (None: everything); it runs under this build's
+    lock, which refresh() takes again without blocking itself.
     """
     config = load_checked(directory)
-    if not offline and refresh_missing is not None:
-        if read_meta(directory) is None:
-            refresh_missing(None)
+    with exchange_lock(directory, "build"):
+        recover_snapshot(directory)
+        if not offline and refresh_missing is not None:
+            if read_meta(directory) is None:
+                refresh_missing(None)
+            else:
+                gaps = snapshot_gaps(config, read_snapshot(directory))
+                if gaps:
+                    refresh_missing(sorted(gaps))
+        snapshot = read_snapshot(directory)
+        gaps = snapshot_gaps(config, snapshot)
+        if gaps:
+            problems = tuple(Problem(f"AS{asn}: {why}", f"members/AS{asn}.yml")
+                             for asn, why in sorted(gaps.items()))
+            raise NoSnapshot(f"the snapshot is missing or out of date for {len(gaps)} "
+                             "member(s)", hint="run rsgen refresh, or build without --offline",
+                             problems=problems)
+        rendered = render_all(config, snapshot, templates)
+        for name, text in rendered.items():
+            bird_parse(text, name, bird)
+        own = directory / "out"
+        # A symlinked out/ points at a directory rsgen does not own (perhaps /etc/bird).
+        if (output is None or _same_directory(output, own)) and not own.is_symlink():
+            written, changed = _replace_own(own, rendered)
         else:
-            gaps = snapshot_gaps(config, read_snapshot(directory))
-            if gaps:
-                refresh_missing(sorted(gaps))
-    snapshot = read_snapshot(directory)
-    gaps = snapshot_gaps(config, snapshot)
-    if gaps:
-        problems = tuple(Problem(f"AS{asn}: {why}", f"members/AS{asn}.yml")
-                         for asn, why in sorted(gaps.items()))
-        raise NoSnapshot(f"the snapshot is missing or out of date for {len(gaps)} member(s)",
-                         hint="run rsgen refresh, or build without --offline",
-                         problems=problems)
-    rendered = render_all(config, snapshot, templates)
-    for name, text in rendered.items():
-        bird_parse(text, name, bird)
-    out = output if output is not None else directory / "out"
-    written, changed = [], []
-    for name, text in rendered.items():
-        path = out / name
-        written.append(path)
-        if write_if_changed(path, text, mode=0o640):
-            changed.append(path)
-    return BuildResult(tuple(written), tuple(changed), snapshot.example)
+            written, changed = _replace_in(output or own, rendered)
+    return BuildResult(written, changed, snapshot.example)
+
+
+def _same_directory(first: Path, second: Path) -> bool:
+    try:
+        return first.samefile(second)
+    except OSError:
+        return first.resolve() == second.resolve()
+
+
+def _replace_own(out: Path, rendered: dict[str, str]) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+    """Swap rsgen's own output directory whole: readers see all old or all new configs."""
+    swap = DirectorySwap(out)
+    staging = swap.begin()
+    changed = []
+    try:
+        for name, text in rendered.items():
+            if write_if_changed(staging / name, text, mode=CONFIG_MODE):
+                changed.append(out / name)
+        if changed:
+            swap.commit()
+        else:
+            swap.abort()  # nothing to do: out/ keeps its inode and every mtime
+    except BaseException:
+        swap.abort()
+        raise
+    return tuple(out / name for name in rendered), tuple(changed)
+
+
+def _replace_in(out: Path, rendered: dict[str, str]) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+    """Replace configs in a directory rsgen does not own: write all, then rename all."""
+    out.mkdir(parents=True, exist_ok=True)
+    with directory_lock(out):
+        staged = StagedFiles(out)
+        staged.begin()
+        try:
+            changed = [out / name for name, text in rendered.items()
+                       if staged.write(name, text, mode=CONFIG_MODE)]
+            staged.commit()
+        except BaseException:
+            staged.abort()
+            raise
+    return tuple(out / name for name in rendered), tuple(changed)

@@ -2,6 +2,9 @@
 
 A member whose sources fail keeps its previous snapshot files and is reported; the others
 are updated. An IRR answer that would empty a member's filter is treated as a failure.
+
+A run holds the exchange lock (rsgen.lock) from start to end, and its snapshot changes land
+together (SnapshotTransaction): killed at any instant, it leaves the old snapshot or the new.
 """
 
 from __future__ import annotations
@@ -13,9 +16,16 @@ from pathlib import Path
 
 from rsgen.errors import SourceFailed
 from rsgen.load import load_checked
+from rsgen.lock import exchange_lock
 from rsgen.model import Config, IrrData, IrrSettings, PeeringDbNet, Snapshot
 from rsgen.policy import choose_as_sets
-from rsgen.snapshot import SnapshotMeta, read_meta, read_snapshot, write_member, write_meta
+from rsgen.snapshot import (
+    SnapshotMeta,
+    SnapshotTransaction,
+    read_meta,
+    read_snapshot,
+    recover_snapshot,
+)
 from rsgen.sources import irr as irr_source
 from rsgen.sources.peeringdb import PeeringDbClient, api_key_from_env
 from rsgen.values import AsSetName
@@ -35,9 +45,22 @@ def refresh(directory: Path, *, peeringdb_url: str | None = None, irr_host: str 
             progress: Callable[[int], None] | None = None) -> RefreshReport:
     """Fetch PeeringDB and IRR data for the members (or `only` these ASNs) into the snapshot.
 
-    Raises SourceFailed after writing everything that succeeded when any member failed.
+    Raises SourceFailed after committing everything that succeeded when any member failed, and
+    Locked when another run holds the exchange directory.
     """
     config = load_checked(directory)
+    with exchange_lock(directory, "refresh"):
+        recover_snapshot(directory)
+        report = _refresh(directory, config, peeringdb_url=peeringdb_url, irr_host=irr_host,
+                          only=only, bgpq4=bgpq4, progress=progress)
+    if report.failed or report.peeringdb_error:
+        raise RefreshFailed(report)
+    return report
+
+
+def _refresh(directory: Path, config: Config, *, peeringdb_url: str | None,
+             irr_host: str | None, only: Sequence[int] | None, bgpq4: str,
+             progress: Callable[[int], None] | None) -> RefreshReport:
     members = [m for m in config.members if only is None or m.asn in set(only)]
     previous = _previous_snapshot(directory)
     report = RefreshReport()
@@ -68,24 +91,24 @@ def refresh(directory: Path, *, peeringdb_url: str | None = None, irr_host: str 
         max_length6=policy.ipv6_max_length, bgpq4=bgpq4, on_done=progress)
     report.failed.update(failures)
 
-    for member in members:
-        asn = member.asn
-        if report.peeringdb_error is None:
-            report.changed_files += write_member(directory, asn, peeringdb=nets[asn])
-        data = results.get(asn)
-        if data is None:
-            continue
-        problem = _suspicious(data, previous.irr.get(asn))
-        if problem:
-            report.failed[asn] = problem
-            continue
-        report.changed_files += write_member(directory, asn, irr=data)
-        report.updated.append(asn)
-
-    meta = read_meta(directory) or SnapshotMeta()
-    write_meta(directory, meta)
-    if report.failed or report.peeringdb_error:
-        raise RefreshFailed(report)
+    # Everything fetched: only now touch the disk, all at once. The successes are committed
+    # even when others failed; the caller raises RefreshFailed after the commit.
+    with SnapshotTransaction(directory) as transaction:
+        for member in members:
+            asn = member.asn
+            if report.peeringdb_error is None:
+                transaction.write_member(asn, peeringdb=nets[asn])
+            data = results.get(asn)
+            if data is None:
+                continue
+            problem = _suspicious(data, previous.irr.get(asn))
+            if problem:
+                report.failed[asn] = problem
+                continue
+            transaction.write_member(asn, irr=data)
+            report.updated.append(asn)
+        transaction.write_meta(read_meta(directory) or SnapshotMeta())
+    report.changed_files = transaction.changed
     return report
 
 

@@ -8,17 +8,25 @@ prefixes, origins or max-prefix values changed:
     snapshot/irr/AS<asn>.json        objects expanded, origin ASNs, IPv4/IPv6 prefix ranges
 
 The data came from PeeringDB and IRR, which anyone can edit, so reading re-validates it.
+
+A refresh changes many files; they land together through a SnapshotTransaction (a hard-linked
+clone of snapshot/, exchanged with it in one step: rsgen.atomic.DirectorySwap), so a run
+killed at any instant leaves the old snapshot or the new one, never a mix.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
-from rsgen.atomic import write_if_changed
+from rsgen.atomic import DirectorySwap, write_if_changed
 from rsgen.errors import NoSnapshot
 from rsgen.model import IrrData, PeeringDbNet, Snapshot
 from rsgen.values import MAX_ASN, PrefixRange, parse_as_set
@@ -65,12 +73,23 @@ def irr_to_json(asn: int, data: IrrData) -> dict[str, Any]:
 
 def write_member(directory: Path, asn: int, *, peeringdb: PeeringDbNet | bool | None = False,
                  irr: IrrData | None = None) -> list[Path]:
-    """Write one member's files; `peeringdb=False` leaves its PeeringDB file alone.
+    """Write one member's files straight into snapshot/; `peeringdb=False` leaves its PeeringDB
+    file alone. Returns the files whose content changed.
 
-    Returns the files whose content changed.
+    For seeding and tests: each file is atomic, but several calls are not (refresh uses
+    SnapshotTransaction).
     """
+    return _write_member(directory / SNAPSHOT_DIR, asn, peeringdb, irr)
+
+
+def write_meta(directory: Path, meta: SnapshotMeta) -> bool:
+    """Write snapshot/meta.json straight into snapshot/; True if it changed."""
+    return _write_meta(directory / SNAPSHOT_DIR, meta)
+
+
+def _write_member(root: Path, asn: int, peeringdb: PeeringDbNet | bool | None,
+                  irr: IrrData | None) -> list[Path]:
     changed = []
-    root = directory / SNAPSHOT_DIR
     if peeringdb is not False:
         net = peeringdb if isinstance(peeringdb, PeeringDbNet) else None
         path = root / "peeringdb" / f"AS{asn}.json"
@@ -83,55 +102,169 @@ def write_member(directory: Path, asn: int, *, peeringdb: PeeringDbNet | bool | 
     return changed
 
 
-def write_meta(directory: Path, meta: SnapshotMeta) -> None:
+def _write_meta(root: Path, meta: SnapshotMeta) -> bool:
     data: dict[str, Any] = {"format": FORMAT, "example": meta.example}
     if meta.note:
         data["note"] = meta.note
-    write_if_changed(directory / SNAPSHOT_DIR / "meta.json", dump_json(data))
+    return write_if_changed(root / "meta.json", dump_json(data))
+
+
+class SnapshotTransaction:
+    """All of one refresh's snapshot changes, landing at once or not at all.
+
+        with SnapshotTransaction(directory) as tx:
+            tx.write_member(asn, irr=data)
+            tx.write_meta(meta)
+        # here every change is in snapshot/; an exception in the block discards them all
+
+    Writes go to a staging clone of snapshot/; without any change nothing is swapped, so the
+    snapshot keeps every byte and mtime. Use it holding the exchange lock (rsgen.lock).
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.changed: list[Path] = []  # snapshot/... paths whose content changed
+        self._swap = _swap(directory)
+        self._staging: Path | None = None
+
+    def __enter__(self) -> SnapshotTransaction:
+        self._staging = self._swap.begin()
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self._staging = None
+        if kind is None and self.changed:
+            try:
+                self._swap.commit()
+            except BaseException:
+                self._swap.abort()  # old or new, whichever the failed commit had reached
+                raise
+        else:
+            self._swap.abort()
+
+    def _root(self) -> Path:
+        if self._staging is None:
+            raise RuntimeError("SnapshotTransaction used outside its with block")
+        return self._staging
+
+    def _final(self, paths: list[Path]) -> list[Path]:
+        root = self.directory / SNAPSHOT_DIR
+        final = [root / p.relative_to(self._root()) for p in paths]
+        self.changed += final
+        return final
+
+    def write_member(self, asn: int, *, peeringdb: PeeringDbNet | bool | None = False,
+                     irr: IrrData | None = None) -> list[Path]:
+        """As write_member(); returns the snapshot/ paths that will change on commit."""
+        return self._final(_write_member(self._root(), asn, peeringdb, irr))
+
+    def write_meta(self, meta: SnapshotMeta) -> bool:
+        changed = _write_meta(self._root(), meta)
+        if changed:
+            self._final([self._root() / "meta.json"])
+        return changed
+
+
+def _swap(directory: Path) -> DirectorySwap:
+    return DirectorySwap(directory / SNAPSHOT_DIR)
+
+
+def recover_snapshot(directory: Path) -> bool:
+    """Clean up, or complete, what a refresh killed mid-way left beside snapshot/.
+
+    Call it holding the exchange lock. True if there was something to do.
+    """
+    return _swap(directory).recover()
 
 
 def read_meta(directory: Path) -> SnapshotMeta | None:
-    path = directory / SNAPSHOT_DIR / "meta.json"
-    if not path.is_file():
-        return None
-    data = _read_json(path)
+    """The snapshot's meta.json, or None when there is no snapshot."""
+    with _pinned(directory) as pinned:
+        return None if pinned is None else _read_meta(*pinned)
+
+
+def read_snapshot(directory: Path) -> Snapshot:
+    """Read the whole snapshot; raise NoSnapshot when it is missing or damaged.
+
+    Needs no lock: snapshot/ is opened once and every file is read relative to that directory,
+    so a refresh swapping in a new snapshot meanwhile cannot hand this reader a mix.
+    """
+    with _pinned(directory) as pinned:
+        meta = None if pinned is None else _read_meta(*pinned)
+        if pinned is None or meta is None:
+            raise NoSnapshot(f"no snapshot in {directory / SNAPSHOT_DIR}",
+                             hint="run rsgen refresh (needs network), or build without "
+                                  "--offline")
+        peeringdb: dict[int, PeeringDbNet] = {}
+        in_peeringdb_files: set[int] = set()
+        for asn, data, path in _member_files(*pinned, "peeringdb"):
+            in_peeringdb_files.add(asn)
+            net = _peeringdb_from_json(asn, data, path)
+            if net is not None:
+                peeringdb[asn] = net
+        irr = {asn: _irr_from_json(asn, data, path)
+               for asn, data, path in _member_files(*pinned, "irr")}
+    return Snapshot(meta.example, peeringdb, irr, frozenset(in_peeringdb_files))
+
+
+@contextlib.contextmanager
+def _pinned(directory: Path) -> Iterator[tuple[int, Path] | None]:
+    """The snapshot directory opened (a descriptor and its path for messages), or None."""
+    root = _swap(directory).readable()
+    try:
+        fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    except (FileNotFoundError, NotADirectoryError):
+        yield None
+        return
+    except OSError as exc:
+        raise NoSnapshot(f"{root}: unreadable snapshot ({exc.strerror})",
+                         hint="check its permissions") from exc
+    try:
+        yield fd, root
+    finally:
+        os.close(fd)
+
+
+def _read_meta(root_fd: int, root: Path) -> SnapshotMeta | None:
+    path = root / "meta.json"
+    try:
+        data = _read_json(root_fd, "meta.json", path)
+    except NoSnapshot as exc:
+        if isinstance(exc.__cause__, FileNotFoundError | IsADirectoryError):
+            return None
+        raise
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise NoSnapshot(f"{path}: unknown snapshot format", hint="run rsgen refresh")
     return SnapshotMeta(bool(data.get("example", False)), str(data.get("note", "")))
 
 
-def read_snapshot(directory: Path) -> Snapshot:
-    """Read the whole snapshot; raise NoSnapshot when it is missing or damaged."""
-    meta = read_meta(directory)
-    if meta is None:
-        raise NoSnapshot(f"no snapshot in {directory / SNAPSHOT_DIR}",
-                         hint="run rsgen refresh (needs network), or build without --offline")
-    root = directory / SNAPSHOT_DIR
-    peeringdb: dict[int, PeeringDbNet] = {}
-    in_peeringdb_files: set[int] = set()
-    for asn, data, path in _member_files(root / "peeringdb"):
-        in_peeringdb_files.add(asn)
-        net = _peeringdb_from_json(asn, data, path)
-        if net is not None:
-            peeringdb[asn] = net
-    irr = {asn: _irr_from_json(asn, data, path) for asn, data, path in _member_files(root / "irr")}
-    return Snapshot(meta.example, peeringdb, irr, frozenset(in_peeringdb_files))
-
-
-def _member_files(directory: Path) -> list[tuple[int, Any, Path]]:
-    if not directory.is_dir():
+def _member_files(root_fd: int, root: Path, source: str) -> list[tuple[int, Any, Path]]:
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_DIRECTORY, dir_fd=root_fd)
+    except (FileNotFoundError, NotADirectoryError):
         return []
+    try:
+        with os.scandir(fd) as entries:
+            names = sorted(entry.name for entry in entries)
+    finally:
+        os.close(fd)
     found = []
-    for path in sorted(directory.iterdir()):
-        match = _FILE_RE.match(path.name)
+    for name in names:
+        match = _FILE_RE.match(name)
         if match:
-            found.append((int(match.group(1)), _read_json(path), path))
+            relative = f"{source}/{name}"
+            found.append((int(match.group(1)), _read_json(root_fd, relative, root / relative),
+                          root / relative))
     return found
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(root_fd: int, relative: str, path: Path) -> Any:
+    """Parse the file `relative` to the open directory root_fd (`path` is for messages)."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        fd = os.open(relative, os.O_RDONLY, dir_fd=root_fd)
+        with os.fdopen(fd, encoding="utf-8") as handle:
+            return json.loads(handle.read())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise NoSnapshot(f"{path}: unreadable snapshot file ({exc})",
                          hint="restore it from git or run rsgen refresh") from exc
