@@ -265,8 +265,10 @@ def _read_json(root_fd: int, relative: str, path: Path) -> Any:
         fd = os.open(relative, os.O_RDONLY, dir_fd=root_fd)
         with os.fdopen(fd, encoding="utf-8") as handle:
             return json.loads(handle.read())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise NoSnapshot(f"{path}: unreadable snapshot file ({exc})",
+    # ValueError covers JSON syntax, bad UTF-8 and integers too long to convert;
+    # RecursionError, nesting deeper than the decoder can follow.
+    except (OSError, ValueError, RecursionError) as exc:
+        raise NoSnapshot(f"{path}: unreadable snapshot file ({str(exc)[:200]})",
                          hint="restore it from git or run rsgen refresh") from exc
 
 

@@ -955,11 +955,7 @@ def test_hostile_snapshot_files_give_no_snapshot_or_safe_data(meta: bytes, pdb: 
 
 
 # Beyond what json.loads turns into JSONDecodeError: an integer of more than 4300 digits is a
-# plain ValueError, deep nesting a RecursionError. rsgen/snapshot.py (_read_json) catches
-# neither yet; it is being reworked elsewhere, so these stay out of the property above and are
-# pinned here until it does. strict: once fixed, this fails and the marker must go.
-@pytest.mark.xfail(strict=True, raises=(ValueError, RecursionError),
-                   reason="rsgen/snapshot.py _read_json catches only JSONDecodeError")
+# plain ValueError, deep nesting a RecursionError: both must still be a clean NoSnapshot.
 @pytest.mark.parametrize("content", [b'{"asn": 3333, "origins": [' + b"9" * 5000 + b"]}",
                                      b"[" * 5000], ids=["huge-integer", "deep-nesting"])
 def test_snapshot_json_beyond_the_decoders_limits_is_no_snapshot(content: bytes) -> None:
