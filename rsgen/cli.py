@@ -69,11 +69,38 @@ def check(directory: Path) -> None:
 @cli.command()
 @_directory_option
 @_source_options
-def refresh(directory: Path, peeringdb_url: str | None, irr_host: str | None) -> None:
+@click.option("--accept-shrink", "accept_shrink", metavar="AS1,AS2", multiple=True,
+              help="Apply these members' new IRR data even where a prefix or origin list "
+                   "shrinks by more than irr.max_shrink_percent, or to empty.")
+def refresh(directory: Path, peeringdb_url: str | None, irr_host: str | None,
+            accept_shrink: tuple[str, ...]) -> None:
     """Fetch PeeringDB and IRR data into snapshot/ (one file per member and source)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from rsgen.guard import parse_asn_list
+    from rsgen.load import load_checked
+    from rsgen.refresh import RefreshFailed
     from rsgen.refresh import refresh as run_refresh
 
-    report = run_refresh(directory, peeringdb_url=peeringdb_url, irr_host=irr_host)
+    accepted: frozenset[int] = frozenset()
+    for text in accept_shrink:
+        try:
+            accepted |= parse_asn_list(text)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--accept-shrink") from exc
+    total = len(load_checked(directory).members)
+    console = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  console=console, transient=True, disable=not console.is_terminal) as bar:
+        task = bar.add_task("IRR expansions (bgpq4)", total=total)
+        try:
+            report = run_refresh(directory, peeringdb_url=peeringdb_url, irr_host=irr_host,
+                                 accept_shrink=accepted,
+                                 progress=lambda _asn: bar.advance(task))
+        except RefreshFailed as failed:
+            _print_refresh(failed.report)
+            raise
     _print_refresh(report)
 
 
@@ -151,7 +178,7 @@ def verify(directory: Path, output: Path | None, member_list: str | None, sample
     console = Console(stderr=json_path == Path("-"))
     options = VerifyOptions(directory, output, asns, sample, keep, templates)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  console=console, transient=True) as bar:
+                  console=console, transient=True, disable=not console.is_terminal) as bar:
         tasks: dict[str, Any] = {}
 
         def progress(stage: str, done: int, total: int) -> None:

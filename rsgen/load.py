@@ -307,7 +307,8 @@ def _load_exchange(directory: Path, problems: list[Problem]) -> Exchange | None:
     irr = IrrSettings(irr_raw.get("host", defaults_irr.host),
                       tuple(irr_raw.get("sources", defaults_irr.sources)),
                       float(irr_raw.get("timeout", defaults_irr.timeout_seconds)),
-                      irr_raw.get("parallel", defaults_irr.parallel))
+                      irr_raw.get("parallel", defaults_irr.parallel),
+                      irr_raw.get("max_shrink_percent", defaults_irr.max_shrink * 100) / 100)
     policy_raw = dict(data.get("policy", {}))
     if "max_prefix_action" in policy_raw:
         policy_raw["max_prefix_action"] = MaxPrefixAction(policy_raw["max_prefix_action"])

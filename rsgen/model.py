@@ -84,6 +84,8 @@ class IrrSettings:
     sources: tuple[str, ...] = ("RIPE", "APNIC", "ARIN", "AFRINIC", "LACNIC", "RADB")
     timeout_seconds: float = 120.0
     parallel: int = 4
+    # Share of a member's prefix or origin list a refresh may take away (rsgen.guard).
+    max_shrink: float = 0.5
 
 
 @dataclass(frozen=True)

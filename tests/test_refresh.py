@@ -182,3 +182,50 @@ def test_cli_refresh_reports_failures_with_exit_code_4(exchange: Path,
     assert result.returncode == ExitCode.SOURCE_FAILED, result.stderr
     assert "error: AS3333: " in result.stderr
     assert "AS-MISSING" in result.stderr
+
+
+SHRUNK_RPSL = RPSL.replace("route: 193.0.10.0/23", "remarks: gone").replace(
+    "route: 193.0.10.0/24", "remarks: gone").replace("route: 193.0.11.0/24", "remarks: gone")
+
+
+def test_shrinking_prefix_list_is_refused_until_accepted(
+        exchange: Path, make_irr_server: MakeIrrServer, sources: dict[str, object]) -> None:
+    """A prefix list losing more than half its prefixes keeps the old data and says how to
+    accept the change; --accept-shrink for that member applies it with a warning."""
+    peeringdb_url = str(sources["peeringdb_url"])
+    refresh(exchange, peeringdb_url=peeringdb_url, irr_host=str(sources["irr_host"]))
+    before = _read(exchange, "irr", 3333)["ipv4"]
+    shrunk = make_irr_server(SHRUNK_RPSL)
+    with pytest.raises(RefreshFailed) as caught:
+        refresh(exchange, peeringdb_url=peeringdb_url, irr_host=shrunk.host)
+    assert caught.value.report.shrunk == [3333]
+    assert "IPv4 prefix list would shrink by" in caught.value.report.failed[3333]
+    assert "rsgen refresh --accept-shrink AS3333" in str(caught.value)
+    assert _read(exchange, "irr", 3333)["ipv4"] == before
+
+    report = refresh(exchange, peeringdb_url=peeringdb_url, irr_host=shrunk.host,
+                     accept_shrink={3333})
+    assert "accepted by --accept-shrink" in report.warnings[3333]
+    assert _read(exchange, "irr", 3333)["ipv4"] == ["185.193.200.0/22", "193.0.0.0/21"]
+
+
+def test_max_shrink_setting_of_100_refuses_only_emptying(
+        exchange: Path, make_irr_server: MakeIrrServer, sources: dict[str, object]) -> None:
+    """irr.max_shrink_percent: 100 lets lists shrink freely but never to empty."""
+    exchange_yml = exchange / "exchange.yml"
+    exchange_yml.write_text(exchange_yml.read_text().replace(
+        "parallel: 2}", "parallel: 2, max_shrink_percent: 100}"))
+    peeringdb_url = str(sources["peeringdb_url"])
+    refresh(exchange, peeringdb_url=peeringdb_url, irr_host=str(sources["irr_host"]))
+    report = refresh(exchange, peeringdb_url=peeringdb_url,
+                     irr_host=make_irr_server(SHRUNK_RPSL).host)
+    assert 3333 in report.updated
+
+
+def test_cli_rejects_a_malformed_accept_shrink_list(exchange: Path) -> None:
+    """--accept-shrink takes ASNs; anything else is a usage error (exit 2)."""
+    result = subprocess.run([sys.executable, "-m", "rsgen", "refresh", "-C", str(exchange),
+                             "--accept-shrink", "AS-FOO"], capture_output=True, text=True,
+                            check=False, timeout=60)
+    assert result.returncode == ExitCode.USAGE
+    assert "--accept-shrink" in result.stderr

@@ -153,3 +153,11 @@ def test_snapshot_round_trip_is_sorted_and_stable(tmp_path: Path) -> None:
     assert snapshot.example
     assert snapshot.irr[3333].origins == (2121, 3333)
     assert snapshot.peeringdb[3333].info_prefixes4 == 30
+
+
+def test_default_max_shrink_matches_the_guard() -> None:
+    """exchange.yml's default irr.max_shrink_percent is the guard's documented default."""
+    from rsgen.guard import DEFAULT_MAX_SHRINK
+    from rsgen.model import IrrSettings
+
+    assert IrrSettings().max_shrink == DEFAULT_MAX_SHRINK

@@ -220,11 +220,14 @@ def fetch_irr(objects: Sequence[AsSetName], settings: IrrSettings, *, max_length
 def fetch_many(requests: Mapping[int, Sequence[AsSetName]], settings: IrrSettings, *,
                max_length4: int, max_length6: int, bgpq4: str = "bgpq4",
                on_done: Callable[[int], None] | None = None,
+               hints: dict[int, str] | None = None,
                ) -> tuple[dict[int, IrrData], dict[int, str]]:
     """fetch_irr for many members, settings.parallel at a time.
 
     Returns (results by ASN, failure message by ASN); a member's failure does not stop the
-    others. MissingTool (bgpq4 not installed) is raised: every member would fail the same way.
+    others. Each failure's hint goes into `hints` when given (many members failing for one
+    reason share one hint, which the caller can print once). MissingTool (bgpq4 not installed)
+    is raised: every member would fail the same way.
     """
     results: dict[int, IrrData] = {}
     failures: dict[int, str] = {}
@@ -239,7 +242,9 @@ def fetch_many(requests: Mapping[int, Sequence[AsSetName]], settings: IrrSetting
                 try:
                     results[asn] = future.result()
                 except SourceFailed as exc:
-                    failures[asn] = str(exc)
+                    failures[asn] = exc.message if hints is not None else str(exc)
+                    if hints is not None and exc.hint:
+                        hints[asn] = exc.hint
                 if on_done is not None:
                     on_done(asn)
         except BaseException:
