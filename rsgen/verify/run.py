@@ -23,6 +23,7 @@ import jinja2
 from rsgen.build import build
 from rsgen.errors import InvalidInput, VerifyFailed
 from rsgen.load import load_checked
+from rsgen.lock import exchange_lock
 from rsgen.model import Config, Member, RouteServer, Snapshot
 from rsgen.policy import max_prefixes, protocol_name
 from rsgen.render import default_templates_dir, make_environment, session_password
@@ -223,10 +224,13 @@ def verify(options: VerifyOptions, progress: Progress | None = None) -> VerifyRe
     config = load_checked(options.directory)
     workdir = Path(tempfile.mkdtemp(prefix="rsgen-verify-"))
     output = options.output or workdir / "configs"
-    # The same code path as `rsgen build`, offline: verify tests what would be deployed.
-    build(options.directory, output, offline=True, templates=options.templates,
-          bird=options.bird)
-    snapshot = read_snapshot(options.directory)
+    # The same code path as `rsgen build`, offline: verify tests what would be deployed. The
+    # lock keeps a concurrent refresh from slipping between the build and the snapshot read
+    # that derives the test routes (build re-enters it).
+    with exchange_lock(options.directory, "verify"):
+        build(options.directory, output, offline=True, templates=options.templates,
+              bird=options.bird)
+        snapshot = read_snapshot(options.directory)
     members = select_members(config, options.members, options.sample)
 
     taken: set[ipaddress.IPv4Network | ipaddress.IPv6Network] = set()
