@@ -95,13 +95,37 @@ def build(directory: Path, output: Path | None = None, *, offline: bool = False,
         rendered = render_all(config, snapshot, templates)
         for name, text in rendered.items():
             bird_parse(text, name, bird)
-        own = directory / "out"
-        # A symlinked out/ points at a directory rsgen does not own (perhaps /etc/bird).
-        if (output is None or _same_directory(output, own)) and not own.is_symlink():
-            written, changed = _replace_own(own, rendered)
+        target = output or directory / "out"
+        if _owned_by_rsgen(directory, target):
+            # Only a -o directory needs the marker: DIR/out is rsgen's by its place.
+            written, changed = _replace_own(target, rendered,
+                                            marker=not _is_default_out(directory, target))
         else:
-            written, changed = _replace_in(output or own, rendered)
+            written, changed = _replace_in(target, rendered)
     return BuildResult(written, changed, snapshot.example)
+
+
+# Marks an output directory that rsgen created and swaps whole on every build.
+OWNED_MARKER = ".rsgen-output"
+
+
+def _owned_by_rsgen(directory: Path, target: Path) -> bool:
+    """Whether `target` may be swapped whole: rsgen's own out/, a directory rsgen creates now,
+    or one it created before (it holds the marker). A symlink, a mount point, or a directory
+    with other owners (say -o /etc/bird) is never swapped: its configs are staged and renamed
+    in one by one (StagedFiles)."""
+    if target.is_symlink():
+        return False  # it points at a directory rsgen does not own
+    if not target.exists():
+        return True
+    if not target.is_dir() or target.is_mount():
+        return False
+    return _is_default_out(directory, target) or (target / OWNED_MARKER).is_file()
+
+
+def _is_default_out(directory: Path, target: Path) -> bool:
+    own = directory / "out"
+    return not own.is_symlink() and _same_directory(target, own)
 
 
 def _same_directory(first: Path, second: Path) -> bool:
@@ -111,7 +135,8 @@ def _same_directory(first: Path, second: Path) -> bool:
         return first.resolve() == second.resolve()
 
 
-def _replace_own(out: Path, rendered: dict[str, str]) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+def _replace_own(out: Path, rendered: dict[str, str], *, marker: bool,
+                 ) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
     """Swap rsgen's own output directory whole: readers see all old or all new configs."""
     swap = DirectorySwap(out)
     staging = swap.begin()
@@ -120,7 +145,10 @@ def _replace_own(out: Path, rendered: dict[str, str]) -> tuple[tuple[Path, ...],
         for name, text in rendered.items():
             if write_if_changed(staging / name, text, mode=CONFIG_MODE):
                 changed.append(out / name)
-        if changed:
+        marked = marker and write_if_changed(
+            staging / OWNED_MARKER,
+            "This directory is written by rsgen build and replaced whole on every build.\n")
+        if changed or marked:
             swap.commit()
         else:
             swap.abort()  # nothing to do: out/ keeps its inode and every mtime

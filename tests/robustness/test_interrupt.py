@@ -218,6 +218,9 @@ def test_killed_refresh_leaves_old_or_new_snapshot(world: World, tmp_path: Path)
 def test_killed_build_leaves_old_or_new_configs(world: World, tmp_path: Path, own: bool) -> None:
     """A build killed at any moment leaves all old or all new configs (-o: once recovered)."""
     out = world.exchange / "out" if own else tmp_path / "etc-bird"
+    if not own:  # a directory rsgen did not create, holding the operator's files
+        out.mkdir()
+        (out / "bird.conf").write_text('include "/etc/bird/rs1.conf";\n')
     _refresh(world, world.old_irr, world.old_peeringdb)
     build(world.exchange, out, offline=True)
     (out / "bird.conf").write_text('include "/etc/bird/rs1.conf";\n')  # the operator's own
@@ -476,7 +479,8 @@ def test_refresh_with_every_source_failing_keeps_the_snapshot(
     result = _run(world.cli("refresh", "-C", str(world.exchange), "--irr-host", dead_irr.host),
                   world.env(broken_peeringdb.url))
     assert result.returncode == ExitCode.SOURCE_FAILED, result.stderr
-    assert "refresh failed for 8 member(s) and PeeringDB" in result.stderr
+    assert "8 member(s) failed and keep their previous IRR data" in result.stderr
+    assert "PeeringDB failed: every member keeps its previous PeeringDB data" in result.stderr
     assert _files(snapshot) == before
     assert {p: p.stat().st_mtime_ns for p in snapshot.rglob("*")} == stamps
     assert len(read_snapshot(world.exchange).irr) == 8
@@ -500,3 +504,18 @@ def test_output_directory_rsgen_does_not_own_is_written_into_not_swapped(
     assert sorted(p.name for p in etc.iterdir()) == ["bird.conf", "rs1.conf", "rs2.conf"]
     assert build(world.exchange, etc, offline=True).changed == ()
     assert not _leftovers(world.exchange, etc)
+
+
+def test_new_output_directory_is_rsgen_s_own_and_swapped_whole(world: World,
+                                                               tmp_path: Path) -> None:
+    """A -o directory that rsgen creates is marked as its own and later replaced whole, so
+    its configs change all at once; a directory it did not create never is."""
+    _refresh(world, world.old_irr, world.old_peeringdb)
+    out = tmp_path / "configs"
+    build(world.exchange, out, offline=True)
+    assert (out / ".rsgen-output").is_file()
+    inode = out.stat().st_ino
+    _refresh(world, world.new_irr, world.new_peeringdb)
+    second = build(world.exchange, out, offline=True)
+    assert second.changed and out.stat().st_ino != inode  # swapped, not written into
+    assert sorted(p.name for p in out.iterdir()) == [".rsgen-output", "rs1.conf", "rs2.conf"]
