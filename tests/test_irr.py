@@ -406,3 +406,18 @@ def test_run_missing_tool(program: str, hint: str) -> None:
     with pytest.raises(MissingTool) as info:
         proc.run([program, "-p"], timeout=5)
     assert info.value.hint == hint
+
+
+def test_fetch_many_gives_up_on_a_dead_server(make_irr_server: MakeIrrServer) -> None:
+    """When the IRR server fails for the first members in a row, the rest are not tried (and
+    reported so) instead of each waiting out its own timeout."""
+    dead = make_irr_server(mode="hang")
+    dead_settings = IrrSettings(host=dead.host, sources=("RIPE",), timeout_seconds=0.5,
+                                parallel=2)
+    requests = {asn: names("AS-AS112") for asn in range(200100, 200112)}
+    results, failures = irr.fetch_many(requests, dead_settings, max_length4=24,
+                                       max_length6=48)
+    assert results == {} and sorted(failures) == sorted(requests)
+    not_tried = [asn for asn, why in failures.items() if why.startswith("not tried")]
+    assert len(not_tried) >= 8
+    assert all("failed for the first 2 members" in failures[asn] for asn in not_tried)

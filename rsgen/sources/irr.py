@@ -189,6 +189,11 @@ class _NoData(SourceFailed):
     """The server answered well, but the member's objects expand to nothing usable."""
 
 
+class ServerFailed(SourceFailed):
+    """The IRR server itself failed (refused, timed out, broke off, sent garbage): every
+    member would fail the same way."""
+
+
 def fetch_irr(objects: Sequence[AsSetName], settings: IrrSettings, *, max_length4: int,
               max_length6: int, bgpq4: str = "bgpq4") -> IrrData:
     """Expand a member's AS-SETs/ASNs into origins and IPv4/IPv6 prefix ranges."""
@@ -212,8 +217,9 @@ def fetch_irr(objects: Sequence[AsSetName], settings: IrrSettings, *, max_length
                 if isinstance(exc, _NoData) else
                 f"check that {settings.host} answers IRRd queries and carries the sources "
                 f"{sources} (irr.host and irr.sources in exchange.yml, or --irr-host)")
-        raise SourceFailed(f"IRR expansion of {names} via {settings.host} failed: {message}",
-                           hint=hint) from exc
+        kind = SourceFailed if isinstance(exc, _NoData) else ServerFailed
+        raise kind(f"IRR expansion of {names} via {settings.host} failed: {message}",
+                   hint=hint) from exc
     return IrrData(objects=tuple(objects), origins=origins, ipv4=ipv4, ipv6=ipv6)
 
 
@@ -231,6 +237,10 @@ def fetch_many(requests: Mapping[int, Sequence[AsSetName]], settings: IrrSetting
     """
     results: dict[int, IrrData] = {}
     failures: dict[int, str] = {}
+    # A server that fails for the first few members in a row, before any success, is down:
+    # waiting out every member's timeout would take members / parallel * timeout.
+    give_up_after = max(2, settings.parallel)
+    server_failures = 0
     with ThreadPoolExecutor(max_workers=max(1, settings.parallel),
                             thread_name_prefix="bgpq4") as pool:
         futures = {pool.submit(fetch_irr, objects, settings, max_length4=max_length4,
@@ -245,9 +255,29 @@ def fetch_many(requests: Mapping[int, Sequence[AsSetName]], settings: IrrSetting
                     failures[asn] = exc.message if hints is not None else str(exc)
                     if hints is not None and exc.hint:
                         hints[asn] = exc.hint
+                    if isinstance(exc, ServerFailed) and not results:
+                        server_failures += 1
                 if on_done is not None:
                     on_done(asn)
+                if server_failures >= give_up_after:
+                    break
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
+        if server_failures >= give_up_after:
+            for other in futures:
+                other.cancel()
+            for future, asn in futures.items():
+                if asn in results or asn in failures:
+                    continue
+                if future.cancelled():
+                    failures[asn] = (f"not tried: {settings.host} failed for the first "
+                                     f"{server_failures} members")
+                else:  # already running when the server was given up: let it finish
+                    try:
+                        results[asn] = future.result()
+                    except SourceFailed as exc:
+                        failures[asn] = exc.message if hints is not None else str(exc)
+                if on_done is not None:
+                    on_done(asn)
     return dict(sorted(results.items())), dict(sorted(failures.items()))
