@@ -16,43 +16,7 @@ from tests.fixtures.irr_plugin import MakeIrrServer
 from tests.fixtures.peeringdb_plugin import MakePeeringDbServer
 from tests.helpers import build_tree
 
-RPSL = """
-as-set: AS-GOOD
-members: AS3333, AS-GOOD-CUSTOMERS
-source: RIPE
-
-as-set: AS-GOOD-CUSTOMERS
-members: AS2121
-source: RIPE
-
-route: 193.0.0.0/21
-origin: AS3333
-source: RIPE
-
-route: 193.0.10.0/23
-origin: AS3333
-source: RIPE
-
-route: 193.0.10.0/24
-origin: AS3333
-source: RIPE
-
-route: 193.0.11.0/24
-origin: AS3333
-source: RIPE
-
-route6: 2001:67c:2e8::/48
-origin: AS3333
-source: RIPE
-
-route: 185.193.200.0/22
-origin: AS2121
-source: RIPE
-
-route: 199.5.26.0/24
-origin: AS10745
-source: RADB
-"""
+RPSL = (Path(__file__).parent / "fixtures" / "rpsl" / "small-exchange.rpsl").read_text()
 
 EXCHANGE = """
 name: Test IX

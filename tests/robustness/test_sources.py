@@ -45,35 +45,8 @@ irr: {{sources: [RIPE, RADB], timeout: {IRR_TIMEOUT}, parallel: 2}}
 peeringdb: {{timeout: {PEERINGDB_TIMEOUT}}}
 """
 
-RPSL = """
-as-set: AS-GOOD
-members: AS3333, AS2121
-source: RIPE
-
-route: 193.0.10.0/23
-origin: AS3333
-source: RIPE
-
-route: 193.0.10.0/24
-origin: AS3333
-source: RIPE
-
-route: 193.0.11.0/24
-origin: AS3333
-source: RIPE
-
-route6: 2001:67c:2e8::/48
-origin: AS3333
-source: RIPE
-
-route: 185.193.200.0/22
-origin: AS2121
-source: RIPE
-
-route: 199.5.26.0/24
-origin: AS10745
-source: RADB
-"""
+# The same small IRR as tests/test_refresh.py.
+RPSL = (Path(__file__).parent.parent / "fixtures" / "rpsl" / "small-exchange.rpsl").read_text()
 
 MEMBERS = (3333, 10745)
 
