@@ -147,3 +147,37 @@ def test_missing_bird_is_refused_with_what_to_install(example: Path) -> None:
     with pytest.raises(MissingTool, match="bird") as caught:
         verify(VerifyOptions(example, bird="/nonexistent/bird"))
     assert "apt-get install bird2" in str(caught.value)
+
+
+def test_without_root_verify_reruns_in_a_user_namespace_or_refuses(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not root: verify re-runs itself in an unprivileged user namespace when the kernel
+    allows it, and otherwise refuses with exit code 10 and what to do."""
+    from rsgen import cli
+    from rsgen.errors import NoPrivilege
+    from rsgen.verify import lab
+
+    def refuse() -> None:
+        raise NoPrivilege("rsgen verify needs root", hint="run it with sudo")
+
+    reruns: list[list[str]] = []
+
+    def rerun(argv: list[str]) -> None:
+        reruns.append(argv)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(lab, "check_privileges", refuse)
+    monkeypatch.setattr(lab, "reexec_in_user_namespace", rerun)
+    monkeypatch.delenv(lab.USERNS_MARK, raising=False)
+    monkeypatch.setattr(sys, "argv", ["rsgen", "verify", "-C", "ix"])
+
+    monkeypatch.setattr(lab, "user_namespaces_work", lambda: (True, ""))
+    with pytest.raises(SystemExit):
+        cli._ensure_lab_privileges()
+    assert reruns == [[sys.executable, "-m", "rsgen", "verify", "-C", "ix"]]
+
+    monkeypatch.setattr(lab, "user_namespaces_work", lambda: (False, "disabled by sysctl"))
+    with pytest.raises(NoPrivilege) as caught:
+        cli._ensure_lab_privileges()
+    assert caught.value.exit_code == ExitCode.NO_PRIVILEGE
+    assert "sudo" in str(caught.value)
