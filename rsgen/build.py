@@ -77,14 +77,14 @@ def build(directory: Path, output: Path | None = None, *, offline: bool = False,
     config = load_checked(directory)
     with exchange_lock(directory, "build"):
         recover_snapshot(directory)
+        snapshot = read_snapshot(directory) if read_meta(directory) is not None else None
         if not offline and refresh_missing is not None:
-            if read_meta(directory) is None:
-                refresh_missing(None)
-            else:
-                gaps = snapshot_gaps(config, read_snapshot(directory))
-                if gaps:
-                    refresh_missing(sorted(gaps))
-        snapshot = read_snapshot(directory)
+            wanted = None if snapshot is None else sorted(snapshot_gaps(config, snapshot))
+            if wanted is None or wanted:
+                refresh_missing(wanted)
+                snapshot = None  # changed on disk: read it again below
+        if snapshot is None:
+            snapshot = read_snapshot(directory)  # NoSnapshot when there still is none
         gaps = snapshot_gaps(config, snapshot)
         if gaps:
             problems = tuple(Problem(f"AS{asn}: {why}", f"members/AS{asn}.yml")

@@ -164,5 +164,3 @@ class Snapshot:
     example: bool  # True for the bundled example exchange's made-up data
     peeringdb: Mapping[int, PeeringDbNet]  # by ASN; a member absent from PeeringDB is absent
     irr: Mapping[int, IrrData]  # by ASN
-    # Members whose PeeringDB lookup is recorded (found or not); others were never fetched.
-    peeringdb_fetched: frozenset[int] = frozenset()

@@ -197,15 +197,13 @@ def read_snapshot(directory: Path) -> Snapshot:
                              hint="run rsgen refresh (needs network), or build without "
                                   "--offline")
         peeringdb: dict[int, PeeringDbNet] = {}
-        in_peeringdb_files: set[int] = set()
         for asn, data, path in _member_files(*pinned, "peeringdb"):
-            in_peeringdb_files.add(asn)
             net = _peeringdb_from_json(asn, data, path)
             if net is not None:
                 peeringdb[asn] = net
         irr = {asn: _irr_from_json(asn, data, path)
                for asn, data, path in _member_files(*pinned, "irr")}
-    return Snapshot(meta.example, peeringdb, irr, frozenset(in_peeringdb_files))
+    return Snapshot(meta.example, peeringdb, irr)
 
 
 @contextlib.contextmanager

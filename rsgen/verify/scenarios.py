@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from rsgen.model import Exchange, IrrData, Member
 from rsgen.rules import RULE_BY_NAME
-from rsgen.values import IPAddress, IPNetwork, PrefixRange, bogon_asn_reason, is_bogon_prefix
+from rsgen.values import IPAddress, IPNetwork, PrefixRange, is_bogon_prefix
 
 ACCEPT = "accept"
 # Public ASNs used as foreign first AS or foreign origin: large transit networks.
@@ -190,7 +190,3 @@ def _last_hosts(lan: IPNetwork, count: int) -> list[IPAddress]:
     top = int(lan.broadcast_address) - (1 if lan.version == 4 else 0)
     return [ipaddress.ip_address(top - i) if lan.version == 4 else
             ipaddress.IPv6Address(top - i) for i in range(count)][::-1]
-
-
-def public_asn(asn: int) -> bool:
-    return bogon_asn_reason(asn) is None
