@@ -10,6 +10,11 @@ the old state or the new one, never a mix:
   synced first, then renamed into place one after the other (see its docstring for the window).
 
 What a killed run leaves behind is recovered, under the exchange lock, by the next run.
+
+The directories rsgen swaps live in the exchange repository, which a pull request controls:
+no symbolic link there is ever followed. A symlinked target is refused, and a leftover
+(staging, ready, trash) that is a link or not a directory is removed as what it is, never
+followed, read through or renamed into place.
 """
 
 from __future__ import annotations
@@ -20,9 +25,12 @@ import errno
 import functools
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+from rsgen.errors import InvalidInput, RsgenError
 
 _AT_FDCWD = -100
 _RENAME_EXCHANGE = 2  # from <linux/fs.h>
@@ -42,10 +50,10 @@ def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
     temp = Path(temp_name)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            os.fchmod(handle.fileno(), mode)
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        temp.chmod(mode)
         temp.replace(path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -53,17 +61,59 @@ def write_atomic(path: Path, text: str, mode: int = 0o644) -> None:
         raise
 
 
-def same_text(path: Path, text: str) -> bool:
-    """Whether `path` already holds exactly `text`."""
+def _open_regular(path: Path) -> int | None:
+    """A read descriptor on `path` when it is a regular file (never through a symbolic link,
+    never blocking on a FIFO); None when it is missing or anything else."""
     try:
-        return path.read_text(encoding="utf-8") == text
-    except (FileNotFoundError, UnicodeDecodeError):
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return None
+        raise
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        return None
+    return fd
+
+
+def _holds(fd: int, text: str) -> bool:
+    """Whether the open file holds exactly `text` (reads at most one byte more than it)."""
+    wanted = text.encode("utf-8")
+    found = bytearray()
+    while len(found) <= len(wanted):
+        chunk = os.read(fd, len(wanted) + 1 - len(found))
+        if not chunk:
+            break
+        found += chunk
+    return bytes(found) == wanted
+
+
+def keep_if_same(path: Path, text: str, mode: int) -> bool:
+    """True when `path` is a regular file holding exactly `text`; then it gets `mode` (with
+    fchmod on that very file, so a mode loosened by hand is tightened on the next run even
+    when the content did not change). False when it must be (re)written."""
+    fd = _open_regular(path)
+    if fd is None:
         return False
+    try:
+        if not _holds(fd, text):
+            return False
+        if stat.S_IMODE(os.fstat(fd).st_mode) != mode:
+            try:
+                os.fchmod(fd, mode)
+            except PermissionError:
+                return False  # another user's file: write our own copy, with our mode
+        return True
+    finally:
+        os.close(fd)
 
 
 def write_if_changed(path: Path, text: str, mode: int = 0o644) -> bool:
-    """Like write_atomic, but leave an identical file untouched (keeps mtimes for make/rsync)."""
-    if same_text(path, text):
+    """Like write_atomic, but leave an identical file's content untouched (keeps mtimes for
+    make/rsync); its mode is still set. A symbolic link at `path` is replaced, not followed."""
+    if keep_if_same(path, text, mode):
         return False
     write_atomic(path, text, mode)
     return True
@@ -107,6 +157,19 @@ def exchange(first: Path, second: Path) -> bool:
 
 def _trash_name(path: Path, stem: str) -> Path:
     return path.with_name(f"{stem}{TRASH}{os.getpid()}-{os.urandom(4).hex()}")
+
+
+def _kind(path: Path) -> str | None:
+    """What is at `path` without following a link: "dir", "file", "link", "other" or None."""
+    try:
+        mode = path.lstat().st_mode
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(mode):
+        return "link"
+    if stat.S_ISDIR(mode):
+        return "dir"
+    return "file" if stat.S_ISREG(mode) else "other"
 
 
 def _remove(path: Path) -> None:
@@ -173,18 +236,31 @@ class DirectorySwap:
     renames `target` away and the ready copy in: between those two renames `target` is
     missing, so readers use readable() and recover() finishes the job after a kill.
     Call every method holding the exchange lock, except readable().
+
+    `target` must be a real directory (or missing): a symbolic link there would make rsgen
+    clone, swap and delete whatever it points to, so every method but readable() raises
+    `error` (an RsgenError class: NoSnapshot for snapshot/, InvalidInput for out/) instead.
     """
 
-    def __init__(self, target: Path) -> None:
+    def __init__(self, target: Path, *, error: type[RsgenError] = InvalidInput) -> None:
         self.target = target
+        self._error = error
 
     def _real(self) -> Path:
-        # A symlinked snapshot/ stays a symlink: swap the directory it points to.
-        return self.target.resolve() if self.target.is_symlink() else self.target
+        """`target`, after checking it is a directory or missing, and no symbolic link."""
+        kind = _kind(self.target)
+        if kind == "link":
+            raise self._error(f"{self.target}: is a symbolic link; rsgen replaces this "
+                              "directory whole and never follows a link there",
+                              hint=f"replace the link by a real directory (or remove it: "
+                                   f"rsgen writes {self.target.name}/ anew)")
+        if kind not in (None, "dir"):
+            raise self._error(f"{self.target}: not a directory",
+                              hint=f"remove it: rsgen writes {self.target.name}/ anew")
+        return self.target
 
     def _sibling(self, state: str) -> Path:
-        real = self._real()
-        return real.with_name(f".{real.name}{state}")
+        return self.target.with_name(f".{self.target.name}{state}")
 
     @property
     def staging(self) -> Path:
@@ -196,21 +272,26 @@ class DirectorySwap:
 
     def readable(self) -> Path:
         """Where a reader finds the current state: `target`, or the complete copy that a
-        two-rename swap (or a kill in its middle) left in READY while `target` is missing."""
-        if not self.target.exists() and self.ready.is_dir():
+        two-rename swap (or a kill in its middle) left in READY while `target` is missing.
+        A READY that is a symbolic link is never offered (nor is a symlinked target followed
+        here: readers open what this returns with O_NOFOLLOW)."""
+        if _kind(self.target) is None and _kind(self.ready) == "dir":
             return self.ready
         return self.target
 
     def recover(self) -> bool:
-        """Finish or undo what a killed run left beside `target`; True if anything was there."""
+        """Finish or undo what a killed run left beside `target`; True if anything was there.
+
+        Only a real READY directory is renamed into place; a leftover that is a symbolic link
+        or a file is removed as such (a link as a link, never what it points to)."""
         real, ready = self._real(), self.ready
         found = False
-        if ready.is_dir() and not real.exists():
+        if _kind(ready) == "dir" and _kind(real) is None:
             ready.rename(real)  # killed between the two renames: the complete new copy wins
             found = True
         leftovers = [self.staging, ready, *real.parent.glob(f".{real.name}{TRASH}*")]
         for leftover in leftovers:
-            if leftover.exists() or leftover.is_symlink():
+            if _kind(leftover) is not None:
                 _remove(leftover)
                 found = True
         if found:
@@ -223,7 +304,7 @@ class DirectorySwap:
         real, staging = self._real(), self.staging
         real.parent.mkdir(parents=True, exist_ok=True)
         staging.mkdir()
-        if real.is_dir():
+        if _kind(real) == "dir":
             _clone_tree(real, staging)
             _copy_directory_metadata(real, staging)
         return staging
@@ -233,12 +314,12 @@ class DirectorySwap:
         _fsync_tree(staging)
         staging.rename(ready)
         fsync_directory(real.parent)
-        if real.exists() and exchange(ready, real):
+        if _kind(real) is not None and exchange(ready, real):
             fsync_directory(real.parent)
             _remove(ready)  # it holds the old state now
             return
         old = None
-        if real.exists():
+        if _kind(real) is not None:
             old = _trash_name(real, f".{real.name}")
             real.rename(old)
         # Only without RENAME_EXCHANGE: `target` is missing until the next rename. readable()
@@ -272,13 +353,20 @@ class StagedFiles:
         self.names: list[str] = []
 
     def recover(self) -> bool:
-        """Finish the renames of a run killed in the middle of them; drop unfinished staging."""
+        """Finish the renames of a run killed in the middle of them; drop unfinished staging.
+
+        Only a real READY directory is moved in, and only the regular files in it; a READY
+        (or staging, or trash) that is a symbolic link or a file is removed as such."""
         found = False
-        if self.ready.is_dir():
+        ready = _kind(self.ready)
+        if ready == "dir":
             self._move_in(sorted(p.name for p in self.ready.iterdir()))
             found = True
+        elif ready is not None:
+            _remove(self.ready)
+            found = True
         for leftover in (self.staging, *self.directory.glob(f"{TRASH}*")):
-            if leftover.exists():
+            if _kind(leftover) is not None:
                 _remove(leftover)
                 found = True
         return found
@@ -289,8 +377,9 @@ class StagedFiles:
         self.staging.mkdir()
 
     def write(self, name: str, text: str, mode: int = 0o644) -> bool:
-        """Stage `name` unless the directory already holds exactly this text; True if staged."""
-        if same_text(self.directory / name, text):
+        """Stage `name` unless the directory already holds exactly this text (as a regular
+        file, which then gets `mode`); True if staged."""
+        if keep_if_same(self.directory / name, text, mode):
             return False
         write_atomic(self.staging / name, text, mode)
         self.names.append(name)
@@ -310,8 +399,14 @@ class StagedFiles:
 
     def _move_in(self, names: list[str]) -> None:
         for name in names:
-            with contextlib.suppress(FileNotFoundError):  # moved before a kill
-                (self.ready / name).replace(self.directory / name)
+            source = self.ready / name
+            kind = _kind(source)
+            if kind is None:
+                continue  # moved before a kill
+            if kind != "file":
+                _remove(source)  # rsgen stages regular files only: never move anything else
+                continue
+            source.replace(self.directory / name)
         fsync_directory(self.directory)
         self.ready.rmdir()
         fsync_directory(self.directory)

@@ -12,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rsgen import provenance
 from rsgen.atomic import DirectorySwap, StagedFiles, write_if_changed
 from rsgen.birdcheck import bird_parse
-from rsgen.errors import NoSnapshot, Problem
+from rsgen.errors import InvalidInput, NoSnapshot, Problem
 from rsgen.load import load_checked
 from rsgen.lock import directory_lock, exchange_lock
 from rsgen.model import Config, Snapshot
@@ -25,7 +26,7 @@ from rsgen.render import (
     render_route_server,
     template_context,
 )
-from rsgen.snapshot import read_meta, read_snapshot, recover_snapshot
+from rsgen.snapshot import read_checked_snapshot, read_meta, recover_snapshot
 
 CONFIG_MODE = 0o640  # BIRD configs may name secrets (BGP passwords): not world-readable
 
@@ -35,6 +36,7 @@ class BuildResult:
     written: tuple[Path, ...]  # every config file, in route-server order
     changed: tuple[Path, ...] = field(default=())  # those whose bytes changed
     example_data: bool = False
+    warnings: tuple[str, ...] = ()  # about the snapshot's provenance (rsgen.provenance)
 
 
 def snapshot_gaps(config: Config, snapshot: Snapshot) -> dict[int, str]:
@@ -67,24 +69,40 @@ def render_all(config: Config, snapshot: Snapshot, templates: Path | None = None
 
 def build(directory: Path, output: Path | None = None, *, offline: bool = False,
           templates: Path | None = None, bird: str = "bird",
-          refresh_missing: Callable[[list[int] | None], None] | None = None) -> BuildResult:
+          refresh_missing: Callable[[list[int] | None], None] | None = None,
+          snapshot_key: provenance.KeyArgument = provenance.FROM_ENVIRONMENT) -> BuildResult:
     """Render and check all configs; write them only when every one passed `bird -p`.
 
     Without a snapshot (or with members missing from it) and not offline, `refresh_missing`
     is called first with the ASNs to fetch (None: everything); it runs under this build's
     lock, which refresh() takes again without blocking itself.
+
+    The snapshot must be plausible for the exchange's policy and vouched for by its
+    provenance (rsgen.provenance.enforce, with `snapshot_key`, default RSGEN_SNAPSHOT_KEY read
+    once here): NoSnapshot otherwise. A symlinked DIR/out is refused (InvalidInput); a
+    symlinked -o directory is the operator's choice.
     """
+    key = provenance.resolve_key(snapshot_key)
     config = load_checked(directory)
+    if output is None and (directory / "out").is_symlink():
+        raise InvalidInput(f"{directory / 'out'}: is a symbolic link; rsgen replaces its own "
+                           "output directory whole and never follows a link there",
+                           hint="remove the link (rsgen creates out/), or name the directory "
+                                "you mean with -o DIR")
+    policy = config.exchange.policy
     with exchange_lock(directory, "build"):
         recover_snapshot(directory)
-        snapshot = read_snapshot(directory) if read_meta(directory) is not None else None
+        snapshot: Snapshot | None = None
+        warnings: list[str] = []
+        if read_meta(directory) is not None:
+            snapshot, warnings = read_checked_snapshot(directory, policy, key)
         if not offline and refresh_missing is not None:
             wanted = None if snapshot is None else sorted(snapshot_gaps(config, snapshot))
             if wanted is None or wanted:
                 refresh_missing(wanted)
                 snapshot = None  # changed on disk: read it again below
-        if snapshot is None:
-            snapshot = read_snapshot(directory)  # NoSnapshot when there still is none
+        if snapshot is None:  # NoSnapshot when there still is none
+            snapshot, warnings = read_checked_snapshot(directory, policy, key)
         gaps = snapshot_gaps(config, snapshot)
         if gaps:
             problems = tuple(Problem(f"AS{asn}: {why}", f"members/AS{asn}.yml")
@@ -102,7 +120,7 @@ def build(directory: Path, output: Path | None = None, *, offline: bool = False,
                                             marker=not _is_default_out(directory, target))
         else:
             written, changed = _replace_in(target, rendered)
-    return BuildResult(written, changed, snapshot.example)
+    return BuildResult(written, changed, snapshot.example, tuple(warnings))
 
 
 # Marks an output directory that rsgen created and swaps whole on every build.

@@ -17,6 +17,7 @@ import click
 
 import rsgen
 from rsgen.errors import ExitCode, RsgenError
+from rsgen.values import printable
 
 log = logging.getLogger("rsgen")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -36,13 +37,34 @@ def _source_options(function: F) -> F:
                         help="IRR whois server for bgpq4 [env RSGEN_IRR_HOST].")(function)
 
 
+def _echo(text: str, *, err: bool = False) -> None:
+    """The output boundary: every line rsgen prints may carry untrusted text (member names,
+    PeeringDB, IRR, bgpq4's stderr), so terminal controls and bidi overrides are shown as
+    escapes (rsgen.values.printable), never sent raw."""
+    click.echo(printable(text), err=err)
+
+
+class _PrintableFormatter(logging.Formatter):
+    """Log records through the same scrub: the message as one line, tracebacks line by line."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = printable(record.message)
+        return super().formatMessage(record)
+
+    def formatException(self, ei: Any) -> str:
+        return "\n".join(printable(line) for line in super().formatException(ei).split("\n"))
+
+    def formatStack(self, stack_info: str) -> str:
+        return "\n".join(printable(line) for line in super().formatStack(stack_info).split("\n"))
+
+
 def _fail(error: RsgenError) -> None:
     """Print a user's error as short located lines on stderr, then exit with its code."""
     for problem in error.problems:
-        click.echo(f"error: {problem}", err=True)
+        _echo(f"error: {problem}", err=True)
     for detail in getattr(error, "details", ()):
-        click.echo(f"error: {detail}", err=True)
-    click.echo(f"rsgen: {error}", err=True)
+        _echo(f"error: {detail}", err=True)
+    _echo(f"rsgen: {error}", err=True)
     sys.exit(int(error.exit_code))
 
 
@@ -51,19 +73,33 @@ def _fail(error: RsgenError) -> None:
 @click.option("-v", "--verbose", is_flag=True, help="Log debugging detail to stderr.")
 def cli(verbose: bool) -> None:
     """Generate BIRD 2 route-server configs from member YAML, PeeringDB and IRR data."""
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, handlers=[handler])
 
 
 @cli.command()
 @_directory_option
 def check(directory: Path) -> None:
-    """Validate exchange.yml and members/*.yml (no network)."""
-    from rsgen.load import load_checked
+    """Validate exchange.yml and members/*.yml, and snapshot/ when there is one (no network)."""
+    import os
 
+    from rsgen.load import load_checked
+    from rsgen.provenance import key_from_env
+    from rsgen.snapshot import SNAPSHOT_DIR, read_checked_snapshot
+
+    key = key_from_env()
     config = load_checked(directory)
-    click.echo(f"ok: {config.exchange.name}: {len(config.members)} members, "
-               f"{len(config.exchange.route_servers)} route servers")
+    _echo(f"ok: {config.exchange.name}: {len(config.members)} members, "
+          f"{len(config.exchange.route_servers)} route servers")
+    if os.path.lexists(directory / SNAPSHOT_DIR):
+        # As a build reads it: damaged, implausible or unvouched-for files exit 6 here.
+        snapshot, warnings = read_checked_snapshot(directory, config.exchange.policy, key)
+        for warning in warnings:
+            _echo(f"warning: {warning}", err=True)
+        signed = "signed with RSGEN_SNAPSHOT_KEY" if key is not None else "not modified"
+        _echo(f"ok: snapshot: IRR data for {len(snapshot.irr)} members, {signed}"
+              + (" (provenance warnings above)" if warnings else ""))
 
 
 @cli.command()
@@ -104,11 +140,15 @@ def refresh(directory: Path, peeringdb_url: str | None, irr_host: str | None,
     _print_refresh(report)
 
 
-def _print_refresh(report: Any) -> None:
-    for asn, warning in sorted(report.warnings.items()):
-        click.echo(f"warning: AS{asn}: {warning}", err=True)
-    click.echo(f"refreshed {len(report.updated)} member(s); "
-               f"{len(report.changed_files)} snapshot file(s) changed")
+def _print_refresh(report: Any) -> list[str]:
+    """Print a refresh's warnings and summary; the warning lines, so build need not repeat."""
+    lines = [f"warning: {notice}" for notice in getattr(report, "notices", ())]
+    lines += [f"warning: AS{asn}: {warning}" for asn, warning in sorted(report.warnings.items())]
+    for line in lines:
+        _echo(line, err=True)
+    _echo(f"refreshed {len(report.updated)} member(s); "
+          f"{len(report.changed_files)} snapshot file(s) changed")
+    return lines
 
 
 @cli.command()
@@ -123,20 +163,46 @@ def build(directory: Path, peeringdb_url: str | None, irr_host: str | None,
           output: Path | None, offline: bool, templates: Path | None) -> None:
     """Render one BIRD 2 config per route server and check it with `bird -p`."""
     from rsgen.build import build as run_build
+    from rsgen.provenance import key_from_env
     from rsgen.refresh import refresh as run_refresh
+
+    said: list[str] = []
+    key = key_from_env()  # RSGEN_SNAPSHOT_KEY, read once, for the build and its refresh
 
     def refresh_missing(only: list[int] | None) -> None:
         click.echo("no snapshot data for some members: refreshing first", err=True)
-        _print_refresh(run_refresh(directory, peeringdb_url=peeringdb_url, irr_host=irr_host,
-                                   only=only))
+        said.extend(_print_refresh(run_refresh(directory, peeringdb_url=peeringdb_url,
+                                               irr_host=irr_host, only=only,
+                                               snapshot_key=key)))
 
     result = run_build(directory, output, offline=offline, templates=templates,
-                       refresh_missing=refresh_missing)
+                       refresh_missing=refresh_missing, snapshot_key=key)
+    for warning in result.warnings:
+        _echo(f"warning: {warning}", err=True)
     for path in result.written:
         state = "written" if path in result.changed else "unchanged"
-        click.echo(f"{path}: {state} (bird -p ok)")
+        _echo(f"{path}: {state} (bird -p ok)")
+    for asn, warning in _limit_warnings(directory):
+        if not any(f"AS{asn}: " in line and warning in line for line in said):  # said already
+            _echo(f"warning: AS{asn}: {warning}", err=True)
     if result.example_data:
         click.echo("note: built from the bundled EXAMPLE snapshot; do not deploy", err=True)
+
+
+def _limit_warnings(directory: Path) -> list[tuple[int, str]]:
+    """Members whose PeeringDB max-prefix value the build ignored (above the ceiling)."""
+    from rsgen.load import load_checked
+    from rsgen.policy import max_prefix_warnings
+    from rsgen.snapshot import read_snapshot
+
+    try:
+        config = load_checked(directory)
+        snapshot = read_snapshot(directory)
+    except RsgenError:  # the build just read both; nothing to add if that changed since
+        return []
+    return [(member.asn, warning) for member in config.members
+            for warning in max_prefix_warnings(member, snapshot.peeringdb.get(member.asn),
+                                               config.exchange.policy)]
 
 
 @cli.command()

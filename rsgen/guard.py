@@ -19,9 +19,11 @@ matches: a range P/n{a,b} admits 2^(a-n) + ... + 2^(b-n) prefixes, and a prefix 
 two overlapping ranges counts once. bgpq4's aggregation is lossless (without -R it merges only
 prefixes that are all registered), so this count equals the number of distinct registered
 prefixes within the length limits, whichever way bgpq4 happened to aggregate them. There is
-no cap: Python integers do not overflow, a cap would make the same prefixes count differently
-depending on how they were grouped, and a loose range that admits many prefixes (hand-made, or
-a future -R) does admit them all, so losing it is a real shrink.
+no cap on the count: Python integers do not overflow, a cap would make the same prefixes count
+differently depending on how they were grouped, and a loose range that admits many prefixes
+(hand-made, or a future -R) does admit them all, so losing it is a real shrink. (What caps
+there are, on the number of entries a list may have and on how much one entry may admit, are
+in rsgen.plausible; the count itself is one sweep, linear in the entries.)
 
 Origin ASNs are guarded the same way (counted as distinct ASNs): rule 8 rejects a route whose
 origin left the expansion, so a collapsing AS-SET hurts through its origins as much as through
@@ -37,6 +39,7 @@ from fractions import Fraction
 from typing import Literal
 
 from rsgen.model import IrrData
+from rsgen.plausible import MAX_LIST_ENTRIES
 from rsgen.values import MAX_ASN, PrefixRange
 
 DEFAULT_MAX_SHRINK = 0.5  # a list may lose up to half of what it admitted, not more
@@ -47,7 +50,7 @@ _WHAT: dict[ListKind, tuple[str, str]] = {  # kind -> (what the list is, what it
     "ipv6": ("IPv6 prefix list", "prefixes"),
     "origins": ("origin ASN list", "ASNs"),
 }
-_ASN_ITEM_RE = re.compile(r"^(?:AS)?([0-9]{1,10})$", re.IGNORECASE)
+_ASN_ITEM_RE = re.compile(r"(?:AS)?([0-9]{1,10})", re.IGNORECASE)  # fullmatch: no "\n"
 
 
 @dataclass(frozen=True)
@@ -87,22 +90,39 @@ def admitted_count(ranges: Iterable[PrefixRange]) -> int:
     >>> admitted_count(PrefixRange.parse(p) for p in ("192.0.2.0/23", "192.0.2.0/24",
     ...                                               "192.0.3.0/24"))
     3
+
+    One sweep, linear in the entries after sorting (a hostile list of many entries on one
+    block must not hold the refresh lock for minutes): ValueError beyond MAX_LIST_ENTRIES.
     """
+    distinct = set(ranges)
+    if len(distinct) > MAX_LIST_ENTRIES:
+        raise ValueError(f"{len(distinct)} prefix list entries, more than {MAX_LIST_ENTRIES}")
+    # Entries on the same block merge into one bitmask of the lengths they admit (bit l set:
+    # every prefix of length l in the block is admitted).
+    blocks: dict[tuple[int, int, int], int] = {}
+    for entry in distinct:
+        key = (entry.version, entry.network_int, entry.prefixlen)
+        lengths = ((1 << (entry.le + 1)) - 1) ^ ((1 << entry.ge) - 1)
+        blocks[key] = blocks.get(key, 0) | lengths
     # CIDR blocks are nested or disjoint. Sorted by start, shorter first, every block comes
-    # after the blocks that contain it; `chain` holds those. A prefix of length l inside this
-    # block is already counted when a containing range admits length l (it admits every
-    # prefix of that length in its block), so only the other lengths add to the count.
-    ordered = sorted(set(ranges), key=lambda r: (r.version, r.network_int, r.prefixlen,
-                                                 r.ge, r.le))
-    chain: list[PrefixRange] = []
+    # after the blocks that contain it; `chain` holds those, each with the union of the length
+    # masks from the outermost block down to it. A prefix of length l inside this block is
+    # already counted when a containing block admits length l (it admits every prefix of that
+    # length there), so only the other lengths add to the count. Each level of `chain` has a
+    # longer prefix than the one before: it is at most 33 (IPv4) or 129 (IPv6) deep.
+    chain: list[tuple[PrefixRange, int]] = []
     total = 0
-    for current in ordered:
-        while chain and not _contains(chain[-1], current):
+    for (version, network, prefixlen), lengths in sorted(blocks.items()):
+        block = PrefixRange(version, network, prefixlen, prefixlen, prefixlen)
+        while chain and not _contains(chain[-1][0], block):
             chain.pop()
-        counted = {length for outer in chain for length in range(outer.ge, outer.le + 1)}
-        total += sum(1 << (length - current.prefixlen)
-                     for length in range(current.ge, current.le + 1) if length not in counted)
-        chain.append(current)
+        counted = chain[-1][1] if chain else 0
+        new = lengths & ~counted
+        while new:
+            low = new & -new
+            total += 1 << (low.bit_length() - 1 - prefixlen)
+            new ^= low
+        chain.append((block, counted | lengths))
     return total
 
 
@@ -161,7 +181,7 @@ def parse_asn_list(text: str) -> frozenset[int]:
     for item in re.split(r"[,\s]+", text.strip()):
         if not item:
             continue
-        match = _ASN_ITEM_RE.match(item)
+        match = _ASN_ITEM_RE.fullmatch(item)
         if not match or not 0 < int(match.group(1)) <= MAX_ASN:
             raise ValueError(f"{item!r} is not an AS number (want AS3333 or 3333)")
         asns.add(int(match.group(1)))

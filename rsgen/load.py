@@ -9,7 +9,9 @@ from __future__ import annotations
 import difflib
 import ipaddress
 import json
+import os
 import re
+import stat
 from collections.abc import Iterator
 from functools import cache
 from importlib import resources
@@ -34,12 +36,19 @@ from rsgen.model import (
     RouteServer,
     Session,
 )
-from rsgen.values import AsSetName, IPAddress, parse_as_set, parse_as_set_list
-from rsgen.yamlsafe import JsonPath, YamlDocument, YamlProblem, read_yaml
+from rsgen.values import (
+    PASSWORD_ENV_PREFIX,
+    AsSetName,
+    IPAddress,
+    parse_as_set,
+    parse_as_set_list,
+    printable,
+)
+from rsgen.yamlsafe import JsonPath, YamlDocument, YamlProblem, key_text, read_yaml
 
 EXCHANGE_FILE = "exchange.yml"
 MEMBERS_DIR = "members"
-MEMBER_FILE_RE = re.compile(r"^AS([1-9][0-9]{0,9})\.yml$")
+MEMBER_FILE_RE = re.compile(r"AS([1-9][0-9]{0,9})\.yml")  # fullmatch: "$" passes "\n"
 MAX_MEMBER_FILES = 10000
 
 # What to tell a user whose value does not match a pattern, by key name.
@@ -48,10 +57,18 @@ _PATTERN_HINTS = {
     "host": "an IRR host name, optionally with :port, like whois.radb.net or 127.0.0.1:4343",
     "sources": "IRR source names in capitals, like RIPE or RADB",
     "url": "an http:// or https:// URL without spaces",
-    "password": "passwords must never be committed: write password: env:VARIABLE (capitals, "
-                "digits, '_') and set VARIABLE where rsgen build runs",
+    "password": f"passwords must never be committed: write password: env:{PASSWORD_ENV_PREFIX}"
+                "NAME (capitals, digits, '_') and set that variable where rsgen build runs",
 }
 _SECRET_KEYS = frozenset({"password"})
+# What a password reference looks like, to tell a wrongly named variable (shown: a name is no
+# secret) from a literal password (never shown).
+_ENV_REFERENCE_RE = re.compile(r"env:([A-Za-z_][A-Za-z0-9_]{0,63})")
+_PASSWORD_PREFIX_HINT = (
+    f"write env:{PASSWORD_ENV_PREFIX}NAME with NAME in capitals, digits and '_' (e.g. "
+    f"env:{PASSWORD_ENV_PREFIX}AS3333) and set that variable where rsgen build runs: only "
+    f"{PASSWORD_ENV_PREFIX} variables are read, so a member file cannot name another of the "
+    "runner's secrets (GITHUB_TOKEN, PEERINGDB_API_KEY)")
 
 
 def _is_integer(_checker: object, instance: object) -> bool:
@@ -144,7 +161,7 @@ def _unknown_keys(error: jsonschema.ValidationError, document: YamlDocument) -> 
     for key in sorted(set(instance) - set(allowed)):
         close = difflib.get_close_matches(key, allowed, n=1)
         hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(allowed)}"
-        found.append(Problem(f"unknown key {_short(key)} in {_dotted(path)}", document.file,
+        found.append(Problem(f"unknown key {key_text(key)} in {_dotted(path)}", document.file,
                              document.key_lines.get((*path, key), document.line_of(path)),
                              hint))
     return sorted(found, key=lambda p: p.line or 0)
@@ -165,7 +182,7 @@ def _describe(error: jsonschema.ValidationError, document: YamlDocument) -> Prob
         wanted = error.validator_value
         value = error.instance
         hint = None
-        if wanted == "integer" and isinstance(value, str) and re.fullmatch(r"(?i)as\d+", value):
+        if wanted == "integer" and isinstance(value, str) and re.fullmatch(r"(?i)as[0-9]+", value):
             hint = f"write the number alone, without 'AS': {value[2:]}"
         elif wanted == "string" and isinstance(value, bool):
             hint = "put the value in quotes: YAML reads yes/no/on/off as true/false"
@@ -177,6 +194,13 @@ def _describe(error: jsonschema.ValidationError, document: YamlDocument) -> Prob
     if kind == "pattern":
         key = str(path[-1]) if path and isinstance(path[-1], str) else \
             (str(path[-2]) if len(path) > 1 else "")
+        if key == "password" and isinstance(error.instance, str):
+            variable = _ENV_REFERENCE_RE.fullmatch(error.instance)
+            if variable:  # a reference, to a variable not meant for BGP passwords
+                return Problem(f"{where} names the environment variable "
+                               f"{_short(variable.group(1))}; BGP passwords are read only from "
+                               f"variables named {PASSWORD_ENV_PREFIX}<NAME>", document.file,
+                               line, _PASSWORD_PREFIX_HINT)
         shown = "(value not shown)" if key in _SECRET_KEYS else _short(error.instance)
         return Problem(f"{where} has a malformed value {shown}", document.file, line,
                        _PATTERN_HINTS.get(key))
@@ -275,7 +299,7 @@ class _Collector:
 
 def _load_exchange(directory: Path, problems: list[Problem]) -> Exchange | None:
     path = directory / EXCHANGE_FILE
-    if not path.is_file():
+    if not os.path.lexists(path):  # a link, or anything else there, read_yaml refuses by name
         problems.append(Problem(f"no {EXCHANGE_FILE} in {directory}", EXCHANGE_FILE,
                                 hint="run rsgen in the exchange directory or pass -C DIR"))
         return None
@@ -362,19 +386,33 @@ def _check_server_addresses(c: _Collector, servers: list[RouteServer], lan: Peer
 
 def _member_files(directory: Path, problems: list[Problem]) -> Iterator[tuple[Path, int]]:
     members_dir = directory / MEMBERS_DIR
-    if not members_dir.is_dir():
+    try:
+        mode = members_dir.lstat().st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is None:
         problems.append(Problem(f"no {MEMBERS_DIR}/ directory", f"{MEMBERS_DIR}/",
                                 hint="create it with one AS<asn>.yml file per member"))
+        return
+    if not stat.S_ISDIR(mode):
+        what = "a symbolic link" if stat.S_ISLNK(mode) else "a file"
+        problems.append(Problem(f"must be a directory, not {what}", f"{MEMBERS_DIR}/",
+                                hint="commit the member files themselves in members/: rsgen "
+                                     "reads nothing outside the exchange directory"))
         return
     entries = sorted(members_dir.iterdir())
     if len(entries) > MAX_MEMBER_FILES:
         problems.append(Problem(f"more than {MAX_MEMBER_FILES} files", f"{MEMBERS_DIR}/"))
         return
     for entry in entries:
-        display = f"{MEMBERS_DIR}/{entry.name}"
-        if entry.name.startswith(".") or entry.suffix.lower() not in (".yml", ".yaml"):
+        display = f"{MEMBERS_DIR}/{printable(entry.name)}"
+        odd = not entry.name.isprintable() or entry.name != entry.name.strip()
+        if entry.name.startswith(".") or (entry.suffix.lower() not in (".yml", ".yaml")
+                                          and not odd):
             continue  # README.md, editor files: not member definitions
-        match = MEMBER_FILE_RE.match(entry.name)
+        # A name with a newline or another control character ("AS3333.yml\n") is refused
+        # like any misnamed member file, never skipped: it may be meant to look like one.
+        match = None if odd else MEMBER_FILE_RE.fullmatch(entry.name)
         if entry.is_symlink() or not entry.is_file():
             problems.append(Problem("member files must be regular files, not links or "
                                     "directories", display))
@@ -388,7 +426,7 @@ def _member_files(directory: Path, problems: list[Problem]) -> Iterator[tuple[Pa
 
 def _load_members(directory: Path, problems: list[Problem]) -> Iterator[Member]:
     for path, file_asn in _member_files(directory, problems):
-        display = f"{MEMBERS_DIR}/{path.name}"
+        display = f"{MEMBERS_DIR}/{path.name}"  # an AS<asn>.yml name: printable
         document = _validated(path, display, "member", problems)
         if document is None:
             continue

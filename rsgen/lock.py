@@ -3,7 +3,8 @@
 The kernel drops the lock when the holder's file is closed, which includes every way a process
 can die (SIGKILL too), so a stale lock cannot block the next run; the file itself stays (never
 delete a lock file others may have open: they would lock an orphan). The holder writes its pid
-and command line into the file, so a refused run can say who is in the way.
+and operation into the file (mode 0600), so a refused run can say who is in the way; never its
+command line, whose options may carry credentials (--peeringdb-url https://user:pass@host).
 
 The lock is re-entrant within one thread of control: `rsgen build` takes it and may call
 refresh(), which takes it again. A second descriptor would conflict with the first (flock
@@ -19,8 +20,6 @@ import fcntl
 import json
 import logging
 import os
-import shlex
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -111,8 +110,9 @@ def exchange_lock(directory: Path, operation: str) -> Iterator[None]:
         return
     try:
         _lock_or_raise(fd, directory, operation)
-        command = shlex.join(getattr(sys, "orig_argv", sys.argv))
-        record = json.dumps({"pid": os.getpid(), "operation": operation, "command": command})
+        # The operation only, no option values: argv may hold a URL with a password in it.
+        record = json.dumps({"pid": os.getpid(), "operation": operation,
+                             "command": f"rsgen {operation}"})
         with contextlib.suppress(OSError):  # opened read-only: lock without the name
             os.ftruncate(fd, 0)
             os.pwrite(fd, (record + "\n").encode("utf-8"), 0)
@@ -131,7 +131,7 @@ def _open(path: Path) -> int | None:
     """The lock file, opened for writing if possible; None when it cannot even be created."""
     flags = os.O_NOFOLLOW | os.O_CLOEXEC
     try:
-        return os.open(path, os.O_RDWR | os.O_CREAT | flags, 0o644)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | flags, 0o600)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise Locked(f"{path} is a symbolic link; rsgen will not write through it",
@@ -139,6 +139,12 @@ def _open(path: Path) -> int | None:
         if exc.errno not in _CANNOT_CREATE:
             raise
         error = exc
+    else:
+        # A lock file left by an older rsgen (0644) is made private too; one owned by another
+        # user stays as it is (EPERM), it is only locked.
+        with contextlib.suppress(OSError):
+            os.fchmod(fd, 0o600)
+        return fd
     try:  # another user's lock file: flock() works on a read-only descriptor too
         return os.open(path, os.O_RDONLY | flags)
     except OSError:

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from rsgen.values import AsSetName, IPAddress, PrefixRange
+from rsgen.values import PASSWORD_ENV_PREFIX, AsSetName, IPAddress, PrefixRange
 
 
 @dataclass(frozen=True)
@@ -70,6 +70,15 @@ class PolicySettings:
     default_max_prefixes_ipv6: int = 50
     # Added to PeeringDB's info_prefixes4/6 (member files give exact limits).
     max_prefix_headroom_percent: int = 15
+    # A member's own PeeringDB info_prefixes4/6 above these is ignored (the exchange default
+    # applies, with a warning): anyone can type 4294967295 into PeeringDB, which would make
+    # the limit no limit at all. Chosen from real data: the biggest transit carriers declare
+    # 350,000 IPv4 / 35,000 IPv6 (AS2914 NTT; AS3491 PCCW 160,000 / 8,000): the ceilings are
+    # about 3x and 6x that, near the size of the whole Internet table (about 1,000,000 IPv4
+    # and 200,000 IPv6 routes in 2025), which no member sends a route server. Member-file
+    # limits are reviewed and exact: never capped.
+    max_prefixes_ceiling_ipv4: int = 1_000_000
+    max_prefixes_ceiling_ipv6: int = 200_000
 
 
 @dataclass(frozen=True)
@@ -107,6 +116,13 @@ class Session:
     # The environment variable holding the BGP password: the password itself never enters
     # the repository, the snapshot or rsgen's model, only the rendered config.
     password_env: str | None = None
+
+    def __post_init__(self) -> None:
+        # Only RS_PW_* variables hold BGP passwords: never let a model name another secret.
+        if self.password_env is not None and not (
+                self.password_env.startswith(PASSWORD_ENV_PREFIX)
+                and len(self.password_env) > len(PASSWORD_ENV_PREFIX)):
+            raise ValueError(f"password variable must be named {PASSWORD_ENV_PREFIX}<NAME>")
 
 
 @dataclass(frozen=True)

@@ -48,22 +48,62 @@ def max_prefixes(member: Member, peeringdb: PeeringDbNet | None, policy: PolicyS
     """The session limit for one address family and where it came from.
 
     PeeringDB figures are what networks announce today; headroom keeps a member that grows
-    a little from being torn down by the exchange.
+    a little from being torn down by the exchange. A PeeringDB figure is the member's own
+    claim, unreviewed: above the exchange's ceiling it is ignored, so nobody can lift their
+    own limit to "none" by typing a huge number into PeeringDB. Member-file limits are
+    reviewed in the pull request and exact (the schema keeps them within BIRD's range).
     """
     configured = member.max_prefixes.ipv4 if version == 4 else member.max_prefixes.ipv6
     if configured is not None:
         return configured, "member file"
-    announced = None
-    if peeringdb is not None:
-        announced = peeringdb.info_prefixes4 if version == 4 else peeringdb.info_prefixes6
-    if announced:
-        percent = policy.max_prefix_headroom_percent
-        # PeeringDB's count is anyone's input: headroom on a huge one must still fit BIRD.
-        return min(-(-announced * (100 + percent) // 100), BIRD_LIMIT_MAX), \
-            f"PeeringDB {announced} + {policy.max_prefix_headroom_percent}%"
     default = policy.default_max_prefixes_ipv4 if version == 4 \
         else policy.default_max_prefixes_ipv6
+    announced = _announced(peeringdb, version)
+    if announced:
+        ceiling = _ceiling(policy, version)
+        if announced > ceiling:
+            # No ';' here: the config text scrub (rsgen.values) turns it into a space.
+            return default, (f"PeeringDB value {announced} ignored: above the exchange's "
+                             f"ceiling {ceiling}, exchange default")
+        percent = policy.max_prefix_headroom_percent
+        # Headroom on the largest value under the ceiling must still fit BIRD.
+        return min(-(-announced * (100 + percent) // 100), BIRD_LIMIT_MAX), \
+            f"PeeringDB {announced} + {policy.max_prefix_headroom_percent}%"
     return default, "exchange default"
+
+
+def max_prefix_warnings(member: Member, peeringdb: PeeringDbNet | None,
+                        policy: PolicySettings) -> list[str]:
+    """What to tell the operator about this member's limits: PeeringDB values over the ceiling.
+
+    Only for families the member has sessions in and no member-file limit for, i.e. where the
+    ignored value would otherwise have been used.
+    """
+    warnings = []
+    for version in (4, 6):
+        configured = member.max_prefixes.ipv4 if version == 4 else member.max_prefixes.ipv6
+        if configured is not None or not any(s.ip.version == version for s in member.sessions):
+            continue
+        announced = _announced(peeringdb, version)
+        ceiling = _ceiling(policy, version)
+        if announced and announced > ceiling:
+            limit, _ = max_prefixes(member, peeringdb, policy, version)
+            warnings.append(
+                f"PeeringDB info_prefixes{version} {announced} ignored: above the exchange's "
+                f"ceiling {ceiling} (policy.max_prefixes_ceiling_ipv{version}); the exchange "
+                f"default {limit} applies; if the member really announces that many, set "
+                f"max_prefixes.ipv{version} in its member file")
+    return warnings
+
+
+def _announced(peeringdb: PeeringDbNet | None, version: int) -> int | None:
+    if peeringdb is None:
+        return None
+    return peeringdb.info_prefixes4 if version == 4 else peeringdb.info_prefixes6
+
+
+def _ceiling(policy: PolicySettings, version: int) -> int:
+    return policy.max_prefixes_ceiling_ipv4 if version == 4 else policy.max_prefixes_ceiling_ipv6
 
 
 _NON_SYMBOL = re.compile(r"[^A-Za-z0-9_]")

@@ -16,23 +16,23 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rsgen import guard
+from rsgen import guard, plausible, provenance
 from rsgen.errors import SourceFailed
 from rsgen.load import load_checked
 from rsgen.lock import exchange_lock
 from rsgen.model import Config, IrrSettings, PeeringDbNet, Snapshot
-from rsgen.policy import choose_as_sets
+from rsgen.policy import choose_as_sets, max_prefix_warnings
 from rsgen.snapshot import (
     SnapshotMeta,
     SnapshotTransaction,
     read_meta,
-    read_snapshot,
+    read_snapshot_files,
     recover_snapshot,
 )
 from rsgen.sources import irr as irr_source
 from rsgen.sources.peeringdb import PeeringDbClient, api_key_from_env
 from rsgen.sources.proc import missing_tool
-from rsgen.values import AsSetName
+from rsgen.values import AsSetName, Secret
 
 
 @dataclass
@@ -44,20 +44,32 @@ class RefreshReport:
     changed_files: list[Path] = field(default_factory=list)
     shrunk: list[int] = field(default_factory=list)  # ASNs whose new data the guard refused
     hints: list[str] = field(default_factory=list)  # distinct advice for the failures
+    notices: list[str] = field(default_factory=list)  # warnings about the run, not a member
 
 
 def refresh(directory: Path, *, peeringdb_url: str | None = None, irr_host: str | None = None,
             only: Sequence[int] | None = None, bgpq4: str = "bgpq4",
             progress: Callable[[int], None] | None = None,
             accept_shrink: Collection[int] = (),
-            max_shrink: float | None = None) -> RefreshReport:
+            max_shrink: float | None = None,
+            snapshot_key: provenance.KeyArgument = provenance.FROM_ENVIRONMENT,
+            ) -> RefreshReport:
     """Fetch PeeringDB and IRR data for the members (or `only` these ASNs) into the snapshot.
 
     A member whose new IRR data would shrink a list by more than `max_shrink` (default: the
     exchange's irr.max_shrink_percent) keeps its old data unless its ASN is in `accept_shrink`.
+    `peeringdb_url` is the operator's (--peeringdb-url, RSGEN_PEERINGDB_URL): PEERINGDB_API_KEY
+    may go there over HTTPS. exchange.yml's peeringdb.url gets the key only when it is
+    PeeringDB's own https://www.peeringdb.com; otherwise the query is anonymous and
+    `report.notices` says why.
     Raises SourceFailed after committing everything that succeeded when any member failed, and
     Locked when another run holds the exchange directory.
+
+    Every snapshot file written or confirmed is recorded in snapshot/provenance.json, signed
+    with `snapshot_key` (default: RSGEN_SNAPSHOT_KEY, read once here) when there is one. The
+    shrink guard only protects previous data whose provenance is recorded.
     """
+    key = provenance.resolve_key(snapshot_key)
     config = load_checked(directory)
     # Before any PeeringDB query: a missing bgpq4 would waste the anonymous rate limit.
     if shutil.which(bgpq4) is None:
@@ -68,7 +80,7 @@ def refresh(directory: Path, *, peeringdb_url: str | None = None, irr_host: str 
         recover_snapshot(directory)
         report = _refresh(directory, config, peeringdb_url=peeringdb_url, irr_host=irr_host,
                           only=only, bgpq4=bgpq4, progress=progress,
-                          accepted=frozenset(accept_shrink), max_shrink=limit)
+                          accepted=frozenset(accept_shrink), max_shrink=limit, key=key)
     if report.failed or report.peeringdb_error:
         raise RefreshFailed(report)
     return report
@@ -77,15 +89,20 @@ def refresh(directory: Path, *, peeringdb_url: str | None = None, irr_host: str 
 def _refresh(directory: Path, config: Config, *, peeringdb_url: str | None,
              irr_host: str | None, only: Sequence[int] | None, bgpq4: str,
              progress: Callable[[int], None] | None, accepted: frozenset[int],
-             max_shrink: float) -> RefreshReport:
+             max_shrink: float, key: Secret | None) -> RefreshReport:
     members = [m for m in config.members if only is None or m.asn in set(only)]
-    previous = _previous_snapshot(directory)
+    previous, origin_of = _previous_snapshot(directory, key)
     report = RefreshReport()
 
     url = peeringdb_url or config.exchange.peeringdb.url
-    client = PeeringDbClient(url, api_key=api_key_from_env(),
+    # A URL passed in (--peeringdb-url, RSGEN_PEERINGDB_URL) is the operator's; exchange.yml's
+    # is the pull request author's, and gets the API key only if it is PeeringDB's own.
+    client = PeeringDbClient(url, api_key=api_key_from_env(), pinned=bool(peeringdb_url),
                              timeout=config.exchange.peeringdb.timeout_seconds)
+    if client.key_withheld:
+        report.notices.append(client.key_withheld)
     nets: dict[int, PeeringDbNet | None] = {}
+    unused: dict[int, str] = {}  # ASN -> why its previous PeeringDB data cannot be used
     try:
         fetched = client.fetch_nets(m.asn for m in members)
         nets = {m.asn: fetched.get(m.asn) for m in members}
@@ -95,14 +112,26 @@ def _refresh(directory: Path, config: Config, *, peeringdb_url: str | None,
         if exc.hint:
             report.hints.append(exc.hint)
         nets = {m.asn: previous.peeringdb.get(m.asn) for m in members}
+        for member in members:  # only data refresh wrote may choose what to query
+            state = origin_of.get(f"peeringdb/AS{member.asn}.json")
+            if nets[member.asn] is not None and state is not provenance.Status.RECORDED:
+                nets[member.asn] = None
+                unused[member.asn] = (f"PeeringDB failed, and the previous PeeringDB data for "
+                                      f"AS{member.asn} was not written by refresh ({state}): "
+                                      "its IRR data is not refreshed either")
 
     requests: dict[int, tuple[AsSetName, ...]] = {}
     for member in members:
         choice = choose_as_sets(member, nets[member.asn])
         requests[member.asn] = choice.objects
-        if choice.warning:
-            report.warnings[member.asn] = choice.warning
+        said = [choice.warning] if choice.warning else []
+        said += max_prefix_warnings(member, nets[member.asn], config.exchange.policy)
+        if said:
+            report.warnings[member.asn] = "; ".join(said)
 
+    for asn, why in unused.items():  # keeps its old data, rather than query the wrong sets
+        requests.pop(asn)
+        report.failed[asn] = why
     settings = _irr_settings(config, irr_host)
     policy = config.exchange.policy
     hints: dict[int, str] = {}
@@ -119,7 +148,8 @@ def _refresh(directory: Path, config: Config, *, peeringdb_url: str | None,
 
     # Everything fetched: only now touch the disk, all at once. The successes are committed
     # even when others failed; the caller raises RefreshFailed after the commit.
-    with SnapshotTransaction(directory) as transaction:
+    bounds = plausible.LengthBounds.of(policy)
+    with SnapshotTransaction(directory, key=key) as transaction:
         for member in members:
             asn = member.asn
             if report.peeringdb_error is None:
@@ -127,7 +157,24 @@ def _refresh(directory: Path, config: Config, *, peeringdb_url: str | None,
             data = results.get(asn)
             if data is None:
                 continue
-            shrinks = guard.shrinkage(asn, previous.irr.get(asn), data, max_shrink=max_shrink)
+            # Never write what build would refuse (rsgen.plausible): bgpq4 passes on route
+            # objects shorter than the policy allows, and private origin ASNs.
+            screened = plausible.screen(data, bounds)
+            if screened.failure is not None:
+                report.failed[asn] = screened.failure
+                continue
+            if screened.dropped:
+                _warn(report, asn, f"dropped {len(screened.dropped)} IRR entries build would "
+                                   f"refuse: {_some(screened.dropped)}")
+            data = screened.data
+            old = previous.irr.get(asn)
+            state = origin_of.get(f"irr/AS{asn}.json")
+            if old is not None and state is not provenance.Status.RECORDED:
+                # The guard must never protect data refresh did not write (a hand edit).
+                _warn(report, asn, f"previous snapshot data for AS{asn} was not written by "
+                                   f"refresh ({state}): shrink guard not applied")
+                old = None
+            shrinks = guard.shrinkage(asn, old, data, max_shrink=max_shrink)
             if shrinks and asn not in accepted:
                 report.failed[asn] = guard.describe(shrinks)
                 report.shrunk.append(asn)
@@ -167,10 +214,22 @@ class RefreshFailed(SourceFailed):
         self.details = parts
 
 
-def _previous_snapshot(directory: Path) -> Snapshot:
+def _previous_snapshot(directory: Path, key: Secret | None,
+                       ) -> tuple[Snapshot, dict[str, provenance.Status]]:
+    """The snapshot before this refresh, and the provenance status of each of its files."""
     if read_meta(directory) is None:
-        return Snapshot(False, {}, {})
-    return read_snapshot(directory)
+        return Snapshot(False, {}, {}), {}
+    files = read_snapshot_files(directory)
+    return files.snapshot, files.statuses(key)
+
+
+def _warn(report: RefreshReport, asn: int, text: str) -> None:
+    report.warnings[asn] = "; ".join(filter(None, [report.warnings.get(asn), text]))
+
+
+def _some(items: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(items[:limit])
+    return shown if len(items) <= limit else f"{shown} and {len(items) - limit} more"
 
 
 def _irr_settings(config: Config, irr_host: str | None) -> IrrSettings:

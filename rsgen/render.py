@@ -29,6 +29,7 @@ from rsgen.values import (
     Secret,
     check_password,
     safe_comment,
+    scrub_config_text,
 )
 
 MAIN_TEMPLATE = "bird2/route-server.conf.j2"
@@ -47,49 +48,84 @@ def default_templates_dir() -> Path:
 # --- filters: plain functions, each unit-tested ---
 
 
-def bird_prefix_set(prefixes: Sequence[PrefixRange], indent: str = "    ") -> str:
+class BirdText(str):
+    """Config text rsgen built itself from validated values (a prefix set, a quoted string):
+    the only kind of string the environment's finalize hook lets through unscrubbed."""
+
+    __slots__ = ()
+
+
+def config_value(value: Any) -> Any:
+    """The finalize hook of every rsgen template (route server and verify lab alike).
+
+    Each `{{ ... }}` passes through here. BirdText is rsgen's own output and goes as it is; any
+    other string may hold untrusted text (a member name, PeeringDB, IRR), so every character
+    outside the safe set, a newline or a quote included, becomes a space: whatever reaches a
+    config stays inside the comment or string literal the template put it in. Other values
+    (numbers, addresses, prefixes, enums) must already print as safe text.
+    """
+    if isinstance(value, BirdText | jinja2.Undefined) or value is None:
+        return value
+    if isinstance(value, str):
+        return scrub_config_text(value)
+    text = str(value)
+    if scrub_config_text(text) != text:
+        raise TypeError(f"template value {type(value).__name__} prints unsafe config text "
+                        f"{text[:40]!r}: build it with a filter that returns BirdText")
+    return text
+
+
+def bird_prefix_set(prefixes: Sequence[PrefixRange], indent: str = "    ") -> BirdText:
     """A BIRD prefix set literal, one prefix per line so review diffs are per prefix."""
     if not prefixes:
-        return "[]"
+        return BirdText("[]")
     body = ",\n".join(f"{indent}{p.bird()}" for p in prefixes)
-    return f"[\n{body}\n]"
+    return BirdText(f"[\n{body}\n]")
 
 
-def bird_int_set(values: Iterable[int], per_line: int = 10, indent: str = "    ") -> str:
+def bird_int_set(values: Iterable[int], per_line: int = 10, indent: str = "    ") -> BirdText:
     """A BIRD integer (ASN) set literal, sorted, a few per line."""
     items = sorted(set(values))
     if not items:
-        return "[]"
+        return BirdText("[]")
     rows = [", ".join(str(v) for v in items[i:i + per_line])
             for i in range(0, len(items), per_line)]
-    return "[\n" + ",\n".join(f"{indent}{row}" for row in rows) + "\n]"
+    return BirdText("[\n" + ",\n".join(f"{indent}{row}" for row in rows) + "\n]")
 
 
-def bird_password(secret: Secret) -> str:
+def bird_password(secret: Secret) -> BirdText:
     """The one place a Secret is revealed: a BIRD string literal (checked when it was read)."""
-    return f'"{secret.reveal()}"'
+    return BirdText(f'"{secret.reveal()}"')
 
 
-def bird_string(text: str) -> str:
+def bird_string(text: str) -> BirdText:
     """A quoted BIRD string from untrusted text: scrubbed to safe characters first."""
-    return '"' + safe_comment(text) + '"'
+    return BirdText('"' + safe_comment(text) + '"')
+
+
+def bird_reject_statement(name: str) -> BirdText:
+    """The statement rejecting a route for rule `name`; its text is rsgen's own rule table."""
+    return BirdText(bird_reject(name))
 
 
 def make_environment(templates: Path) -> jinja2.Environment:
+    """The one Jinja environment for every config rsgen writes, route server or verify lab."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(templates)),
         undefined=jinja2.StrictUndefined,  # a missing value is an error, never ""
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        # BIRD syntax, not HTML: HTML escaping would corrupt it. Untrusted strings reach the
-        # template only through bird_string/comment, which reduce them to safe characters.
+        # BIRD syntax, not HTML: HTML escaping would corrupt it. Untrusted strings are scrubbed
+        # by config_value (every {{ }}) and by the filters, which reduce them to safe characters.
         autoescape=False,  # noqa: S701
+        finalize=config_value,
     )
     env.filters.update(prefix_set=bird_prefix_set, int_set=bird_int_set,
                        bird_string=bird_string, comment=safe_comment,
                        bird_password=bird_password)
-    env.globals.update(reject=bird_reject, rules=RULES, reject_reason_id=REJECT_REASON_ID)
+    env.globals.update(reject=bird_reject_statement, rules=RULES,
+                       reject_reason_id=REJECT_REASON_ID)
     return env
 
 

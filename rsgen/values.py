@@ -222,7 +222,20 @@ class PrefixRange:
     __str__ = bird
 
 
-_SAFE_TEXT_RE = re.compile(r"[^A-Za-z0-9 .,:()/&+_'@#-]")
+# What untrusted text may keep inside a BIRD comment or string literal: no newline, no quote,
+# no backslash, no braces or semicolons. ('%' appears in rsgen's own "+ 15%" comments.)
+_SAFE_TEXT_RE = re.compile(r"[^A-Za-z0-9 .,:()/&+_'@#%-]")
+
+
+def scrub_config_text(text: str) -> str:
+    """Every character outside the safe set becomes a space (nothing else changes).
+
+    The scrub every string reaching a generated config passes (rsgen.render.config_value).
+
+    >>> scrub_config_text('x"; log "/etc/cron.d/x" all;\\n')
+    'x   log  /etc/cron.d/x  all  '
+    """
+    return _SAFE_TEXT_RE.sub(" ", text)
 
 
 def safe_comment(text: str, limit: int = 120) -> str:
@@ -231,10 +244,45 @@ def safe_comment(text: str, limit: int = 120) -> str:
     >>> safe_comment('Evil"; } protocol x {\\n')
     'Evil protocol x'
     """
-    cleaned = _SAFE_TEXT_RE.sub(" ", text)
-    cleaned = " ".join(cleaned.split())
+    cleaned = " ".join(scrub_config_text(text).split())
     return cleaned[:limit].strip()
 
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def printable(text: str) -> str:
+    """Text for a terminal or a log: every character a terminal could act on, shown as an escape.
+
+    Untrusted text (member names, PeeringDB fields, IRR data, bgpq4's stderr) may hold C0 and
+    C1 controls (ESC starts colour, cursor and title sequences; CR and BS overwrite a line),
+    bidi overrides (U+202E, U+2066-U+2069) that reorder what a reviewer reads, and line
+    separators (U+2028, U+2029) that fake a new line. Everything str.isprintable() refuses
+    (categories Cc, Cf, Cs, Co, Cn, Zl, Zp, and Zs other than the space) becomes a Python-style
+    escape; nothing else changes, so the result is always one line.
+
+    >>> printable("AS3333\\x1b[2J \\u202eevil\\n")
+    'AS3333\\\\x1b[2J \\\\u202eevil\\\\n'
+    """
+    if text.isprintable():
+        return text
+    out = []
+    for char in text:
+        if char.isprintable():
+            out.append(char)
+        elif char in _ESCAPES:
+            out.append(_ESCAPES[char])
+        else:
+            code = ord(char)
+            out.append(f"\\x{code:02x}" if code < 0x100 else
+                       f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+    return "".join(out)
+
+
+# BGP passwords are read only from environment variables with this prefix (member files say
+# `password: env:RS_PW_NAME`): a pull request must not be able to name another of the CI
+# runner's secrets (GITHUB_TOKEN, PEERINGDB_API_KEY) and have it written into a config.
+PASSWORD_ENV_PREFIX = "RS_PW_"  # noqa: S105 (a variable name prefix, not a password)
 
 # Printable ASCII without '"', '\\' or space; fullmatch, so a trailing newline is refused too.
 _PASSWORD_RE = re.compile(r"[!#-\[\]-~]{1,80}")

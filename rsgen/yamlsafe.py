@@ -8,7 +8,11 @@ its line, so schema errors can say "members/AS3333.yml:7".
 
 from __future__ import annotations
 
+import ast
+import errno
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +32,7 @@ _CORE = "tag:yaml.org,2002:"
 _SCALAR_TAGS = frozenset(f"{_CORE}{name}" for name in ("str", "int", "float", "bool", "null",
                                                        "timestamp"))
 # YAML 1.1 reads a plain 0755 as octal: ASNs and limits are never meant that way.
-_OCTAL_RE = re.compile(r"^[-+]?0[0-9_]+$")
+_OCTAL_RE = re.compile(r"[-+]?0[0-9_]+")  # fullmatch: "$" would pass a trailing newline
 # Far beyond any ASN or limit. Also keeps every number printable: Python refuses to turn an
 # integer of more than 4300 digits into text, which an error message about it would need.
 _MAX_INTEGER = 2**64
@@ -58,21 +62,65 @@ class YamlProblem(Exception):
 
 
 def read_yaml(path: Path, display_name: str) -> YamlDocument:
-    """Read one YAML file safely; raise YamlProblem with a located message otherwise."""
+    """Read one YAML file safely; raise YamlProblem with a located message otherwise.
+
+    Every file rsgen reads may come from an unreviewed pull request, and rsgen often runs as
+    root in CI: a file committed as a symbolic link to /etc/shadow or to a runner's credentials
+    would otherwise be read, and quoted in error messages, into a public CI log. So the file is
+    opened without following a final symbolic link (O_NOFOLLOW), without blocking on a FIFO
+    (O_NONBLOCK), and the size limit and "regular file" test apply to what was opened (fstat),
+    read from that same descriptor: nothing can be swapped between the check and the read.
+    """
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise YamlProblem(Problem(f"file is {size} bytes, more than the {MAX_FILE_BYTES} "
-                                      "allowed", display_name,
-                                      hint="a member file is a few lines; check what was added"))
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise YamlProblem(Problem("must be a regular file, not a symbolic link",
+                                      display_name, hint=_LINK_HINT)) from exc
+        raise YamlProblem(Problem(f"cannot read: {exc.strerror}", display_name)) from exc
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise YamlProblem(Problem("must be a regular file, not a directory, device or "
+                                      "pipe", display_name, hint=_LINK_HINT))
+        if status.st_size > MAX_FILE_BYTES:
+            raise YamlProblem(_too_big(status.st_size, display_name))
+        raw = _read_at_most(fd, MAX_FILE_BYTES + 1)  # the file may grow after fstat
+        if len(raw) > MAX_FILE_BYTES:
+            raise YamlProblem(_too_big(len(raw), display_name))
+    except OSError as exc:
+        raise YamlProblem(Problem(f"cannot read: {exc.strerror}", display_name)) from exc
+    finally:
+        os.close(fd)
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = exc.object[:exc.start].count(b"\n") + 1
         raise YamlProblem(Problem(f"not UTF-8 text ({exc.reason})", display_name, line,
                                   hint="save the file as UTF-8")) from exc
-    except OSError as exc:
-        raise YamlProblem(Problem(f"cannot read: {exc.strerror}", display_name)) from exc
     return parse_yaml(text, display_name)
+
+
+_LINK_HINT = ("commit the file itself: rsgen reads nothing outside the exchange directory "
+              "and follows no links")
+
+
+def _too_big(size: int, display_name: str) -> Problem:
+    return Problem(f"file is {size} bytes, more than the {MAX_FILE_BYTES} allowed", display_name,
+                   hint="a member file is a few lines; check what was added")
+
+
+def _read_at_most(fd: int, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = os.read(fd, min(65536, limit - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def parse_yaml(text: str, display_name: str) -> YamlDocument:
@@ -93,29 +141,65 @@ def parse_yaml(text: str, display_name: str) -> YamlDocument:
         raise YamlProblem(Problem(f"nesting deeper than {MAX_DEPTH} levels", display_name)) \
             from exc
     except yaml.YAMLError as exc:
-        raise YamlProblem(Problem(f"YAML error: {exc}", display_name)) from exc
+        # str(exc) may quote the file's text: name the kind of error only.
+        raise YamlProblem(Problem(f"YAML error ({type(exc).__name__})", display_name)) from exc
     document = YamlDocument(None, display_name)
     if node is None:
         return document
+    if not isinstance(node, yaml.MappingNode):
+        # Not a configuration file at all (a list, or one value: a password file, a key=value
+        # file, /etc/shadow's lines read as one string): say what it is, never what it holds.
+        kind = "list" if isinstance(node, yaml.SequenceNode) else "a single value"
+        raise YamlProblem(Problem(f"(top level) must be a mapping of keys, not {kind}; "
+                                  "the file's content is not shown", display_name,
+                                  node.start_mark.line + 1,
+                                  hint="a rsgen file holds `key: value` lines; see README.md"))
     document.data = _convert(node, (), document, 0, set())
     return document
 
 
 def _syntax_problem(text: str, exc: yaml.MarkedYAMLError, file: str) -> Problem:
-    """Locate a syntax error; an unclosed quote is noticed lines later, so point at its start."""
+    """Locate a syntax error; an unclosed quote is noticed lines later, so point at its start.
+
+    Only PyYAML's problem and context sentences are used, never str(exc), which appends a
+    snippet of the offending line; and in those sentences only single quoted characters are
+    kept (the file may be anything, a secret included, and not even meant as YAML).
+    """
     line = exc.problem_mark.line + 1 if exc.problem_mark else None
-    if exc.context_mark is not None and "quoted scalar" in (exc.context or "") and \
-            (exc.problem or "").startswith("found unexpected"):
-        return Problem(f"YAML syntax error: {exc.problem} {exc.context}", file,
+    problem = _without_content(exc.problem or "")
+    context = _without_content(exc.context or "")
+    if exc.context_mark is not None and "quoted scalar" in context and \
+            problem.startswith("found unexpected"):
+        return Problem(f"YAML syntax error: {problem} {context}", file,
                        exc.context_mark.line + 1,
                        hint="the quote opened on this line is not closed")
     opened = _quote_ending_on(text, line)
     if opened is not None:
-        return Problem(f"YAML syntax error: {exc.problem}, after a quoted value that runs from "
+        return Problem(f"YAML syntax error: {problem}, after a quoted value that runs from "
                        f"here to line {line}", file, opened,
                        hint="the quote opened on this line is probably not closed")
-    return Problem(f"YAML syntax error: {exc.problem}", file, line,
+    return Problem(f"YAML syntax error: {problem}", file, line,
                    hint="check indentation and quoting near this line")
+
+
+# A Python repr inside a PyYAML message: 'x', '\\t', "it's", '!secret!'.
+_QUOTED_RE = re.compile(r"'(?:[^'\\]|\\.)*'" + r'|"(?:[^"\\]|\\.)*"')
+
+
+def _without_content(message: str) -> str:
+    """A PyYAML message with every quoted text longer than one character left out.
+
+    Messages quote one character ("found character '\\t' that cannot start any token"), which
+    is what a user needs; a few quote a name from the file (an alias, a tag handle).
+    """
+    def shown(match: re.Match[str]) -> str:
+        try:
+            value = ast.literal_eval(match.group(0))
+        except (ValueError, SyntaxError):
+            return "(text not shown)"
+        return match.group(0) if isinstance(value, str) and len(value) <= 1 \
+            else "(text not shown)"
+    return _QUOTED_RE.sub(shown, message)
 
 
 def _quote_ending_on(text: str, line: int | None) -> int | None:
@@ -166,7 +250,7 @@ def _convert(node: yaml.Node, path: JsonPath, doc: YamlDocument, depth: int,
                                           hint="quote the key to make it a name"))
             key = str(key_node.value)
             if key in result:
-                raise YamlProblem(Problem(f"duplicate key {_clip(key)}", doc.file,
+                raise YamlProblem(Problem(f"duplicate key {key_text(key)}", doc.file,
                                           key_node.start_mark.line + 1,
                                           hint="keep one of the two"))
             doc.key_lines[(*path, key)] = key_node.start_mark.line + 1
@@ -204,11 +288,21 @@ def _scalar(node: yaml.ScalarNode, file: str, line: int) -> Any:
     if not isinstance(value, str | int | float | bool | type(None)):
         raise YamlProblem(Problem(f"unsupported value type {type(value).__name__} "
                                   "(quote it to make it a string)", file, line))
-    if isinstance(value, int) and node.style is None and _OCTAL_RE.match(node.value):
+    if isinstance(value, int) and node.style is None and _OCTAL_RE.fullmatch(node.value):
         raise YamlProblem(Problem(f"{node.value} has a leading zero, which YAML reads as the "
                                   f"octal number {value}", file, line,
                                   hint="remove the leading zero, or quote it for a string"))
     return value
+
+
+# What a configuration key looks like. Only such keys are quoted in messages: a line of
+# /etc/shadow ("root:$6$...:19700:0:99999:7:::") ends in ':' and so reads as a YAML key.
+_KEY_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,39}")
+
+
+def key_text(key: str) -> str:
+    """A mapping key for a message: quoted when it looks like a key name, else not shown."""
+    return repr(key) if _KEY_NAME_RE.fullmatch(key) else "(not a key name, not shown)"
 
 
 def _clip(text: str, limit: int = 40) -> str:

@@ -357,3 +357,58 @@ def test_an_unprivileged_user_gets_a_lab_in_a_user_namespace() -> None:
     assert reached.startswith("uid 0 reached ''")
     # The namespaces lived on a private tmpfs: none ever showed up in the real /run/netns.
     assert _namespaces(reached.split()[-1]) == []
+
+
+def test_confined_bird_in_a_user_namespace_cannot_write_host_files() -> None:
+    """verify without root: the lab's BIRDs still run under the sandbox (the host read-only,
+    only CAP_NET_BIND_SERVICE), so a `log "FILE"` directive cannot write a host file."""
+    script = textwrap.dedent("""
+        import ipaddress, os, sys, time
+        from pathlib import Path
+        from rsgen.verify import lab as L
+        workdir, target = Path(sys.argv[1]), sys.argv[2]
+        if not os.environ.get(L.USERNS_MARK):
+            L.reexec_in_user_namespace([sys.executable, *sys.orig_argv[1:]])
+        confine = L.confinement()
+        hosts = [L.HostSpec(f"h{i}", (ipaddress.IPv4Interface(f"192.0.2.{i + 1}/24"),))
+                 for i in range(2)]
+        with L.Lab(hosts, workdir, confine=confine) as lab:
+            lab.place("h0", "bird.conf", f'log "{target}" all;\\nrouter id 192.0.2.1;\\n')
+            lab.place("h1", "bird.conf", "router id 192.0.2.2;\\nprotocol device {}\\n")
+            runs = [lab.spawn(h, ["bird", "-f", "-c", lab.inside(h, "bird.conf"),
+                                  "-s", lab.inside(h, "bird.ctl")], log=workdir / f"{h}.log")
+                    for h in ("h0", "h1")]
+            print("writer exit", runs[0].wait(timeout=30), flush=True)
+            deadline = time.monotonic() + 20
+            while not (lab.directory("h1") / "bird.ctl").exists():
+                assert time.monotonic() < deadline, "the harmless BIRD did not start"
+                time.sleep(0.05)
+            print("sandboxed", confine.setpriv is None, "honest started", flush=True)
+        print("log:", (workdir / "h0.log").read_text().strip(), flush=True)
+    """)
+    home = Path(tempfile.mkdtemp(prefix="rsv-test-"))
+    # Not under /tmp, which the sandbox replaces: a world-writable directory on the host's
+    # own file system, so only the read-only sandbox keeps BIRD out of it.
+    writable = Path(tempfile.mkdtemp(prefix="rsv-test-", dir="/var/lib"))
+    try:
+        home.chmod(0o755)
+        writable.chmod(0o777)
+        source = _readable_copy_of_rsgen(home)
+        (home / "lab").mkdir()
+        os.chown(home / "lab", NOBODY, NOBODY)
+        done = subprocess.run(
+            [_which("setpriv"), f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+             _python_for(NOBODY, source), "-c", script, str(home / "lab" / "work"),
+             str(writable / "pwned")],
+            cwd=source, env={**os.environ, "PYTHONPATH": str(source)},
+            capture_output=True, text=True, timeout=90, check=False)
+        written = list(writable.iterdir())
+    finally:
+        shutil.rmtree(home)
+        shutil.rmtree(writable)
+    assert done.returncode == 0, done.stdout + done.stderr
+    writer, started, log = done.stdout.splitlines()
+    assert writer != "writer exit 0"
+    assert started == "sandboxed True honest started"
+    assert "Read-only file system" in log
+    assert written == []

@@ -17,6 +17,7 @@ from rsgen.model import PeeringDbNet
 from rsgen.sources.peeringdb import PeeringDbClient, api_key_from_env, parse_nets
 from tests.fixtures.pdb_server import Mode, PeeringDbFixtureServer, load_fixture_records
 from tests.fixtures.peeringdb_plugin import MakePeeringDbServer
+from tests.fixtures.tls import TlsCertificate
 
 
 class Sleeps(list[float]):
@@ -34,6 +35,15 @@ def sleeps() -> Sleeps:
 def client(server: PeeringDbFixtureServer, sleeps: Sleeps, **options: Any) -> PeeringDbClient:
     options.setdefault("timeout", 5.0)
     return PeeringDbClient(server.url, sleep=sleeps, **options)
+
+
+@pytest.fixture
+def https_server(make_peeringdb_server: MakePeeringDbServer, tls_certificate: TlsCertificate,
+                 monkeypatch: pytest.MonkeyPatch) -> PeeringDbFixtureServer:
+    """The fixture server over HTTPS, its certificate trusted (SSL_CERT_FILE): an API key is
+    only ever sent over HTTPS (rsgen.sources.peeringdb.api_key_refusal)."""
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_certificate.certificate))
+    return make_peeringdb_server(tls=tls_certificate)
 
 
 def fixture_record(asn: int) -> dict[str, Any]:
@@ -109,12 +119,12 @@ def test_answer_filtering_and_defaults(make_peeringdb_server: MakePeeringDbServe
 # --- what rsgen sends ---
 
 
-def test_api_key_header_only_when_set(peeringdb_server: PeeringDbFixtureServer,
+def test_api_key_header_only_when_set(https_server: PeeringDbFixtureServer,
                                       sleeps: Sleeps) -> None:
     """An API key is sent as PeeringDB expects it, and no Authorization header without one."""
-    client(peeringdb_server, sleeps, api_key="k3y-Secret").fetch_nets([3333])
-    client(peeringdb_server, sleeps).fetch_nets([3333])
-    with_key, without_key = peeringdb_server.requests
+    client(https_server, sleeps, api_key="k3y-Secret", pinned=True).fetch_nets([3333])
+    client(https_server, sleeps).fetch_nets([3333])
+    with_key, without_key = https_server.requests
     assert with_key.headers["authorization"] == "Api-Key k3y-Secret"
     assert "authorization" not in without_key.headers
 
@@ -337,14 +347,14 @@ def test_wrong_url_fails_at_once_with_hint(peeringdb_server: PeeringDbFixtureSer
     assert sleeps == []
 
 
-def test_bad_api_key_fails_at_once_with_hint(peeringdb_server: PeeringDbFixtureServer,
+def test_bad_api_key_fails_at_once_with_hint(https_server: PeeringDbFixtureServer,
                                              sleeps: Sleeps) -> None:
     """A rejected API key (401) is not retried, and the error says which setting to fix."""
-    peeringdb_server.configure(api_keys=frozenset({"good"}))
+    https_server.configure(api_keys=frozenset({"good"}))
     with pytest.raises(SourceFailed, match=r"HTTP 401 \(Invalid API key\)") as caught:
-        client(peeringdb_server, sleeps, api_key="bad").fetch_nets([3333])
+        client(https_server, sleeps, api_key="bad", pinned=True).fetch_nets([3333])
     assert "PEERINGDB_API_KEY" in str(caught.value.hint)
-    assert len(peeringdb_server.requests) == 1
+    assert len(https_server.requests) == 1
 
 
 @pytest.mark.parametrize(("url", "key"), [
@@ -358,26 +368,28 @@ def test_unusable_settings_are_invalid_input(url: str, key: str | None) -> None:
         PeeringDbClient(url, api_key=key)
 
 
-def test_redirect_to_other_host_is_refused(make_peeringdb_server: MakePeeringDbServer,
-                                           sleeps: Sleeps) -> None:
+@pytest.mark.parametrize("target", ["http://localhost:9/api/net?asn__in=3333",
+                                    "https://localhost:9/api/net?asn__in=3333"])
+def test_redirect_to_other_host_is_refused(https_server: PeeringDbFixtureServer, sleeps: Sleeps,
+                                           target: str) -> None:
     """The API key never follows a redirect to a host the operator did not configure."""
-    server = make_peeringdb_server()
-    server.configure(redirect_to="http://localhost:9/api/net?asn__in=3333")
-    server.set_mode("redirect")
-    with pytest.raises(SourceFailed, match="redirects to http://localhost:9/") as caught:
-        client(server, sleeps, api_key="k").fetch_nets([3333])
+    https_server.configure(redirect_to=target)
+    https_server.set_mode("redirect")
+    with pytest.raises(SourceFailed, match=f"redirects to {target[:20]}") as caught:
+        client(https_server, sleeps, api_key="k", pinned=True).fetch_nets([3333])
     assert "another host" in caught.value.message
-    assert len(server.requests) == 1
+    assert len(https_server.requests) == 1
+    assert https_server.requests[0].headers["authorization"] == "Api-Key k"
 
 
-def test_redirect_on_same_host_is_followed(peeringdb_server: PeeringDbFixtureServer,
+def test_redirect_on_same_host_is_followed(https_server: PeeringDbFixtureServer,
                                            sleeps: Sleeps) -> None:
     """A redirect within the configured PeeringDB host still works, key included."""
-    peeringdb_server.configure(redirect_to="/api/net?asn__in=3333")
-    peeringdb_server.set_mode("redirect", times=1)
-    nets = client(peeringdb_server, sleeps, api_key="k").fetch_nets([3333])
+    https_server.configure(redirect_to="/api/net?asn__in=3333")
+    https_server.set_mode("redirect", times=1)
+    nets = client(https_server, sleeps, api_key="k", pinned=True).fetch_nets([3333])
     assert list(nets) == [3333]
-    assert [r.headers.get("authorization") for r in peeringdb_server.requests] == ["Api-Key k"] * 2
+    assert [r.headers.get("authorization") for r in https_server.requests] == ["Api-Key k"] * 2
 
 
 def test_fixture_server_answers_single_asn_queries(

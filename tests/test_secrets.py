@@ -99,11 +99,11 @@ def test_verify_runs_sessions_with_passwords_and_never_reports_them(tmp_path: Pa
     password), and neither the table nor the JSON contains it."""
     example = copy_example(tmp_path / "ix")
     member = example / "members" / "AS9541.yml"
-    with_password = "  - ip: 192.0.2.41\n    password: env:PW_CYBER\n"
+    with_password = "  - ip: 192.0.2.41\n    password: env:RS_PW_CYBER\n"
     member.write_text(member.read_text().replace("  - ip: 192.0.2.41\n", with_password))
     out = tmp_path / "verify.json"
     result = rsgen_cli("verify", "-C", str(example), "--members", "AS9541,AS23674", "--json",
-                       str(out), env={"PW_CYBER": PASSWORD})
+                       str(out), env={"RS_PW_CYBER": PASSWORD})
     assert result.returncode == ExitCode.OK, result.stdout + result.stderr
     assert json.loads(out.read_text())["ok"] is True
     assert PASSWORD not in result.stdout + result.stderr + out.read_text()

@@ -16,6 +16,7 @@ import pytest
 
 from rsgen.errors import ExitCode
 from rsgen.rules import RULES
+from rsgen.verify.lab import LAB_MOUNT
 from rsgen.verify.report import to_json
 from rsgen.verify.run import VerifyOptions, verify
 from rsgen.verify.scenarios import ACCEPT
@@ -39,7 +40,10 @@ def _verify_birds() -> list[str]:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if argv and argv[0].endswith(b"bird") and any(b"rsgen-verify-" in a for a in argv):
+        # The sandbox (bwrap) names the run's work directory; the BIRD inside sees it as
+        # LAB_MOUNT.
+        ours = any(b"rsgen-verify-" in a or a.startswith(LAB_MOUNT.encode()) for a in argv)
+        if argv and (argv[0].endswith((b"bird", b"bwrap"))) and ours:
             found.append(b" ".join(argv).decode(errors="replace"))
     return found
 

@@ -30,7 +30,7 @@ _SOURCE_RE = re.compile(r"[A-Z][A-Z0-9-]{0,31}")
 _HOST_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]{0,252}(?::([0-9]{1,5}))?")
 # bgpq4 drops private and reserved ASNs (unless -p) and says so on stderr, yet exits 0; the
 # route server rejects those ASNs anyway, so this one message is not a failure.
-_DROPPED_ASN_RE = re.compile(r"^ERROR: ?Invalid AS number: ([0-9]+)$")
+_DROPPED_ASN_RE = re.compile(r"ERROR: ?Invalid AS number: ([0-9]+)")  # fullmatch
 
 
 def bgpq4_argv(objects: Sequence[AsSetName], *, query: Query, host: str,
@@ -149,7 +149,7 @@ def _stderr_problem(stderr: str) -> str | None:
     # bgpq4 ends some messages on a line of their own: "... (in response to !iAS-FOO\n)".
     for line in stderr.replace("\n)", ")").splitlines():
         text = line.strip()
-        match = _DROPPED_ASN_RE.match(text)
+        match = _DROPPED_ASN_RE.fullmatch(text)
         if not text or (match and bogon_asn_reason(int(match.group(1))) is not None):
             continue
         return text

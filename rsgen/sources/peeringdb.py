@@ -35,6 +35,13 @@ MAX_NAME_LENGTH = 255
 MAX_IRR_AS_SET_LENGTH = 1024
 MAX_REDIRECTS = 3
 API_KEY_ENV = "PEERINGDB_API_KEY"
+# Where the API key may go without the operator pinning the URL: PeeringDB itself, over HTTPS.
+PEERINGDB_HOSTS = frozenset({"www.peeringdb.com", "peeringdb.com"})
+_PIN_HINT = (
+    f"{API_KEY_ENV} goes only over https:// to www.peeringdb.com, or to a URL pinned outside "
+    "the repository with --peeringdb-url or RSGEN_PEERINGDB_URL; peeringdb.url in exchange.yml "
+    "(which a pull request can change) cannot send it anywhere else"
+)
 
 _OFFLINE_HINT = "try again later; `rsgen build --offline` still builds from the committed snapshot"
 # Only a rate limit is helped by an API key; other failures must not send people after one.
@@ -50,6 +57,21 @@ def api_key_from_env() -> str | None:
     return os.environ.get(API_KEY_ENV, "").strip() or None
 
 
+def api_key_refusal(url: httpx.URL, *, pinned: bool) -> str | None:
+    """Why the PeeringDB API key must not be sent to `url`, or None when it may be.
+
+    `pinned`: the URL comes from the operator (command line or environment), not from
+    exchange.yml, which any pull request can point at its own server.
+    """
+    if url.scheme != "https":
+        return "it would travel unencrypted over http://"
+    if pinned:
+        return None
+    if url.host in PEERINGDB_HOSTS and url.port in (None, 443):
+        return None
+    return "that URL comes from exchange.yml and is not PeeringDB's https://www.peeringdb.com"
+
+
 @dataclass(frozen=True)
 class _Retry:
     """A failed attempt that may succeed later; `delay` is the server's own Retry-After."""
@@ -62,24 +84,37 @@ class _Retry:
 class PeeringDbClient:
     """Fetches PeeringDB `net` objects for many ASNs in a few bulk queries."""
 
-    def __init__(self, url: str, *, api_key: str | None = None, timeout: float = 30.0,
-                 max_attempts: int = 5, sleep: Callable[[float], None] = time.sleep,
+    def __init__(self, url: str, *, api_key: str | None = None, pinned: bool = False,
+                 timeout: float = 30.0, max_attempts: int = 5,
+                 sleep: Callable[[float], None] = time.sleep,
                  transport: httpx.BaseTransport | None = None,
                  max_response_bytes: int = MAX_RESPONSE_BYTES) -> None:
+        """`pinned`: the operator chose `url` (--peeringdb-url, RSGEN_PEERINGDB_URL), so the
+        API key may go there over HTTPS; otherwise only to PeeringDB (api_key_refusal).
+        When the key is withheld, `key_withheld` says why (the key itself never)."""
         self._base = url.rstrip("/")
         try:
             parsed = httpx.URL(self._base)
         except httpx.InvalidURL as exc:
-            raise InvalidInput(f"PeeringDB URL {url!r} is invalid: {exc}",
+            raise InvalidInput(f"PeeringDB URL {_redacted(url)!r} is invalid: {exc}",
                                hint=_URL_HINT) from exc
         if parsed.scheme not in ("http", "https") or not parsed.host:
-            raise InvalidInput(f"PeeringDB URL {url!r} is not an http(s) URL", hint=_URL_HINT)
+            raise InvalidInput(f"PeeringDB URL {_redacted(url)!r} is not an http(s) URL",
+                               hint=_URL_HINT)
+        self._shown = _redacted(self._base)  # for messages: no user:password@
         if api_key is not None and not (api_key.isascii() and api_key.isprintable()):
             # httpx would fail on it deep inside a request; say which setting is wrong instead.
             raise InvalidInput(f"{API_KEY_ENV} holds characters an API key cannot have",
                                hint="copy the key again from your PeeringDB profile")
         if max_attempts < 1 or timeout <= 0:
             raise ValueError("max_attempts must be >= 1 and timeout > 0")
+        self.key_withheld: str | None = None
+        refusal = api_key_refusal(parsed, pinned=pinned) if api_key else None
+        if refusal is not None:
+            self.key_withheld = (f"{API_KEY_ENV} is set but not sent to {self._shown}: "
+                                 f"{refusal}; querying PeeringDB anonymously "
+                                 f"(hint: {_PIN_HINT})")
+            api_key = None
         self._origin = parsed
         self._api_key = api_key or None
         self._timeout = timeout
@@ -127,7 +162,7 @@ class PeeringDbClient:
         downgrade = self._origin.scheme == "https" and url.scheme != "https"
         if url.host != self._origin.host or downgrade:
             raise SourceFailed(
-                f"PeeringDB URL {self._base} redirects to {_short(str(url))}; rsgen does not "
+                f"PeeringDB URL {self._shown} redirects to {_short(str(url))}; rsgen does not "
                 "follow redirects to another host or from https to http",
                 hint="set peeringdb.url in exchange.yml to the address it redirects to, "
                      "if you trust it",
@@ -161,7 +196,7 @@ class PeeringDbClient:
         except httpx.TimeoutException:
             return _Retry(f"no answer within {self._timeout:g} s")
         except httpx.TooManyRedirects as exc:
-            raise SourceFailed(f"PeeringDB URL {self._base} redirects more than "
+            raise SourceFailed(f"PeeringDB URL {self._shown} redirects more than "
                                f"{MAX_REDIRECTS} times", hint=_URL_HINT) from exc
         except httpx.DecodingError as exc:
             raise SourceFailed(f"PeeringDB answer to {_short(url)} has a broken encoding: {exc}",
@@ -249,7 +284,17 @@ def _error_detail(response: httpx.Response) -> str:
 
 def _short(url: str, limit: int = 160) -> str:
     """A URL for a one-line message: a 150-ASN query string is too long to show whole."""
+    url = _redacted(url)
     return url if len(url) <= limit else url[:limit] + "..."
+
+
+def _redacted(url: str) -> str:
+    """A URL without its user:password@ part: an operator's URL may carry credentials."""
+    try:
+        parsed = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError):
+        return url if "@" not in url else "(a URL with credentials, not shown)"
+    return str(parsed.copy_with(username=None, password=None)) if parsed.userinfo else url
 
 
 def parse_nets(body: bytes, requested: frozenset[int]) -> dict[int, PeeringDbNet]:

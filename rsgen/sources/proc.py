@@ -18,7 +18,12 @@ from pathlib import Path
 from rsgen.errors import MissingTool, RsgenError
 
 # Debian packages that provide the tools rsgen runs, for the "not installed" hint.
-_PACKAGES = {"bgpq4": "bgpq4", "bird": "bird2", "birdc": "bird2"}
+_PACKAGES = {"bgpq4": "bgpq4", "bird": "bird2", "birdc": "bird2", "bwrap": "bubblewrap"}
+
+# The only environment variables a tool (bgpq4, bird, birdc, ip) gets. A CI runner's
+# environment holds secrets (BGP passwords in RS_PW_*, PEERINGDB_API_KEY, RSGEN_SNAPSHOT_KEY,
+# the runner's own tokens); no tool rsgen runs needs any of them, so none is passed on.
+_TOOL_ENVIRONMENT = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "LC_MESSAGES", "TZ", "TMPDIR")
 
 # After SIGKILL the pipes close at once, unless something escaped the process group; then we
 # stop waiting for output rather than hang.
@@ -53,6 +58,11 @@ def missing_tool(program: str) -> MissingTool:
     return MissingTool(f"{name} is not installed (looked for {program!r})", hint=hint)
 
 
+def tool_environment() -> dict[str, str]:
+    """The environment for an external tool: locale, PATH and TMPDIR, never a secret."""
+    return {name: value for name, value in os.environ.items() if name in _TOOL_ENVIRONMENT}
+
+
 def run(argv: Sequence[str], *, timeout: float, input_text: str | None = None,
         cwd: Path | None = None) -> Completed:
     """Run argv to completion within timeout seconds; raise ToolTimeout or MissingTool."""
@@ -68,6 +78,7 @@ def run(argv: Sequence[str], *, timeout: float, input_text: str | None = None,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=cwd,
+            env=tool_environment(),
             start_new_session=True,
             text=True,
             encoding="utf-8",

@@ -34,19 +34,22 @@ from rsgen.sources.proc import run
 # The route server's tables (templates/bird2/route-server.conf.j2), and BIRD's defaults.
 TABLES = ("master4", "master6")
 
-_GREETING = re.compile(r"^BIRD \S+ ready\.$")
-_TABLE = re.compile(r"^Table (?P<table>\S+):$")
+# All used with fullmatch (a "$" would also match before a trailing newline), and with [0-9]
+# rather than \d, which also matches other scripts' digits (int() would accept those).
+_GREETING = re.compile(r"BIRD \S+ ready\.")
+_TABLE = re.compile(r"Table (?P<table>\S+):")
 _ROUTE = re.compile(
-    r"^(?P<net>\S+)?\s+(?P<dest>[^\[]*?)\s*\[(?P<proto>[^\s\]]+)[^\]]*\]"
-    r"(?P<best> \*)? \((?P<pref>[^)]*)\)(?: \[(?P<origin>[^\]]*)\])?\s*$")
-_COMMUNITY = re.compile(r"\((\d+),(\d+)\)")
-_LARGE_COMMUNITY = re.compile(r"\((\d+), (\d+), (\d+)\)")
-_AS_PATH = re.compile(r"[\d\s{}()]*")
+    r"(?P<net>\S+)?\s+(?P<dest>[^\[]*?)\s*\[(?P<proto>[^\s\]]+)[^\]]*\]"
+    r"(?P<best> \*)? \((?P<pref>[^)]*)\)(?: \[(?P<origin>[^\]]*)\])?\s*")
+_COMMUNITY = re.compile(r"\(([0-9]+),([0-9]+)\)")
+_LARGE_COMMUNITY = re.compile(r"\(([0-9]+), ([0-9]+), ([0-9]+)\)")
+_AS_PATH = re.compile(r"[0-9\s{}()]*")
 # "2026-11-24 21:36:07" (iso long), "2026-11-24", "21:36:07.253" (iso short): BIRD's formats.
 _SINCE = re.compile(
-    r"^(?P<since>\d{4}-\d\d-\d\d(?: \d\d:\d\d:\d\d(?:\.\d+)?)?|\S+)\s*(?P<info>.*)$")
-_PROTOCOLS_HEADER = re.compile(r"^Name\s+Proto\s+Table\s+State\s+Since\s+Info\s*$")
-_REPLY = re.compile(r"^(?P<code>\d{4})[ -](?P<text>.*)$")
+    r"(?P<since>[0-9]{4}-[0-9]{2}-[0-9]{2}(?: [0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?)?|\S+)"
+    r"\s*(?P<info>.*)")
+_PROTOCOLS_HEADER = re.compile(r"Name\s+Proto\s+Table\s+State\s+Since\s+Info\s*")
+_REPLY = re.compile(r"(?P<code>[0-9]{4})[ -](?P<text>.*)")
 _SYMBOL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -120,9 +123,9 @@ def parse_routes(text: str, *, filtered: bool = False) -> list[BgpRoute]:
             routes.append(_route(network, table, head, attrs, filtered=filtered))
 
     for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or _GREETING.match(line):
+        if not line.strip() or _GREETING.fullmatch(line):
             continue
-        if match := _TABLE.match(line):
+        if match := _TABLE.fullmatch(line):
             flush()
             head, attrs, last_key = None, {}, None
             table, skip_table, network = match["table"], False, None
@@ -148,7 +151,7 @@ def parse_routes(text: str, *, filtered: bool = False) -> list[BgpRoute]:
                 next_network = ipaddress.ip_network(line.split(None, 1)[0])
             except ValueError:
                 skip_table = True  # e.g. a ROA table's "192.0.2.0/24-24 AS64500"
-        match = _ROUTE.match(line)
+        match = _ROUTE.fullmatch(line)
         if not skip_table and (match is None or next_network is None):
             raise ValueError(f"line {number}: not a route line of BIRD 2: {line!r}")
         flush()
@@ -198,7 +201,7 @@ def parse_as_path(text: str) -> tuple[tuple[int, ...], bool, bool]:
             text = text.rstrip("0123456789")
     if not _AS_PATH.fullmatch(text):
         raise ValueError(f"unexpected AS path from BIRD: {text!r}")
-    asns = tuple(int(token) for token in re.findall(r"\d+", text))
+    asns = tuple(int(token) for token in re.findall(r"[0-9]+", text))
     return asns, any(bracket in text for bracket in "{("), truncated
 
 
@@ -206,13 +209,13 @@ def parse_protocols(text: str) -> list[ProtocolStatus]:
     """The rows of `show protocols` (without `all`); ValueError on a row that is too short."""
     rows: list[ProtocolStatus] = []
     for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip() or _GREETING.match(line) or _PROTOCOLS_HEADER.match(line):
+        if not line.strip() or _GREETING.fullmatch(line) or _PROTOCOLS_HEADER.fullmatch(line):
             continue
         fields = line.split(None, 4)
         if len(fields) < 4:
             raise ValueError(f"line {number}: not a row of `show protocols`: {line!r}")
         name, proto, table, state = fields[:4]
-        match = _SINCE.match(fields[4].strip()) if len(fields) == 5 else None
+        match = _SINCE.fullmatch(fields[4].strip()) if len(fields) == 5 else None
         rows.append(ProtocolStatus(
             name=name, proto=proto, table=table, state=state,
             since=match["since"] if match else "",
@@ -252,7 +255,7 @@ class Birdc:
         result = run([self.birdc, "-v", "-s", str(self.socket), *words], timeout=self.timeout)
         lines: list[str] = []
         for line in result.stdout.splitlines():
-            match = _REPLY.match(line)
+            match = _REPLY.fullmatch(line)
             if match is None:
                 # birdc -v indents continuations by 5 spaces; its own messages come unprefixed.
                 lines.append(line[5:] if line.startswith("     ") else line)

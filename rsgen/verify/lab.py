@@ -19,9 +19,11 @@ reexec_in_user_namespace).
 from __future__ import annotations
 
 import contextlib
+import grp
 import ipaddress
 import logging
 import os
+import pwd
 import re
 import secrets
 import shutil
@@ -36,8 +38,9 @@ from pathlib import Path
 from types import FrameType, TracebackType
 from typing import NoReturn
 
+from rsgen.atomic import write_atomic
 from rsgen.errors import ExitCode, MissingTool, NoPrivilege, RsgenError
-from rsgen.sources.proc import Completed, missing_tool, run
+from rsgen.sources.proc import Completed, missing_tool, run, tool_environment
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +54,91 @@ USERNS_MARK = "RSGEN_LAB_USERNS"
 
 _NAME = re.compile(r"[A-Za-z0-9_-]+")
 _RUN_ID = re.compile(r"[a-z0-9]{1,8}")
-_OURS = re.compile(re.escape(PREFIX) + r"(\d+)-")
+_OURS = re.compile(re.escape(PREFIX) + r"([0-9]+)-")
 _IP_TIMEOUT = 30.0
 _REAP_SECONDS = 5.0
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]  # the directory that holds rsgen/
 
 Address = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+
+# Where a confined host's own directory appears inside its sandbox; its programs see nothing
+# else writable (see Confinement).
+LAB_MOUNT = "/run/rsgen-lab"
+_LAB_USER, _LAB_GROUP = "nobody", "nogroup"
+_NOBODY_ID = 65534
+
+
+@dataclass(frozen=True)
+class Confinement:
+    """How the lab runs BIRD: unprivileged, in a private mount namespace, with nothing of the
+    host writable.
+
+    A lab config is generated from member files that a pull request may have written, and
+    BIRD's own directives can write files (`log "FILE"`, `mrtdump`) and read them
+    (`include`). So each lab program runs under bubblewrap: the host's file system read-only,
+    fresh /tmp, /run and /dev, its host directory (config, socket, pid file) bound read-write
+    at LAB_MOUNT and nothing else. As real root it then drops to an unprivileged user with
+    setpriv, keeping only CAP_NET_BIND_SERVICE (port 179 inside the lab's own network
+    namespace). In an unprivileged user namespace (verify without root) the programs already
+    are the invoking user on the host; they keep only that capability too.
+    """
+
+    bwrap: str
+    setpriv: str | None  # None: in a user namespace, where no other uid is mapped
+    uid: int | None = None
+    gid: int | None = None
+
+    def argv(self, host_directory: Path, argv: Sequence[str]) -> list[str]:
+        # Fresh, empty temporary directories in the sandbox, not the host's.
+        fresh_tmp = ["--perms", "1777", "--tmpfs", "/tmp",  # noqa: S108
+                     "--perms", "1777", "--tmpfs", "/var/tmp"]  # noqa: S108
+        sandbox = [self.bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+                   *fresh_tmp, "--tmpfs", "/run", "--bind", str(host_directory), LAB_MOUNT,
+                   "--chdir", LAB_MOUNT, "--unshare-ipc", "--die-with-parent"]
+        if self.setpriv is None:
+            return [*sandbox, "--cap-drop", "ALL", "--cap-add", "CAP_NET_BIND_SERVICE", "--",
+                    *argv]
+        return [*sandbox, "--", self.setpriv, f"--reuid={self.uid}", f"--regid={self.gid}",
+                "--clear-groups", "--inh-caps=-all,+net_bind_service",
+                "--ambient-caps=+net_bind_service", "--bounding-set=-all,+net_bind_service",
+                "--no-new-privs", "--", *argv]
+
+
+def confinement() -> Confinement:
+    """The confinement for this machine; MissingTool when bubblewrap or setpriv is missing."""
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        raise MissingTool("bwrap is not installed: rsgen verify runs every lab BIRD in a "
+                          "bubblewrap sandbox", hint="install it: apt-get install bubblewrap")
+    if not _real_root():
+        return Confinement(bwrap, None)
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        raise MissingTool("setpriv is not installed", hint="install it: apt-get install "
+                          "util-linux")
+    try:
+        uid = pwd.getpwnam(_LAB_USER).pw_uid
+    except KeyError:
+        uid = _NOBODY_ID
+    try:
+        gid = grp.getgrnam(_LAB_GROUP).gr_gid
+    except KeyError:
+        gid = _NOBODY_ID
+    if uid == 0 or gid == 0:
+        raise NoPrivilege(f"the user {_LAB_USER!r} is root here; rsgen verify needs an "
+                          "unprivileged user for the lab's BIRD processes")
+    return Confinement(bwrap, setpriv, uid, gid)
+
+
+def _real_root() -> bool:
+    """uid 0 of the machine itself, not of a user namespace (where other uids are unmapped)."""
+    if os.geteuid() != 0:
+        return False
+    try:
+        first = Path("/proc/self/uid_map").read_text(encoding="ascii").split()
+    except OSError:
+        return True
+    return first[:3] == ["0", "0", "4294967295"]
 
 
 class LabError(RsgenError):
@@ -77,7 +159,7 @@ class Lab:
     """Namespaces, veth pairs and a bridge for a set of hosts; `with` builds and tears them down."""
 
     def __init__(self, hosts: Sequence[HostSpec], workdir: Path, *, run_id: str | None = None,
-                 stop_timeout: float = 2.0) -> None:
+                 stop_timeout: float = 2.0, confine: Confinement | None = None) -> None:
         names = [host.name for host in hosts]
         for name in names:
             if not _NAME.fullmatch(name):
@@ -91,6 +173,7 @@ class Lab:
         self.hosts = tuple(hosts)
         self.workdir = workdir
         self.stop_timeout = stop_timeout
+        self.confine = confine
         # The pid goes first so that cleanup_stale() can tell whether the owner is still alive.
         self.prefix = f"{PREFIX}{os.getpid()}-{run_id}-"
         self._index = {name: i for i, name in enumerate(names)}
@@ -114,9 +197,30 @@ class Lab:
         return f"h{self._host_index(host)}"
 
     def directory(self, host: str) -> Path:
-        """A private directory for the host's files (configs, sockets, logs); made by start()."""
+        """A private directory for the host's files (configs, sockets, logs); made by start().
+
+        With a confinement it belongs to the unprivileged lab user, and is the only place the
+        host's confined programs can write.
+        """
         self._host_index(host)
         return self.workdir / host
+
+    def inside(self, host: str, name: str) -> str:
+        """The path of the file `name` in the host's directory, as its programs see it."""
+        if not _NAME.fullmatch(name.replace(".", "_")):
+            raise ValueError(f"file name {name!r}: letters, digits, '.', '-' and '_' only")
+        base = LAB_MOUNT if self.confine is not None else str(self.directory(host))
+        return f"{base}/{name}"
+
+    def place(self, host: str, name: str, text: str) -> Path:
+        """Write a file into the host's directory (atomically), readable by its programs only."""
+        self.inside(host, name)  # validates the name
+        path = self.directory(host) / name
+        write_atomic(path, text, mode=0o600)
+        if self.confine is not None and self.confine.uid is not None:
+            os.chown(path, self.confine.uid, self.confine.gid if self.confine.gid is not None
+                     else -1)
+        return path
 
     def namespaces(self) -> list[str]:
         """Every namespace this lab creates, switch first."""
@@ -152,7 +256,11 @@ class Lab:
     def _build(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         for host in self.hosts:
-            self.directory(host.name).mkdir(exist_ok=True)
+            directory = self.directory(host.name)
+            directory.mkdir(mode=0o700, exist_ok=True)
+            if self.confine is not None and self.confine.uid is not None:
+                os.chown(directory, self.confine.uid,
+                         self.confine.gid if self.confine.gid is not None else -1)
         switch = self.switch_netns
         # One `ip` process creates every namespace and both ends of every veth pair in place.
         lines = [f"netns add {ns}" for ns in self.namespaces()]
@@ -232,15 +340,19 @@ class Lab:
 
     def run(self, host: str, argv: Sequence[str], *, timeout: float,
             input_text: str | None = None) -> Completed:
-        """Run argv to completion inside the host's namespace (`ip netns exec`)."""
+        """Run argv to completion inside the host's namespace (`ip netns exec`), confined
+        when the lab has a confinement."""
         return run(self._exec_argv(host, argv), timeout=timeout, input_text=input_text)
 
     def spawn(self, host: str, argv: Sequence[str], *, log: Path) -> subprocess.Popen[bytes]:
-        """Start a long-running argv in the host's namespace, output to log; killed by close()."""
+        """Start a long-running argv in the host's namespace, output to log; killed by close().
+
+        Confined when the lab has a confinement; never with rsgen's environment (secrets)."""
         full = self._exec_argv(host, argv)
         with log.open("ab") as out:
             process = subprocess.Popen(full, stdin=subprocess.DEVNULL, stdout=out,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
+                                       stderr=subprocess.STDOUT, start_new_session=True,
+                                       env=tool_environment())
         self._processes.append(process)
         return process
 
@@ -249,10 +361,15 @@ class Lab:
             raise RuntimeError("the lab is not running")
         if not argv:
             raise ValueError("empty argv")
-        if shutil.which(argv[0]) is None:  # else only `ip` would say "exec failed"
+        program = shutil.which(argv[0])
+        if program is None:  # else only `ip` would say "exec failed"
             raise missing_tool(argv[0])
-        # `ip netns exec` execs argv in place, so the pid we get is argv's own.
-        return [_ip(), "netns", "exec", self.netns(host), *argv]
+        command = list(argv)
+        if self.confine is not None:
+            # The sandbox's PATH lookup is not ours: give it the program's full path.
+            command = self.confine.argv(self.directory(host), [program, *argv[1:]])
+        # `ip netns exec` execs in place, so the pid we get is that of argv (or bwrap).
+        return [_ip(), "netns", "exec", self.netns(host), *command]
 
 
 def _host_lines(index: int, host: HostSpec) -> list[str]:
@@ -303,7 +420,7 @@ def _ip_batch(options: list[str], lines: list[str], what: str) -> None:
 def _first_error(done: Completed, lines: list[str]) -> str:
     """ip's message plus the batch line it refers to ("Command failed -:7")."""
     message = " ".join(done.stderr.split()) or f"ip exited with status {done.returncode}"
-    found = re.search(r"Command failed -:(\d+)", done.stderr)
+    found = re.search(r"Command failed -:([0-9]+)", done.stderr)
     if found and 0 < int(found.group(1)) <= len(lines):
         message = message.replace(found.group(0), f"(ip {lines[int(found.group(1)) - 1]})")
     return message

@@ -6,10 +6,12 @@ import json
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 import rsgen
 from rsgen.rules import RULES
+from rsgen.values import printable
 from rsgen.verify.run import VerifyReport
 from rsgen.verify.scenarios import ACCEPT
 
@@ -53,10 +55,16 @@ def write_json(report: VerifyReport) -> str:
     return json.dumps(to_json(report), indent=1, sort_keys=True) + "\n"
 
 
+def _plain(text: object) -> str:
+    """Untrusted text (the exchange's name, what BIRD reported) for a rich console: terminal
+    controls shown as escapes, and `[` escaped so it cannot open rich markup ([link=...])."""
+    return escape(printable(str(text)))
+
+
 def print_table(report: VerifyReport, console: Console) -> None:
     """One row per member and family, one column per rule: a tick, or what was seen."""
-    table = Table(title=f"rsgen verify: {report.exchange} "
-                        f"({', '.join(report.route_servers)})", show_lines=False)
+    table = Table(title=_plain(f"rsgen verify: {report.exchange} "
+                               f"({', '.join(report.route_servers)})"), show_lines=False)
     table.add_column("member", no_wrap=True)
     table.add_column("accept", justify="center", no_wrap=True)
     for rule in RULES:
@@ -74,10 +82,10 @@ def print_table(report: VerifyReport, console: Console) -> None:
     failed = [o for o in report.outcomes if not o.ok]
     for outcome in failed:
         route = outcome.route
-        console.print(f"[red]MISMATCH[/red] AS{route.member_asn} {route.rule} "
-                      f"{route.network}: expected {outcome.expected}")
+        console.print(f"[red]MISMATCH[/red] AS{route.member_asn} {_plain(route.rule)} "
+                      f"{_plain(route.network)}: expected {_plain(outcome.expected)}")
         for problem in outcome.problems[:5]:
-            console.print(f"    {problem}")
+            console.print(f"    {_plain(problem)}")
     verdict = "[green]all as expected[/green]" if not failed else \
         f"[red]{len(failed)} of {len(report.outcomes)} checks failed[/red]"
     console.print(f"{len(report.outcomes)} checks, {len(report.members)} members, "

@@ -20,8 +20,9 @@ from pathlib import Path
 
 import jinja2
 
+from rsgen.birdcheck import BIRD_PARSE_TIMEOUT
 from rsgen.build import build
-from rsgen.errors import InvalidInput, VerifyFailed
+from rsgen.errors import BirdRejected, InvalidInput, VerifyFailed
 from rsgen.load import load_checked
 from rsgen.lock import exchange_lock
 from rsgen.model import Config, Member, RouteServer, Snapshot
@@ -29,14 +30,23 @@ from rsgen.policy import max_prefixes, protocol_name
 from rsgen.render import default_templates_dir, make_environment, session_password
 from rsgen.snapshot import read_snapshot
 from rsgen.sources.proc import missing_tool
-from rsgen.values import IPAddress, Secret
+from rsgen.values import IPAddress, Secret, safe_comment
 from rsgen.verify.birdc import BgpRoute, Birdc
 from rsgen.verify.expect import Expectation, Observation, Outcome, compare
-from rsgen.verify.lab import HostSpec, Lab, check_privileges, cleanup_stale, terminate_on_signals
+from rsgen.verify.lab import (
+    HostSpec,
+    Lab,
+    check_privileges,
+    cleanup_stale,
+    confinement,
+    terminate_on_signals,
+)
 from rsgen.verify.scenarios import TestRoute, member_routes
 
 log = logging.getLogger(__name__)
 PEER_TEMPLATE = "verify/peer.conf.j2"
+# The files of each lab host, in its own directory (rsgen.verify.lab.Lab.directory).
+CONFIG, CONFIG_NEW, CONTROL, PID = "bird.conf", "bird.conf.new", "bird.ctl", "bird.pid"
 POLL_SECONDS = 0.3
 STABLE_POLLS = 4  # identical observations in a row before a mismatch is final
 
@@ -165,7 +175,7 @@ def render_peer(env: jinja2.Environment, router: Router, sessions: Sequence[Peer
     v4 = [a for a in router.addresses if a.version == 4]
     router_id = v4[0] if v4 else ipaddress.IPv4Address(router.member.asn or 1)
     return env.get_template(PEER_TEMPLATE).render(
-        asn=router.member.asn, name=router.member.name, router_id=router_id,
+        asn=router.member.asn, name=safe_comment(router.member.name), router_id=router_id,
         sessions=sessions, routes=routes, round=round_number)
 
 
@@ -219,6 +229,7 @@ def verify(options: VerifyOptions, progress: Progress | None = None) -> VerifyRe
     report_progress = progress or (lambda stage, done, total: None)
     _check_tools(options)
     check_privileges()
+    confine = confinement()
     for name in cleanup_stale():
         log.info("removed namespace %s left by an earlier, killed run", name)
     config = load_checked(options.directory)
@@ -237,38 +248,39 @@ def verify(options: VerifyOptions, progress: Progress | None = None) -> VerifyRe
     routes = {m.asn: member_routes(m, snapshot.irr[m.asn], config.exchange, taken)
               for m in members}
     plans = expectations(config, members, routes)
-    env = make_environment(default_templates_dir())
+    # A customised templates/ directory may carry its own verify/ templates too.
+    templates = options.templates
+    if templates is None or not (templates / PEER_TEMPLATE).is_file():
+        templates = default_templates_dir()
+    env = make_environment(templates)
     servers = config.exchange.route_servers
     report = VerifyReport(config.exchange.name, [s.name for s in servers],
                           [m.asn for m in members], workdir=workdir)
     try:
-        with terminate_on_signals(), Lab(_hosts(config, members), workdir) as lab:
+        with terminate_on_signals(), Lab(_hosts(config, members), workdir,
+                                         confine=confine) as lab:
             rs_control = {}
             for server in servers:
-                socket = workdir / f"{server.name}.ctl"
-                config_file = output / f"{server.name}.conf"
-                lab.spawn(server.name, [options.bird, "-f", "-c", str(config_file), "-s",
-                                        str(socket), "-P", str(workdir / f"{server.name}.pid")],
-                          log=workdir / f"{server.name}.log")
-                rs_control[server.name] = Birdc(socket, birdc=options.birdc)
+                # The config build checked and wrote, byte for byte, in the host's directory.
+                lab.place(server.name, CONFIG,
+                          (output / f"{server.name}.conf").read_text(encoding="utf-8"))
+                _spawn_bird(lab, server.name, options, workdir)
+                rs_control[server.name] = Birdc(lab.directory(server.name) / CONTROL,
+                                                birdc=options.birdc)
             schedule = rounds(config, snapshot, members, routes)
             peer_control: dict[str, Birdc] = {}
             all_routers = [r for m in members for r in routers(m)]
             for router in all_routers:
-                conf = workdir / f"{router.name}.conf"
-                _write_peer(env, router, servers, schedule, 0, conf)
-                socket = workdir / f"{router.name}.ctl"
-                lab.spawn(router.name, [options.bird, "-f", "-c", str(conf), "-s", str(socket),
-                                        "-P", str(workdir / f"{router.name}.pid")],
-                          log=workdir / f"{router.name}.log")
-                peer_control[router.name] = Birdc(socket, birdc=options.birdc)
+                _write_peer(env, lab, router, servers, schedule, 0, options)
+                _spawn_bird(lab, router.name, options, workdir)
+                peer_control[router.name] = Birdc(lab.directory(router.name) / CONTROL,
+                                                  birdc=options.birdc)
             _wait_for_sessions(config, members, rs_control, options, report_progress, workdir)
             rs_asns = {s.name: s.asn for s in servers}
             for number, announced in enumerate(schedule):
                 if number:
                     for router in all_routers:
-                        _write_peer(env, router, servers, schedule, number,
-                                    workdir / f"{router.name}.conf")
+                        _write_peer(env, lab, router, servers, schedule, number, options)
                         peer_control[router.name].command("configure")
                 current = {r for batch in announced.values() for r in batch}
                 report_progress("test rounds", number, len(schedule))
@@ -286,12 +298,31 @@ def verify(options: VerifyOptions, progress: Progress | None = None) -> VerifyRe
     return report
 
 
-def _write_peer(env: jinja2.Environment, router: Router, servers: Sequence[RouteServer],
-                schedule: Sequence[dict[int, list[TestRoute]]], number: int,
-                path: Path) -> None:
+def _spawn_bird(lab: Lab, host: str, options: VerifyOptions, workdir: Path) -> None:
+    lab.spawn(host, [options.bird, "-f", "-c", lab.inside(host, CONFIG),
+                     "-s", lab.inside(host, CONTROL), "-P", lab.inside(host, PID)],
+              log=workdir / f"{host}.log")
+
+
+def _write_peer(env: jinja2.Environment, lab: Lab, router: Router,
+                servers: Sequence[RouteServer], schedule: Sequence[dict[int, list[TestRoute]]],
+                number: int, options: VerifyOptions) -> None:
+    """Render a simulated member's config for round `number`, check it with `bird -p` (in the
+    lab's sandbox), and only then put it where its BIRD reads it."""
     announced = schedule[number].get(router.member.asn, []) if number < len(schedule) else []
-    path.write_text(render_peer(env, router, peer_sessions(router, servers), announced, number),
-                    encoding="utf-8")
+    text = render_peer(env, router, peer_sessions(router, servers), announced, number)
+    staged = lab.place(router.name, CONFIG_NEW, text)
+    checked = lab.run(router.name, [options.bird, "-p", "-c", lab.inside(router.name,
+                                                                         CONFIG_NEW)],
+                      timeout=BIRD_PARSE_TIMEOUT)
+    if checked.returncode != 0:
+        message = " ".join((checked.stderr or checked.stdout).split())[:300] or \
+            f"exit code {checked.returncode}"
+        raise BirdRejected(f"bird -p rejected the lab config of simulated member "
+                           f"{router.name}: {message}",
+                           hint="the lab config is rendered from member data; this is an "
+                                "rsgen bug: please report it")
+    staged.replace(staged.with_name(CONFIG))
 
 
 def _wait_for_control(controls: dict[str, Birdc], deadline: float) -> None:
@@ -365,6 +396,6 @@ def _hold_for_inspection(lab: Lab, workdir: Path) -> None:
     print(f"lab kept for inspection; files in {workdir}")
     for host in lab.hosts:
         print(f"  {host.name}: ip netns exec {lab.netns(host.name)} ... ; "
-              f"birdc -s {workdir / (host.name + '.ctl')}")
+              f"birdc -s {lab.directory(host.name) / CONTROL}")
     with contextlib.suppress(EOFError, KeyboardInterrupt):
         input("press Enter (or Ctrl-C) to tear the lab down ")

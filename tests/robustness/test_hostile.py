@@ -36,11 +36,14 @@ from rsgen.errors import InvalidInput, NoSnapshot, Problem, SourceFailed
 from rsgen.load import load_checked
 from rsgen.model import Config, IrrData, Member, PeeringDbNet, RouteServer, Session, Snapshot
 from rsgen.policy import choose_as_sets, protocol_name, set_name
+from rsgen.render import default_templates_dir, make_environment
 from rsgen.rules import RULES
 from rsgen.snapshot import read_snapshot
 from rsgen.sources import irr
 from rsgen.sources.peeringdb import PeeringDbClient, parse_nets
 from rsgen.values import MAX_ASN, AsSetName, PrefixRange, parse_as_set, parse_as_set_list
+from rsgen.verify.run import peer_sessions, render_peer, routers
+from rsgen.verify.scenarios import member_routes
 
 T = TypeVar("T")
 
@@ -82,7 +85,7 @@ IRR_V4 = ["193.0.0.0/21{21,24}", "203.0.113.0/24"]
 IRR_V6 = ["2001:67c:2e8::/48"]
 
 # Characters a BIRD string or comment built from untrusted text may hold (values.safe_comment).
-SAFE_TEXT = re.compile(r"[A-Za-z0-9 .,:()/&+_'@#-]*")
+SAFE_TEXT = re.compile(r"[A-Za-z0-9 .,:()/&+_'@#%-]*")
 # What bgpq4 may receive as an object: RPSL AS-SET/ASN names, optionally SOURCE:: pinned.
 SAFE_OBJECT = re.compile(r"(?:[A-Z][A-Z0-9-]{0,31}::)?AS[A-Z0-9_:-]+")
 SAFE_HOST = re.compile(r"[A-Za-z0-9][A-Za-z0-9.-]*(?::[0-9]{1,5})?")
@@ -259,8 +262,9 @@ def assert_expected_structure(text: str, config: Config, server: RouteServer,
 
 
 def check_rendered(config: Config, snapshot: Snapshot,
-                   environ: Mapping[str, str] | None = None) -> None:
+                   environ: Mapping[str, str] | None = None, *, lab: bool = True) -> None:
     """Render every route server's config; each has the expected structure and passes bird -p.
+    With `lab`, so do the lab configs `rsgen verify` renders for each member.
 
     `environ` holds the BGP passwords the member files name (the process environment is
     patched with it while rendering).
@@ -274,6 +278,34 @@ def check_rendered(config: Config, snapshot: Snapshot,
         name = f"{server.name}.conf"
         assert_expected_structure(rendered[name], config, server, environ)
         bird_parse(rendered[name], name)
+    if lab:
+        check_lab_rendered(config, snapshot, environ)
+
+
+def check_lab_rendered(config: Config, snapshot: Snapshot, environ: Mapping[str, str]) -> None:
+    """Every simulated member's lab config (`rsgen verify`) holds exactly its own protocols and
+    filters, no string but its BGP passwords, and passes bird -p: the member's text cannot add
+    a directive to the BIRD that verify starts (the audit's `log "FILE"` attack)."""
+    env = make_environment(default_templates_dir())
+    taken: set[Any] = set()
+    servers = config.exchange.route_servers
+    with mock.patch.dict(os.environ, environ):
+        for member in config.members:
+            routes = member_routes(member, snapshot.irr[member.asn], config.exchange, taken)
+            for router in routers(member):
+                sessions = peer_sessions(router, servers)
+                text = render_peer(env, router, sessions, routes, 0)
+                found = structure(text)
+                families = {r.family for r in routes}
+                assert found.includes == 0, "an include statement reached a lab config"
+                assert found.protocols == {("device", "")} | \
+                    {("static", f"test_v{v}") for v in families} | \
+                    {("bgp", s.name) for s in sessions}
+                assert found.filters == {f"to_{s.name}" for s in sessions}
+                assert not found.functions and not found.defines
+                assert sorted(found.strings) == sorted(
+                    ("password", s.password.reveal()) for s in sessions if s.password)
+                bird_parse(text, f"{router.name}.conf")
 
 
 def assert_clean_problems(problems: Iterable[Problem], secrets: Iterable[str] = ()) -> None:
@@ -827,7 +859,9 @@ def test_arbitrary_bgpq4_output_parses_or_fails_cleanly(out4: str, out6: str,
         Session(ipaddress.ip_address(ip)) for ip in ("192.0.2.33", "2001:db8:ffff::33")))
     config = dataclasses.replace(base, members=(member,))
     snapshot = Snapshot(False, {}, {3333: IrrData((AsSetName("AS-FOO"),), asns, ipv4, ipv6)})
-    check_rendered(config, snapshot)
+    # Not the lab: verify reads a snapshot, whose plausibility bounds refuse lists such as
+    # 0.0.0.0/0{0,32} that leave no prefix outside them to test the IRR rule with.
+    check_rendered(config, snapshot, lab=False)
 
 
 # --- 4. bgpq4's argv ---------------------------------------------------------------------------

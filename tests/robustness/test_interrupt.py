@@ -32,7 +32,7 @@ import pytest
 import rsgen.atomic
 from rsgen.atomic import DirectorySwap, StagedFiles, write_atomic
 from rsgen.build import build
-from rsgen.errors import ExitCode, Locked
+from rsgen.errors import ExitCode, InvalidInput, Locked
 from rsgen.lock import LOCK_FILE, directory_lock, exchange_lock
 from rsgen.refresh import refresh
 from rsgen.snapshot import read_snapshot, recover_snapshot
@@ -491,14 +491,18 @@ def test_refresh_with_every_source_failing_keeps_the_snapshot(
 
 def test_output_directory_rsgen_does_not_own_is_written_into_not_swapped(
         world: World, tmp_path: Path) -> None:
-    """A -o or symlinked out/ directory is written into, never swapped: its other files stay."""
+    """A -o directory is written into, never swapped: its other files stay. A symlinked
+    out/ (the exchange repository's own, so a pull request's) is refused, not followed."""
     _refresh(world, world.old_irr, world.old_peeringdb)
     etc = tmp_path / "etc-bird"
     etc.mkdir()
     (etc / "bird.conf").write_text("# the operator's\n")
     inode = etc.stat().st_ino
     (world.exchange / "out").symlink_to(etc)
-    first = build(world.exchange, offline=True)
+    with pytest.raises(InvalidInput, match="out: is a symbolic link"):
+        build(world.exchange, offline=True)
+    assert sorted(p.name for p in etc.iterdir()) == ["bird.conf"]
+    first = build(world.exchange, etc, offline=True)
     assert [p.name for p in first.changed] == ["rs1.conf", "rs2.conf"]
     assert (world.exchange / "out").is_symlink() and etc.stat().st_ino == inode
     assert sorted(p.name for p in etc.iterdir()) == ["bird.conf", "rs1.conf", "rs2.conf"]
