@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from rsgen.verify.run import VerifyOptions, verify
+from rsgen.verification.run import VerifyOptions, verify
 
 REPO = Path(__file__).resolve().parent.parent
 

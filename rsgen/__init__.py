@@ -1,6 +1,9 @@
 """rsgen: route-server configuration generator (member YAML -> PeeringDB + IRR -> BIRD 2).
 
-Every command is also a library function, imported lazily so `import rsgen` stays cheap:
+Every command is also a library function, imported lazily so `import rsgen` stays cheap. No
+submodule shares a name with one of them: importing a submodule sets it as an attribute of
+this package, which would replace the function (rsgen.builder, rsgen.refresher and
+rsgen.verification are named so for that reason):
 
     rsgen.check(directory) -> Config            (rsgen.load.load_checked)
     rsgen.refresh(directory, ...) -> RefreshReport
@@ -16,9 +19,9 @@ __version__ = "0.1.0"
 
 _API = {
     "check": ("rsgen.load", "load_checked"),
-    "refresh": ("rsgen.refresh", "refresh"),
-    "build": ("rsgen.build", "build"),
-    "verify": ("rsgen.verify.run", "verify"),
+    "refresh": ("rsgen.refresher", "refresh"),
+    "build": ("rsgen.builder", "build"),
+    "verify": ("rsgen.verification.run", "verify"),
 }
 
 

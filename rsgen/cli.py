@@ -116,8 +116,8 @@ def refresh(directory: Path, peeringdb_url: str | None, irr_host: str | None,
 
     from rsgen.guard import parse_asn_list
     from rsgen.load import load_checked
-    from rsgen.refresh import RefreshFailed
-    from rsgen.refresh import refresh as run_refresh
+    from rsgen.refresher import RefreshFailed
+    from rsgen.refresher import refresh as run_refresh
 
     accepted: frozenset[int] = frozenset()
     for text in accept_shrink:
@@ -162,9 +162,9 @@ def _print_refresh(report: Any) -> list[str]:
 def build(directory: Path, peeringdb_url: str | None, irr_host: str | None,
           output: Path | None, offline: bool, templates: Path | None) -> None:
     """Render one BIRD 2 config per route server and check it with `bird -p`."""
-    from rsgen.build import build as run_build
+    from rsgen.builder import build as run_build
     from rsgen.provenance import key_from_env
-    from rsgen.refresh import refresh as run_refresh
+    from rsgen.refresher import refresh as run_refresh
 
     said: list[str] = []
     key = key_from_env()  # RSGEN_SNAPSHOT_KEY, read once, for the build and its refresh
@@ -227,9 +227,9 @@ def verify(directory: Path, output: Path | None, member_list: str | None, sample
 
     from rsgen.atomic import write_atomic
     from rsgen.errors import VerifyFailed
-    from rsgen.verify.report import print_table, write_json
-    from rsgen.verify.run import VerifyOptions
-    from rsgen.verify.run import verify as run_verify
+    from rsgen.verification.report import print_table, write_json
+    from rsgen.verification.run import VerifyOptions
+    from rsgen.verification.run import verify as run_verify
 
     if member_list and sample:
         raise click.UsageError("--members and --sample exclude each other")
@@ -271,7 +271,7 @@ def _ensure_lab_privileges() -> None:
     import os
 
     from rsgen.errors import NoPrivilege
-    from rsgen.verify.lab import (
+    from rsgen.verification.lab import (
         USERNS_MARK,
         check_privileges,
         reexec_in_user_namespace,

@@ -67,7 +67,7 @@ def consistency_problems(config: Config) -> list[Problem]:
         for session in member.sessions:
             first_of_family.setdefault(session.ip.version, session)
         for version, session in sorted(first_of_family.items()):
-            if not any(server.ipv4 if version == 4 else server.ipv6
+            if not any(server.address(version)
                        for server in exchange.route_servers):
                 problems.append(Problem(
                     f"session address {session.ip}: an IPv{version} session, but no route "

@@ -366,7 +366,7 @@ def _check_server_addresses(c: _Collector, servers: list[RouteServer], lan: Peer
             if address is None:
                 continue
             path: JsonPath = ("route_servers", index, family)
-            network = lan.ipv4 if address.version == 4 else lan.ipv6
+            network = lan.network(address.version)
             if address in owners:
                 c.problem(path, f"is {address}, also the address of route server "
                           f"{owners[address]}", "each route server needs its own addresses")

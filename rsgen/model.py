@@ -9,8 +9,20 @@ import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TypeVar
 
 from rsgen.values import PASSWORD_ENV_PREFIX, AsSetName, IPAddress, PrefixRange
+
+T = TypeVar("T")
+
+
+def _by_family(version: int, ipv4: T, ipv6: T) -> T:
+    """The IPv4 or the IPv6 one of a pair of per-family values (every model accessor uses it)."""
+    if version == 4:
+        return ipv4
+    if version == 6:
+        return ipv6
+    raise ValueError(f"IP version {version!r}: want 4 or 6")
 
 
 @dataclass(frozen=True)
@@ -35,14 +47,21 @@ class RouteServer:
     def addresses(self) -> tuple[IPAddress, ...]:
         return tuple(a for a in (self.ipv4, self.ipv6) if a is not None)
 
+    def address(self, version: int) -> IPAddress | None:
+        """Its address in that IP version's peering LAN, or None when it serves no such family."""
+        return _by_family(version, self.ipv4, self.ipv6)
+
 
 @dataclass(frozen=True)
 class PeeringLan:
     ipv4: ipaddress.IPv4Network | None
     ipv6: ipaddress.IPv6Network | None
 
+    def network(self, version: int) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
+        return _by_family(version, self.ipv4, self.ipv6)
+
     def contains(self, address: IPAddress) -> bool:
-        network = self.ipv4 if address.version == 4 else self.ipv6
+        network = self.network(address.version)
         return network is not None and address in network
 
 
@@ -64,12 +83,27 @@ class PolicySettings:
     ipv6_min_length: int = 12
     ipv6_max_length: int = 48
     max_as_path_length: int = 32
+    # restart, as IXP Manager's route servers (`import limit N action restart`): a member
+    # that exceeds its limit with accepted routes comes back by itself once it announces
+    # fewer (arouteserver leaves the action unset by default and suggests `shutdown`, which
+    # is BIRD's `disable`: down until an operator acts). Filtered routes no longer count.
     max_prefix_action: MaxPrefixAction = MaxPrefixAction.RESTART
     # Used when neither the member file nor PeeringDB gives a limit.
     default_max_prefixes_ipv4: int = 100
     default_max_prefixes_ipv6: int = 50
-    # Added to PeeringDB's info_prefixes4/6 (member files give exact limits).
+    # Headroom on PeeringDB's info_prefixes4/6, sized like arouteserver (its
+    # max_prefix.peering_db.increment, defaults absolute 100, relative 15):
+    # (PeeringDB + absolute) * (1 + percent / 100). Many networks enter their exact route
+    # count, and a small one (4 routes) would otherwise be cut off by its next prefix.
+    # Member files give exact limits.
     max_prefix_headroom_percent: int = 15
+    max_prefix_headroom_absolute: int = 100
+    # The limit above counts accepted routes (BIRD `import limit`). Filtered routes are kept
+    # too (`import keep filtered`), so a second, generous limit on all received routes
+    # (`receive limit`) guards the route server's memory: this many times the import limit,
+    # at least receive_limit_minimum.
+    receive_limit_multiplier: int = 4
+    receive_limit_minimum: int = 1000
     # A member's own PeeringDB info_prefixes4/6 above these is ignored (the exchange default
     # applies, with a warning): anyone can type 4294967295 into PeeringDB, which would make
     # the limit no limit at all. Chosen from real data: the biggest transit carriers declare
@@ -79,6 +113,23 @@ class PolicySettings:
     # limits are reviewed and exact: never capped.
     max_prefixes_ceiling_ipv4: int = 1_000_000
     max_prefixes_ceiling_ipv6: int = 200_000
+    # Log every rejected route (BIRD `print`): off, since a full reload (a new config, a route
+    # refresh) logs every filtered route again; `birdc show route filtered all` lists them.
+    log_rejected_routes: bool = False
+
+    def min_length(self, version: int) -> int:
+        return _by_family(version, self.ipv4_min_length, self.ipv6_min_length)
+
+    def max_length(self, version: int) -> int:
+        return _by_family(version, self.ipv4_max_length, self.ipv6_max_length)
+
+    def default_max_prefixes(self, version: int) -> int:
+        return _by_family(version, self.default_max_prefixes_ipv4,
+                          self.default_max_prefixes_ipv6)
+
+    def max_prefixes_ceiling(self, version: int) -> int:
+        return _by_family(version, self.max_prefixes_ceiling_ipv4,
+                          self.max_prefixes_ceiling_ipv6)
 
 
 @dataclass(frozen=True)
@@ -130,6 +181,9 @@ class MaxPrefixes:
     ipv4: int | None = None
     ipv6: int | None = None
 
+    def of(self, version: int) -> int | None:
+        return _by_family(version, self.ipv4, self.ipv6)
+
 
 @dataclass(frozen=True)
 class Member:
@@ -164,6 +218,9 @@ class PeeringDbNet:
     info_prefixes6: int | None
     never_via_route_servers: bool
 
+    def info_prefixes(self, version: int) -> int | None:
+        return _by_family(version, self.info_prefixes4, self.info_prefixes6)
+
 
 @dataclass(frozen=True)
 class IrrData:
@@ -173,6 +230,9 @@ class IrrData:
     origins: tuple[int, ...]  # sorted, unique
     ipv4: tuple[PrefixRange, ...]  # sorted, unique
     ipv6: tuple[PrefixRange, ...]
+
+    def prefixes(self, version: int) -> tuple[PrefixRange, ...]:
+        return _by_family(version, self.ipv4, self.ipv6)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ foreign origin ASN pass JSON validation, BIRD's parser and `rsgen verify` alike,
 open a member's filter to the whole Internet. Build therefore refuses snapshot data outside
 these bounds (rsgen.snapshot, exit code 6), and refresh, which must never write what build
 refuses, drops the few odd entries real IRRs hold and fails a member whose answer is
-implausible as a whole (rsgen.refresh).
+implausible as a whole (rsgen.refresher).
 
 Pure functions; no I/O.
 """

@@ -45,31 +45,44 @@ def choose_as_sets(member: Member, peeringdb: PeeringDbNet | None) -> AsSetChoic
 
 def max_prefixes(member: Member, peeringdb: PeeringDbNet | None, policy: PolicySettings,
                  version: int) -> tuple[int, str]:
-    """The session limit for one address family and where it came from.
+    """The limit on accepted routes for one address family and where it came from.
 
-    PeeringDB figures are what networks announce today; headroom keeps a member that grows
-    a little from being torn down by the exchange. A PeeringDB figure is the member's own
-    claim, unreviewed: above the exchange's ceiling it is ignored, so nobody can lift their
-    own limit to "none" by typing a huge number into PeeringDB. Member-file limits are
-    reviewed in the pull request and exact (the schema keeps them within BIRD's range).
+    PeeringDB figures are what networks announce today; headroom (absolute and relative, as
+    arouteserver sizes it) keeps a member that grows a little from being torn down by the
+    exchange. A PeeringDB figure is the member's own claim, unreviewed: above the exchange's
+    ceiling it is ignored, so nobody can lift their own limit to "none" by typing a huge
+    number into PeeringDB. Member-file limits are reviewed in the pull request and exact
+    (the schema keeps them within BIRD's range).
     """
-    configured = member.max_prefixes.ipv4 if version == 4 else member.max_prefixes.ipv6
+    configured = member.max_prefixes.of(version)
     if configured is not None:
         return configured, "member file"
-    default = policy.default_max_prefixes_ipv4 if version == 4 \
-        else policy.default_max_prefixes_ipv6
+    default = policy.default_max_prefixes(version)
     announced = _announced(peeringdb, version)
     if announced:
-        ceiling = _ceiling(policy, version)
+        ceiling = policy.max_prefixes_ceiling(version)
         if announced > ceiling:
             # No ';' here: the config text scrub (rsgen.values) turns it into a space.
             return default, (f"PeeringDB value {announced} ignored: above the exchange's "
                              f"ceiling {ceiling}, exchange default")
+        absolute = policy.max_prefix_headroom_absolute
         percent = policy.max_prefix_headroom_percent
         # Headroom on the largest value under the ceiling must still fit BIRD.
-        return min(-(-announced * (100 + percent) // 100), BIRD_LIMIT_MAX), \
-            f"PeeringDB {announced} + {policy.max_prefix_headroom_percent}%"
+        return min(-(-(announced + absolute) * (100 + percent) // 100), BIRD_LIMIT_MAX), \
+            f"(PeeringDB {announced} + {absolute}) + {percent}%"
     return default, "exchange default"
+
+
+def receive_limit(import_limit: int, policy: PolicySettings) -> int:
+    """The limit on all routes received from a session, filtered ones included.
+
+    The policy limit (`max_prefixes`) is BIRD's `import limit`: accepted routes only, so a
+    member is never torn down for routes the route server refuses anyway. Refused routes are
+    still kept (`import keep filtered`) and cost memory: this second limit, a multiple of the
+    import limit with a floor, stops a member flooding the route server with them.
+    """
+    wanted = max(import_limit * policy.receive_limit_multiplier, policy.receive_limit_minimum)
+    return min(max(wanted, import_limit), BIRD_LIMIT_MAX)
 
 
 def max_prefix_warnings(member: Member, peeringdb: PeeringDbNet | None,
@@ -81,11 +94,11 @@ def max_prefix_warnings(member: Member, peeringdb: PeeringDbNet | None,
     """
     warnings = []
     for version in (4, 6):
-        configured = member.max_prefixes.ipv4 if version == 4 else member.max_prefixes.ipv6
+        configured = member.max_prefixes.of(version)
         if configured is not None or not any(s.ip.version == version for s in member.sessions):
             continue
         announced = _announced(peeringdb, version)
-        ceiling = _ceiling(policy, version)
+        ceiling = policy.max_prefixes_ceiling(version)
         if announced and announced > ceiling:
             limit, _ = max_prefixes(member, peeringdb, policy, version)
             warnings.append(
@@ -99,11 +112,7 @@ def max_prefix_warnings(member: Member, peeringdb: PeeringDbNet | None,
 def _announced(peeringdb: PeeringDbNet | None, version: int) -> int | None:
     if peeringdb is None:
         return None
-    return peeringdb.info_prefixes4 if version == 4 else peeringdb.info_prefixes6
-
-
-def _ceiling(policy: PolicySettings, version: int) -> int:
-    return policy.max_prefixes_ceiling_ipv4 if version == 4 else policy.max_prefixes_ceiling_ipv6
+    return peeringdb.info_prefixes(version)
 
 
 _NON_SYMBOL = re.compile(r"[^A-Za-z0-9_]")

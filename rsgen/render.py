@@ -17,7 +17,13 @@ import jinja2
 import rsgen
 from rsgen.errors import InvalidInput, NoSnapshot, Problem
 from rsgen.model import Config, Member, RouteServer, Session, Snapshot
-from rsgen.policy import choose_as_sets, max_prefixes, protocol_name, set_name
+from rsgen.policy import (
+    choose_as_sets,
+    max_prefixes,
+    protocol_name,
+    receive_limit,
+    set_name,
+)
 from rsgen.rules import REJECT_REASON_ID, RULES, bird_reject
 from rsgen.values import (
     BOGON_ASN_RANGES,
@@ -149,8 +155,9 @@ class FamilyView:
     prefix_set: str  # BIRD constant name
     prefixes: tuple[PrefixRange, ...]
     next_hops: tuple[IPAddress, ...]
-    max_prefixes: int
+    max_prefixes: int  # the policy limit: accepted routes (BIRD import limit)
     max_prefixes_source: str
+    receive_limit: int  # all routes received, filtered ones included (memory guard)
     sessions: tuple[SessionView, ...]
 
 
@@ -196,7 +203,7 @@ def member_view(member: Member, snapshot: Snapshot, config: Config,
     choice = choose_as_sets(member, peeringdb)
     families = []
     for version in (4, 6):
-        if (server.ipv4 if version == 4 else server.ipv6) is None:
+        if server.address(version) is None:
             continue
         sessions = tuple(
             SessionView(protocol_name(member, s), s.ip, version,
@@ -210,10 +217,11 @@ def member_view(member: Member, snapshot: Snapshot, config: Config,
         families.append(FamilyView(
             version=version,
             prefix_set=set_name(member, f"PREFIXES_V{version}"),
-            prefixes=irr.ipv4 if version == 4 else irr.ipv6,
+            prefixes=irr.prefixes(version),
             next_hops=tuple(s.ip for s in sessions),
             max_prefixes=limit,
             max_prefixes_source=limit_source,
+            receive_limit=receive_limit(limit, config.exchange.policy),
             sessions=sessions,
         ))
     return MemberView(

@@ -1,8 +1,15 @@
 """The import-policy rules and their reject-reason codes: one table for templates, docs and verify.
 
 A rejected route carries the large community (route server ASN, REJECT_REASON_ID, code), so
-operators (`birdc show route filtered all`) and `rsgen verify` can tell why it was refused.
-Codes are part of the exchange's published policy: never renumber one, only add.
+operators (`birdc show route filtered all`), looking glasses and `rsgen verify` can tell why it
+was refused.
+
+The codes are arouteserver's (its "reject reasons", which looking glasses such as Alice-LG are
+already configured to map) for every rule both have; rules only rsgen has take codes from
+FIRST_RSGEN_CODE up, and RESERVED_CODES keeps arouteserver's other numbers for the rules they
+mean there. Codes are part of the exchange's published policy: never renumber one, only add.
+They were renumbered once, to arouteserver's numbers (and the IPv6 global unicast check split
+off the bogon rule), before any exchange or tool depended on rsgen's earlier 1-9.
 """
 
 from __future__ import annotations
@@ -19,23 +26,46 @@ class Rule:
     text: str  # what the BIRD log line and the docs say
 
 
+# In code order (the order of the docs and the verify table); the order the filters check
+# them in is templates/bird2/policy.conf.j2's and member.conf.j2's.
 RULES: tuple[Rule, ...] = (
-    Rule(1, "peering_lan", "peering LAN prefix"),
+    Rule(1, "as_path_length", "AS path too long"),
     Rule(2, "bogon_prefix", "bogon prefix"),
-    Rule(3, "prefix_length", "prefix length out of range"),
-    Rule(4, "bogon_asn", "bogon ASN in AS path"),
-    Rule(5, "as_path_length", "AS path too long"),
+    Rule(3, "peering_lan", "peering LAN prefix"),
+    Rule(5, "next_hop", "next hop is not the member's address"),
     Rule(6, "first_as", "first AS is not the member's ASN"),
-    Rule(7, "next_hop", "next hop is not the member's address"),
-    Rule(8, "origin_as", "origin ASN not in the member's AS-SET"),
-    Rule(9, "irr_prefix", "prefix not in the member's IRR route objects"),
+    Rule(7, "bogon_asn", "bogon ASN in AS path"),
+    Rule(9, "origin_as", "origin ASN not in the member's AS-SET"),
+    Rule(10, "ipv6_not_global_unicast", "IPv6 prefix outside global unicast 2000::/3"),
+    Rule(12, "irr_prefix", "prefix not in the member's IRR route objects"),
+    Rule(13, "prefix_length", "prefix length out of range"),
 )
+
+# arouteserver's reject reasons that rsgen has no rule for (yet): a later rule with one of
+# these meanings takes its code, and no other rule may use them.
+RESERVED_CODES: dict[int, str] = {
+    0: "generic: treat the route as rejected",
+    4: "invalid AFI",
+    8: "transit-free ASN in AS path",
+    11: "prefix in the member's own block list",
+    14: "RPKI invalid",
+    15: "never-via-route-servers ASN in AS path",
+    65535: "unknown",
+}
+# Codes below this are arouteserver's; a rule arouteserver does not have takes the next free
+# code from here up.
+FIRST_RSGEN_CODE = 64
 
 RULE_BY_NAME = {rule.name: rule for rule in RULES}
 RULE_BY_CODE = {rule.code: rule for rule in RULES}
 
 
 def bird_reject(name: str) -> str:
-    """The BIRD statement that rejects a route for rule `name` (a template global)."""
+    """The BIRD statement that rejects a route for rule `name` (a template global).
+
+    It names the announcing member, for the log line, by the BIRD variable `member_asn`, which
+    every filter and function that rejects has in scope (import_checks' argument, a variable
+    of each member's import filter).
+    """
     rule = RULE_BY_NAME[name]
-    return f'reject_because({rule.code}, "{rule.text}")'
+    return f'reject_because(member_asn, {rule.code}, "{rule.text}")'

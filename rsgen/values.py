@@ -43,8 +43,21 @@ BOGON_PREFIXES_V6: tuple[str, ...] = (
 )
 
 
+def outside_ipv6_global_unicast(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+    """The BIRD config's prefix_outside_ipv6_global_unicast(): IPv6 outside 2000::/3.
+
+    >>> outside_ipv6_global_unicast(ipaddress.ip_network("fd00::/8"))
+    True
+    >>> outside_ipv6_global_unicast(ipaddress.ip_network("2001:db8::/32"))
+    False
+    """
+    return isinstance(network, ipaddress.IPv6Network) and \
+        not network.subnet_of(ipaddress.IPv6Network(GLOBAL_UNICAST_V6))
+
+
 def is_bogon_prefix(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
-    """The same test the BIRD config's prefix_is_bogon() makes.
+    """Never globally routable: what the BIRD config's prefix_is_bogon() and
+    prefix_outside_ipv6_global_unicast() reject together (each with its own reason).
 
     >>> is_bogon_prefix(ipaddress.ip_network("10.1.0.0/16"))
     True
@@ -55,7 +68,7 @@ def is_bogon_prefix(network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> b
     """
     if isinstance(network, ipaddress.IPv4Network):
         return any(network.subnet_of(ipaddress.IPv4Network(b)) for b in BOGON_PREFIXES_V4)
-    if not network.subnet_of(ipaddress.IPv6Network(GLOBAL_UNICAST_V6)):
+    if outside_ipv6_global_unicast(network):
         return True
     return any(network.subnet_of(ipaddress.IPv6Network(b)) for b in BOGON_PREFIXES_V6)
 

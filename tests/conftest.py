@@ -1,6 +1,9 @@
-"""Shared pytest set-up: fixture servers (plugins in tests/fixtures) and the golden-file flag."""
+"""Shared pytest set-up: fixture servers (plugins in tests/fixtures), the golden-file flag, and
+the `slow` marker for the fast inner loop (`./dev test -m "not slow"`)."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -8,6 +11,27 @@ pytest_plugins = [
     "tests.fixtures.irr_plugin",
     "tests.fixtures.peeringdb_plugin",
 ]
+
+
+# Modules (paths relative to tests/) whose tests run real BIRD labs, hypothesis properties, kill
+# loops or source faults with real timeouts: marked slow as a whole, so the marker is applied
+# the same way everywhere and a new test in them is slow too.
+SLOW_MODULES = frozenset({
+    "robustness/test_guard.py", "robustness/test_hostile.py", "robustness/test_interrupt.py",
+    "robustness/test_sources.py", "security/test_verify_confinement.py", "test_lab.py",
+    "test_library.py", "test_mutation.py", "test_verify.py",
+})
+_TESTS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        try:
+            relative = Path(item.path).relative_to(_TESTS).as_posix()
+        except ValueError:
+            continue
+        if relative in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

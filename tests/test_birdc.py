@@ -1,4 +1,4 @@
-"""birdc parsers and the Birdc client (rsgen/verify/birdc.py).
+"""birdc parsers and the Birdc client (rsgen/verification/birdc.py).
 
 The files in tests/fixtures/birdc/ are real output of BIRD 2.0.12 (Debian bird2), captured with
 `birdc -s SOCK show route all table master4 table master6`, `... show route filtered all ...`
@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from rsgen.sources.proc import run
-from rsgen.verify.birdc import (
+from rsgen.verification.birdc import (
     BgpRoute,
     Birdc,
     BirdcError,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rsgen.build import build
+from rsgen.builder import build
 from rsgen.errors import BirdRejected, ExitCode, MissingTool, NoSnapshot
 from tests.helpers import REPO, build_tree
 
@@ -121,3 +121,24 @@ def test_installed_package_carries_templates_and_schemas(tmp_path: Path) -> None
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "rsgen/templates/bird2/route-server.conf.j2" in names
     assert "rsgen/schema/member.schema.json" in names
+
+
+def test_rejected_routes_are_logged_only_when_configured(exchange: Path) -> None:
+    """By default no rejection is logged (a full reload would log every filtered route again);
+    `policy.log_rejected_routes: true` logs each with the member's ASN (not the path's first
+    AS, which is what the member may have faked); a non-boolean is refused."""
+    quiet = build(exchange, offline=True).written[0].read_text()
+    assert "print" not in quiet
+    assert "function reject_because(int member_asn; int reason; string why)" in quiet
+    exchange_yml = exchange / "exchange.yml"
+    original = exchange_yml.read_text()
+    exchange_yml.write_text(original + "policy:\n  log_rejected_routes: true\n")
+    logged = build(exchange, offline=True).written[0].read_text()
+    assert logged.count("print ") == 1
+    assert '    print "rejected ", net, " from AS", member_asn, " path ", bgp_path, ": ", why;\n' \
+        in logged
+    assert "bgp_path.first, \" path" not in logged
+    exchange_yml.write_text(original + "policy:\n  log_rejected_routes: 'yes'\n")
+    bad = rsgen_cli("check", "-C", str(exchange))
+    assert bad.returncode == ExitCode.INVALID_INPUT, bad.stdout + bad.stderr
+    assert "log_rejected_routes" in bad.stdout + bad.stderr

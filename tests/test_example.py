@@ -12,8 +12,8 @@ import json
 import shutil
 from pathlib import Path
 
-from rsgen.build import build
-from rsgen.refresh import refresh
+from rsgen.builder import build
+from rsgen.refresher import refresh
 from rsgen.snapshot import SnapshotMeta, read_meta, write_meta
 from tests.fixtures.irr_plugin import MakeIrrServer
 from tests.fixtures.peeringdb_plugin import MakePeeringDbServer

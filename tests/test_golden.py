@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rsgen.birdcheck import bird_parse
-from rsgen.build import render_all
+from rsgen.builder import render_all
 from rsgen.load import load_checked
 from rsgen.snapshot import read_snapshot
 from tests.helpers import REPO

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from rsgen.sources.proc import run
-from rsgen.verify.lab import (
+from rsgen.verification.lab import (
     HOST_INTERFACE,
     NETNS_DIR,
     HostSpec,
@@ -238,7 +238,7 @@ def test_sigterm_tears_the_lab_down(tmp_path: Path) -> None:
     script = textwrap.dedent("""
         import ipaddress, sys, time
         from pathlib import Path
-        from rsgen.verify.lab import HostSpec, Lab, terminate_on_signals
+        from rsgen.verification.lab import HostSpec, Lab, terminate_on_signals
         workdir = Path(sys.argv[1])
         hosts = [HostSpec(f"h{i}", (ipaddress.IPv4Interface(f"192.0.2.{i + 1}/24"),))
                  for i in range(3)]
@@ -307,7 +307,7 @@ def _python_for(uid: int, source: Path) -> str:
     for candidate in ("/usr/bin/python3", sys.executable):
         done = subprocess.run(
             [_which("setpriv"), f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
-             candidate, "-c", "import rsgen.verify.lab"],
+             candidate, "-c", "import rsgen.verification.lab"],
             env={**os.environ, "PYTHONPATH": str(source)}, cwd=source,
             capture_output=True, check=False)
         if done.returncode == 0:
@@ -321,7 +321,7 @@ def test_an_unprivileged_user_gets_a_lab_in_a_user_namespace() -> None:
         import ipaddress, os, sys
         from pathlib import Path
         from rsgen.errors import NoPrivilege
-        from rsgen.verify import lab as L
+        from rsgen.verification import lab as L
         workdir, probe = Path(sys.argv[1]), sys.argv[2]
         if not os.environ.get(L.USERNS_MARK):
             try:
@@ -365,7 +365,7 @@ def test_confined_bird_in_a_user_namespace_cannot_write_host_files() -> None:
     script = textwrap.dedent("""
         import ipaddress, os, sys, time
         from pathlib import Path
-        from rsgen.verify import lab as L
+        from rsgen.verification import lab as L
         workdir, target = Path(sys.argv[1]), sys.argv[2]
         if not os.environ.get(L.USERNS_MARK):
             L.reexec_in_user_namespace([sys.executable, *sys.orig_argv[1:]])

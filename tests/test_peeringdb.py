@@ -211,6 +211,7 @@ def test_persistent_server_error_fails_after_max_attempts(
     assert len(peeringdb_server.requests) == 4
 
 
+@pytest.mark.slow  # a real timeout
 def test_hanging_server_times_out(peeringdb_server: PeeringDbFixtureServer,
                                   sleeps: Sleeps) -> None:
     """A PeeringDB that never answers cannot stall a refresh past the configured timeout."""

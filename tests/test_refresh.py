@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rsgen.errors import ExitCode
-from rsgen.refresh import RefreshFailed, refresh
+from rsgen.refresher import RefreshFailed, refresh
 from tests.fixtures.irr_plugin import MakeIrrServer
 from tests.fixtures.peeringdb_plugin import MakePeeringDbServer
 from tests.helpers import build_tree

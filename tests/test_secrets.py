@@ -94,6 +94,7 @@ def test_context_dump_redacts_passwords(exchange: Path) -> None:
     assert PASSWORD not in result.stdout
 
 
+@pytest.mark.slow  # a verify lab
 def test_verify_runs_sessions_with_passwords_and_never_reports_them(tmp_path: Path) -> None:
     """A member with a BGP password comes up in verify (its simulated router uses the same
     password), and neither the table nor the JSON contains it."""

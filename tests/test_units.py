@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 
 import rsgen.values
 from rsgen.model import IrrData, MaxPrefixes, Member, PeeringDbNet, PolicySettings, Session
-from rsgen.policy import choose_as_sets, max_prefixes, protocol_name
+from rsgen.policy import (
+    BIRD_LIMIT_MAX,
+    choose_as_sets,
+    max_prefixes,
+    protocol_name,
+    receive_limit,
+)
 from rsgen.render import bird_int_set, bird_prefix_set, bird_string
 from rsgen.snapshot import SnapshotMeta, read_snapshot, write_member, write_meta
 from rsgen.values import (
@@ -107,7 +113,12 @@ def test_max_prefix_sources() -> None:
     policy = PolicySettings(default_max_prefixes_ipv4=7, max_prefix_headroom_percent=10)
     assert max_prefixes(_member(max_prefixes=MaxPrefixes(ipv4=5)), _net(p4=100), policy, 4) \
         == (5, "member file")
-    assert max_prefixes(_member(), _net(p4=100), policy, 4) == (110, "PeeringDB 100 + 10%")
+    assert max_prefixes(_member(), _net(p4=100), policy, 4) == \
+        (220, "(PeeringDB 100 + 100) + 10%")
+    exact = PolicySettings(max_prefix_headroom_percent=0, max_prefix_headroom_absolute=0)
+    assert max_prefixes(_member(), _net(p4=4), exact, 4) == (4, "(PeeringDB 4 + 0) + 0%")
+    # arouteserver's formula and defaults: (PeeringDB + 100) * 1.15, rounded up.
+    assert max_prefixes(_member(), _net(p4=5), PolicySettings(), 4)[0] == 121
     assert max_prefixes(_member(), _net(p4=0), policy, 4) == (7, "exchange default")
     assert max_prefixes(_member(), None, policy, 6) == (50, "exchange default")
 
@@ -161,3 +172,61 @@ def test_default_max_shrink_matches_the_guard() -> None:
     from rsgen.model import IrrSettings
 
     assert IrrSettings().max_shrink == DEFAULT_MAX_SHRINK
+
+
+def test_reject_codes_are_arouteservers_for_the_rules_both_have() -> None:
+    """Looking glasses already map arouteserver's reject codes (RS:65520:code): every rule
+    rsgen shares with it has arouteserver's number; no rule takes a number arouteserver uses
+    for something else; rsgen-only rules start at FIRST_RSGEN_CODE."""
+    from rsgen.rules import FIRST_RSGEN_CODE, RESERVED_CODES, RULE_BY_CODE, RULE_BY_NAME, RULES
+
+    assert [(rule.code, rule.name) for rule in RULES] == [
+        (1, "as_path_length"), (2, "bogon_prefix"), (3, "peering_lan"), (5, "next_hop"),
+        (6, "first_as"), (7, "bogon_asn"), (9, "origin_as"), (10, "ipv6_not_global_unicast"),
+        (12, "irr_prefix"), (13, "prefix_length")]
+    assert len(RULE_BY_CODE) == len(RULE_BY_NAME) == len(RULES)
+    assert {0, 4, 8, 11, 14, 15, 65535} == set(RESERVED_CODES)
+    assert not set(RULE_BY_CODE) & set(RESERVED_CODES)
+    assert all(code <= 15 or code >= FIRST_RSGEN_CODE for code in RULE_BY_CODE)
+
+
+def test_reject_statement_names_the_member() -> None:
+    """The rejecting statement passes the member's ASN (the BIRD variable member_asn) to
+    reject_because for the log line, with the rule's code and text."""
+    from rsgen.rules import bird_reject
+
+    assert bird_reject("next_hop") == \
+        'reject_because(member_asn, 5, "next hop is not the member\'s address")'
+    assert bird_reject("ipv6_not_global_unicast") == \
+        'reject_because(member_asn, 10, "IPv6 prefix outside global unicast 2000::/3")'
+
+
+def test_receive_limit_is_a_generous_multiple_with_a_floor() -> None:
+    """The receive limit (filtered routes too) is 4 x the import limit, at least 1,000, never
+    below the import limit and never beyond what BIRD can hold."""
+    policy = PolicySettings()
+    assert (policy.receive_limit_multiplier, policy.receive_limit_minimum) == (4, 1000)
+    assert receive_limit(6, policy) == 1000
+    assert receive_limit(1495, policy) == 5980
+    assert receive_limit(5, PolicySettings(receive_limit_multiplier=1,
+                                           receive_limit_minimum=1)) == 5
+    assert receive_limit(2_000_000_000, policy) == BIRD_LIMIT_MAX
+
+
+def test_per_family_accessors() -> None:
+    """The model's per-family accessors pick the IPv4 or IPv6 value, and refuse other versions."""
+    import ipaddress
+
+    from rsgen.model import MaxPrefixes, PeeringLan, PolicySettings, RouteServer
+
+    server = RouteServer("rs1", 64500, ipaddress.IPv4Address("192.0.2.1"),
+                         ipaddress.IPv4Address("192.0.2.1"), None)
+    assert server.address(4) == ipaddress.IPv4Address("192.0.2.1") and server.address(6) is None
+    lan = PeeringLan(ipaddress.IPv4Network("192.0.2.0/24"), ipaddress.IPv6Network("2001:db8::/64"))
+    assert lan.network(6) == ipaddress.IPv6Network("2001:db8::/64")
+    policy = PolicySettings()
+    assert (policy.min_length(4), policy.max_length(6)) == (8, 48)
+    assert policy.default_max_prefixes(6) == policy.default_max_prefixes_ipv6
+    assert MaxPrefixes(ipv4=5).of(4) == 5 and MaxPrefixes(ipv4=5).of(6) is None
+    with pytest.raises(ValueError, match="want 4 or 6"):
+        policy.min_length(5)

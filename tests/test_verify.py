@@ -7,6 +7,7 @@ bundled example passes, and a config with a rule removed fails naming that rule 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -14,38 +15,50 @@ from pathlib import Path
 
 import pytest
 
-from rsgen.errors import ExitCode
+from rsgen.errors import ExitCode, VerifyFailed
+from rsgen.load import load_checked
 from rsgen.rules import RULES
-from rsgen.verify.lab import LAB_MOUNT
-from rsgen.verify.report import to_json
-from rsgen.verify.run import VerifyOptions, verify
-from rsgen.verify.scenarios import ACCEPT
+from rsgen.verification.lab import PREFIX, pids_in
+from rsgen.verification.report import to_json
+from rsgen.verification.run import VerifyOptions, verify
+from rsgen.verification.scenarios import (
+    ACCEPT,
+    ALTERNATIVE_PATH,
+    IMPORT_LIMIT,
+    MULTI_ROUTER_BEST,
+    WELL_KNOWN_COMMUNITIES,
+)
 from tests.helpers import REPO, copy_example
 
 
-def _namespaces() -> set[str]:
+def _namespaces(pid: int) -> set[str]:
+    """The lab namespaces of the verify run with this pid (rsv-<pid>-...): other runs on the
+    machine (a parallel test session, a developer's verify) do not count."""
     ip = shutil.which("ip")
     assert ip is not None
     listed = subprocess.run([ip, "netns", "list"], capture_output=True, text=True,
                             check=True).stdout
-    return {line.split()[0] for line in listed.splitlines() if line.startswith("rsv")}
+    return {line.split()[0] for line in listed.splitlines()
+            if line.startswith(f"{PREFIX}{pid}-")}
 
 
-def _verify_birds() -> list[str]:
-    """Command lines of running BIRDs that a verify run started (their files are in its
-    rsgen-verify-* work directory)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        # The sandbox (bwrap) names the run's work directory; the BIRD inside sees it as
-        # LAB_MOUNT.
-        ours = any(b"rsgen-verify-" in a or a.startswith(LAB_MOUNT.encode()) for a in argv)
-        if argv and (argv[0].endswith((b"bird", b"bwrap"))) and ours:
-            found.append(b" ".join(argv).decode(errors="replace"))
-    return found
+def _lab_processes(pid: int) -> set[int]:
+    """The processes (bwrap and the BIRDs in it) inside that run's namespaces."""
+    return set(pids_in(sorted(_namespaces(pid))))
+
+
+def _proc_text(pid: int, name: str) -> str:
+    """/proc/PID/NAME, or "" once the process is gone."""
+    try:
+        return Path(f"/proc/{pid}/{name}").read_text()
+    except OSError:
+        return ""
+
+
+def _alive(pids: set[int]) -> set[int]:
+    """Those of the pids that still run (a zombie has let go of everything already)."""
+    return {pid for pid in pids
+            if _proc_text(pid, "stat").rpartition(")")[2].split()[:1] not in ([], ["Z"])}
 
 
 @pytest.fixture
@@ -56,17 +69,18 @@ def example(tmp_path: Path) -> Path:
 def test_example_exchange_passes_every_rule(example: Path) -> None:
     """Every member's valid route reaches every other member unchanged; every violating route
     is filtered with its reason; and no namespace is left behind."""
-    before = _namespaces()
     report = verify(VerifyOptions(example))
     failures = [(o.route.member_asn, o.route.rule, o.problems) for o in report.outcomes
                 if not o.ok]
     assert failures == []
     rules_seen = {o.route.rule for o in report.outcomes}
-    assert rules_seen == {ACCEPT, *(rule.name for rule in RULES)}
+    # No member-file limit of the example is small enough for IMPORT_LIMIT to run.
+    assert rules_seen == {ACCEPT, WELL_KNOWN_COMMUNITIES, MULTI_ROUTER_BEST, ALTERNATIVE_PATH,
+                          *(rule.name for rule in RULES)}
     assert len(report.members) == 8
-    accepted = [o for o in report.outcomes if o.route.rule == ACCEPT]
+    accepted = [o for o in report.outcomes if o.route.accepted]
     assert all(o.receivers_seen == o.receivers_expected > 0 for o in accepted)
-    assert _namespaces() == before
+    assert _namespaces(os.getpid()) == set()
 
 
 def test_removed_irr_check_is_caught_and_named(example: Path, tmp_path: Path) -> None:
@@ -85,6 +99,39 @@ def test_removed_irr_check_is_caught_and_named(example: Path, tmp_path: Path) ->
     leak = next(o for o in report.outcomes if not o.ok)
     assert leak.seen == "accepted"
     assert any("leaked: AS" in p for p in leak.problems)
+
+
+def test_interpreted_communities_and_missing_global_unicast_check_are_caught(
+        example: Path, tmp_path: Path) -> None:
+    """Templates as before this policy: BIRD's default `interpret communities on` on member
+    sessions, and IPv6 outside 2000::/3 not checked on its own. Verify fails exactly the
+    routes carrying NO_EXPORT/NO_ADVERTISE (accepted, but no member receives them) and the
+    IPv6 routes outside global unicast (filtered, but for another reason)."""
+    templates = Path(shutil.copytree(REPO / "templates", tmp_path / "templates"))
+    member_template = templates / "bird2" / "member.conf.j2"
+    text = member_template.read_text()
+    broken = text.replace("    interpret communities off;\n", "")
+    assert broken != text
+    member_template.write_text(broken)
+    policy = templates / "bird2" / "policy.conf.j2"
+    text = policy.read_text()
+    broken = text.replace('    if prefix_outside_ipv6_global_unicast() then '
+                          '{{ reject("ipv6_not_global_unicast") }};\n', "")
+    assert broken != text
+    policy.write_text(broken)
+    report = verify(VerifyOptions(example, members=(17557, 58453), templates=templates))
+    failed = {(o.route.member_asn, o.route.rule, o.route.family): o
+              for o in report.outcomes if not o.ok}
+    assert set(failed) == {
+        (17557, WELL_KNOWN_COMMUNITIES, 4), (17557, WELL_KNOWN_COMMUNITIES, 6),
+        (58453, WELL_KNOWN_COMMUNITIES, 4),
+        (17557, "ipv6_not_global_unicast", 6), (58453, "ipv6_not_global_unicast", 6)}
+    for (_, rule, _), outcome in failed.items():
+        if rule == WELL_KNOWN_COMMUNITIES:
+            assert outcome.seen == "accepted"
+            assert outcome.receivers_seen == 0 < outcome.receivers_expected
+        else:
+            assert outcome.seen == "filtered (12 irr_prefix)"
 
 
 def test_cli_verify_json_and_exit_codes(example: Path, tmp_path: Path) -> None:
@@ -114,7 +161,7 @@ def test_cli_verify_json_and_exit_codes(example: Path, tmp_path: Path) -> None:
 
 def test_json_contract_keys_are_stable() -> None:
     """The JSON document's keys are an API for CI tools: this pins them."""
-    from rsgen.verify.run import VerifyReport
+    from rsgen.verification.run import VerifyReport
 
     document = to_json(VerifyReport("X", ["rs1"], [3333]))
     assert sorted(document) == ["checks", "exchange", "failed", "format", "members", "ok",
@@ -127,21 +174,26 @@ def test_interrupted_verify_leaves_no_namespace_or_process(example: Path) -> Non
     import time
 
     for signum in (signal.SIGINT, signal.SIGTERM):
-        before = _namespaces()
         process = subprocess.Popen([sys.executable, "-m", "rsgen", "verify", "-C", str(example)],
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        deadline = time.monotonic() + 30
-        while _namespaces() == before and time.monotonic() < deadline:
+        # Generous: on a busy machine the build before the lab can take a while. A run that
+        # ends early is reported with its own output.
+        deadline = time.monotonic() + 300
+        birds: set[int] = set()
+        while process.poll() is None and time.monotonic() < deadline:
+            birds = {p for p in _lab_processes(process.pid)
+                     if _proc_text(p, "comm").strip() == "bird"}
+            if birds:
+                break
             time.sleep(0.05)
-        assert _namespaces() != before, "the lab never came up"
-        while not _verify_birds() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert _verify_birds(), "no BIRD started"
+        assert process.poll() is None, process.communicate()
+        assert birds, "no BIRD started in the lab"
+        lab = _lab_processes(process.pid)
         process.send_signal(signum)
         _, stderr = process.communicate(timeout=60)
         assert process.returncode != 0
-        assert _namespaces() == before, stderr
-        assert _verify_birds() == []
+        assert _namespaces(process.pid) == set(), stderr
+        assert _alive(lab) == set()
 
 
 def test_missing_bird_is_refused_with_what_to_install(example: Path) -> None:
@@ -159,7 +211,7 @@ def test_without_root_verify_reruns_in_a_user_namespace_or_refuses(
     allows it, and otherwise refuses with exit code 10 and what to do."""
     from rsgen import cli
     from rsgen.errors import NoPrivilege
-    from rsgen.verify import lab
+    from rsgen.verification import lab
 
     def refuse() -> None:
         raise NoPrivilege("rsgen verify needs root", hint="run it with sudo")
@@ -185,3 +237,132 @@ def test_without_root_verify_reruns_in_a_user_namespace_or_refuses(
         cli._ensure_lab_privileges()
     assert caught.value.exit_code == ExitCode.NO_PRIVILEGE
     assert "sudo" in str(caught.value)
+
+
+# --- max-prefix limits and path hiding (issue: policy bugs found in review) ---
+
+
+def _templates_with(tmp_path: Path, old: str, new: str, through: str | None = None) -> Path:
+    """A copy of rsgen's templates with one piece of member.conf.j2 replaced: `old`, or from
+    `old` through the end of the line holding `through`."""
+    templates = Path(shutil.copytree(REPO / "templates", tmp_path / "templates"))
+    member = templates / "bird2" / "member.conf.j2"
+    text = member.read_text()
+    assert text.count(old) == 1
+    start = text.index(old)
+    end = start + len(old) if through is None else text.index("\n", text.index(through)) + 1
+    member.write_text(text[:start] + new + text[end:])
+    return templates
+
+
+# The limit lines before the fix: the policy limit as `receive limit`, counting filtered routes.
+_IMPORT_LIMIT_LINE = \
+    "        import limit {{ family.max_prefixes }} action {{ policy.max_prefix_action }};\n"
+_OLD_LIMIT_LINE = \
+    "        receive limit {{ family.max_prefixes }} action {{ policy.max_prefix_action }};\n"
+
+
+def _small_limits(example: Path, action: str) -> None:
+    """AS137512: an import limit of 1 per family, far fewer than its filtered test routes.
+    AS45669: 2 IPv4 routes, fewer than the 3 prefixes its route objects admit."""
+    indus = example / "members" / "AS137512.yml"
+    indus.write_text(indus.read_text() + "max_prefixes:\n  ipv4: 1\n  ipv6: 1\n")
+    jazz = example / "members" / "AS45669.yml"
+    jazz.write_text(jazz.read_text().replace("  ipv4: 300\n", "  ipv4: 2\n"))
+    exchange = example / "exchange.yml"
+    text = exchange.read_text()
+    assert "max_prefix_action: restart" in text
+    exchange.write_text(text.replace("max_prefix_action: restart",
+                                     f"max_prefix_action: {action}"))
+
+
+def test_filtered_routes_do_not_count_against_the_import_limit(example: Path,
+                                                                tmp_path: Path) -> None:
+    """A member whose limit is 1 announces all its test routes in one round, most of them
+    filtered: with action `disable` a single trip would keep its sessions down, yet they stay
+    up and its valid routes reach every other member. With the limit as the old `receive
+    limit` (filtered routes counted), the same member is shut down."""
+    from rsgen.snapshot import read_snapshot
+    from rsgen.verification.run import rounds, select_members
+    from rsgen.verification.scenarios import member_routes
+
+    _small_limits(example, "disable")
+    config = load_checked(example)
+    snapshot = read_snapshot(example)
+    members = select_members(config, (137512, 9541), None)
+    taken: set = set()  # type: ignore[type-arg]
+    routes = {m.asn: member_routes(m, snapshot.irr[m.asn], config.exchange, taken)
+              for m in members}
+    first = rounds(config, snapshot, members, routes)[0][137512]
+    for family in (4, 6):
+        assert sum(not r.accepted for r in first if r.family == family) > 1  # over the limit
+
+    report = verify(VerifyOptions(example, members=(137512, 9541)))
+    assert [(o.route.rule, o.problems) for o in report.outcomes if not o.ok] == []
+    valid = [o for o in report.outcomes if o.route.member_asn == 137512 and o.route.accepted]
+    assert {o.route.family for o in valid} == {4, 6}
+    assert all(o.receivers_seen == o.receivers_expected > 0 for o in valid)
+
+    old = _templates_with(tmp_path, _IMPORT_LIMIT_LINE, _OLD_LIMIT_LINE,
+                          through="receive limit {{ family.receive_limit }}")
+    assert "receive limit {{ family.max_prefixes }}" in \
+        (old / "bird2" / "member.conf.j2").read_text()
+    with pytest.raises(VerifyFailed, match="AS137512_192_0_2_81: Automatic shutdown: Route "
+                                           "limit exceeded"):
+        verify(VerifyOptions(example, members=(137512, 9541), templates=old,
+                             session_timeout=10))
+
+
+@pytest.mark.parametrize(("action", "seen"), [
+    ("disable", "0 accepted, down Automatic shutdown: Route limit exceeded"),
+    ("block", "2 accepted, established"),
+])
+def test_import_limit_trips_its_action(example: Path, tmp_path: Path, action: str,
+                                       seen: str) -> None:
+    """Three acceptable routes against an import limit of 2: every session of the member shows
+    the configured action (`show protocols`, routes accepted). Without the import limit line
+    the `disable` check fails, naming the member and what was seen."""
+    _small_limits(example, action)
+    report = verify(VerifyOptions(example, members=(45669, 9541)))
+    assert [(o.route.rule, o.problems) for o in report.outcomes if not o.ok] == []
+    (limit,) = [o for o in report.outcomes if o.route.rule == IMPORT_LIMIT]
+    assert limit.route.member_asn == 45669 and limit.route.limit == (2, action)
+    assert limit.seen == seen
+
+    if action != "disable":
+        # With `block`, a lab still receiving the third route looks like a working limit (two
+        # accepted): only `disable` tells the missing limit from a slow lab on a busy machine.
+        return
+    unlimited = _templates_with(tmp_path, _IMPORT_LIMIT_LINE, "")
+    report = verify(VerifyOptions(example, members=(45669, 9541), templates=unlimited))
+    failed = [o for o in report.outcomes if not o.ok]
+    assert [(o.route.member_asn, o.route.rule) for o in failed] == [(45669, IMPORT_LIMIT)]
+    assert failed[0].seen.endswith("accepted, established"), failed[0].seen
+
+
+def test_other_router_of_a_member_gets_the_alternative_path(example: Path,
+                                                             tmp_path: Path) -> None:
+    """PTCL (AS17557, two routers) and its customer AS137512 announce 103.151.44.0/22 and
+    2404:f4c0::/32, PTCL with the shorter path from its first router only. Every other member
+    gets PTCL's route; PTCL's second router, which would drop PTCL's own path as a loop, gets
+    AS137512's instead. Without the own-ASN export check it gets nothing."""
+    report = verify(VerifyOptions(example, members=(17557, 137512, 9541)))
+    assert [(o.route.rule, o.problems) for o in report.outcomes if not o.ok] == []
+    alternative = {(o.route.member_asn, str(o.route.network), o.route.as_path,
+                    o.receivers_seen, o.receivers_expected)
+                   for o in report.outcomes if o.route.rule == ALTERNATIVE_PATH}
+    assert alternative == {(137512, "103.151.44.0/22", (137512, 137512), 4, 4),
+                           (137512, "2404:f4c0::/32", (137512, 137512), 4, 4)}
+    best = [o for o in report.outcomes if o.route.rule == MULTI_ROUTER_BEST]
+    assert {(o.route.member_asn, o.route.as_path) for o in best} == {(17557, (17557,))}
+    assert len(best) == 2 and all(o.receivers_seen == o.receivers_expected > 0 for o in best)
+
+    old = _templates_with(tmp_path, "    if bgp_path ~ [= * {{ member.asn }} * =] then reject;\n",
+                          "")
+    report = verify(VerifyOptions(example, members=(17557, 137512, 9541), templates=old))
+    failed = [o for o in report.outcomes if not o.ok]
+    assert {(o.route.rule, str(o.route.network)) for o in failed} == {
+        (ALTERNATIVE_PATH, "103.151.44.0/22"), (ALTERNATIVE_PATH, "2404:f4c0::/32")}
+    for outcome in failed:  # the first router gets it anyway (BIRD never echoes a route)
+        assert outcome.receivers_seen == 2
+        assert all(p.startswith("AS17557-2 session ") for p in outcome.problems)

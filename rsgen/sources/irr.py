@@ -174,7 +174,13 @@ def _run_query(objects: Sequence[AsSetName], query: Query, settings: IrrSettings
         raise SourceFailed(f"no answer from {settings.host} within "
                            f"{settings.timeout_seconds:g} s") from None
     problem = _stderr_problem(done.stderr)
-    if done.returncode < 0:  # e.g. SIGPIPE when the server closes while bgpq4 still writes
+    if done.returncode == -signal.SIGPIPE:
+        # The server dropped the connection (a reset or a close mid-answer) while bgpq4 was
+        # still writing pipelined queries: name that fault, not the signal it shows up as.
+        raise SourceFailed(f"{settings.host} closed the connection while bgpq4 was still "
+                           f"sending queries (bgpq4 was killed by SIGPIPE)"
+                           f"{': ' + problem if problem else ''}")
+    if done.returncode < 0:
         raise SourceFailed(f"bgpq4 was killed by {_signal_name(-done.returncode)}: "
                            f"{problem or 'no message'}")
     if done.returncode != 0:

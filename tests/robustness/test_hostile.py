@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from rsgen.birdcheck import bird_parse
-from rsgen.build import render_all
+from rsgen.builder import render_all
 from rsgen.errors import InvalidInput, NoSnapshot, Problem, SourceFailed
 from rsgen.load import load_checked
 from rsgen.model import Config, IrrData, Member, PeeringDbNet, RouteServer, Session, Snapshot
@@ -42,8 +42,8 @@ from rsgen.snapshot import read_snapshot
 from rsgen.sources import irr
 from rsgen.sources.peeringdb import PeeringDbClient, parse_nets
 from rsgen.values import MAX_ASN, AsSetName, PrefixRange, parse_as_set, parse_as_set_list
-from rsgen.verify.run import peer_sessions, render_peer, routers
-from rsgen.verify.scenarios import member_routes
+from rsgen.verification.run import peer_sessions, render_peer, routers
+from rsgen.verification.scenarios import member_routes
 
 T = TypeVar("T")
 
@@ -243,7 +243,8 @@ def assert_expected_structure(text: str, config: Config, server: RouteServer,
     families = {(m, s.ip.version) for m, s in sessions}
     assert found.protocols == base.protocols | {("bgp", protocol_name(m, s))
                                                 for m, s in sessions}
-    assert found.filters == base.filters | {f"import_AS{m.asn}_v{v}" for m, v in families}
+    assert found.filters == base.filters | {f"import_AS{m.asn}_v{v}" for m, v in families} \
+        | {f"export_AS{m.asn}" for m in config.members}
     assert found.functions == base.functions
     assert found.defines == base.defines | {set_name(m, "ORIGINS") for m in config.members} \
         | {set_name(m, f"PREFIXES_V{v}") for m, v in families}

@@ -31,10 +31,10 @@ import pytest
 
 import rsgen.atomic
 from rsgen.atomic import DirectorySwap, StagedFiles, write_atomic
-from rsgen.build import build
+from rsgen.builder import build
 from rsgen.errors import ExitCode, InvalidInput, Locked
 from rsgen.lock import LOCK_FILE, directory_lock, exchange_lock
-from rsgen.refresh import refresh
+from rsgen.refresher import refresh
 from rsgen.snapshot import read_snapshot, recover_snapshot
 from tests.fixtures.irr_plugin import MakeIrrServer
 from tests.fixtures.peeringdb_plugin import MakePeeringDbServer

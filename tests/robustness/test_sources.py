@@ -95,7 +95,10 @@ FAULTS = [
     Fault("irr-hanging", ExitCode.SOURCE_FAILED,
           rf"no answer from 127\.0\.0\.1:\d+ within {IRR_TIMEOUT} s", irr="hang",
           irr_fails=True, max_seconds=2 * IRR_TIMEOUT + 6),
-    Fault("irr-reset-mid-answer", ExitCode.SOURCE_FAILED, r"EOF from IRRd", irr="reset",
+    # bgpq4 either reads the early EOF or, still writing pipelined queries into the reset
+    # connection, dies of SIGPIPE first: which one depends on timing, and both name the fault.
+    Fault("irr-reset-mid-answer", ExitCode.SOURCE_FAILED,
+          r"EOF from IRRd|closed the connection while bgpq4 was still sending", irr="reset",
           irr_fails=True),
     Fault("irr-garbage", ExitCode.SOURCE_FAILED, r"bgpq4 reported: ERROR:.*'%%%'",
           irr="garbage", irr_fails=True),

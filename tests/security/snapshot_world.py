@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rsgen.refresh import refresh
+from rsgen.refresher import refresh
 from rsgen.values import Secret
 from tests.fixtures.irr_plugin import MakeIrrServer
 from tests.fixtures.peeringdb_plugin import MakePeeringDbServer

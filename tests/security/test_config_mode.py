@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from rsgen.atomic import write_if_changed
-from rsgen.build import CONFIG_MODE, build
+from rsgen.builder import CONFIG_MODE, build
 from tests.helpers import copy_example
 
 

@@ -26,10 +26,10 @@ from rsgen.errors import ExitCode, InvalidInput, Problem
 from rsgen.load import MEMBER_FILE_RE, load_checked
 from rsgen.model import Session
 from rsgen.values import printable
-from rsgen.verify import scenarios
-from rsgen.verify.expect import Outcome
-from rsgen.verify.report import print_table
-from rsgen.verify.run import VerifyReport
+from rsgen.verification import scenarios
+from rsgen.verification.expect import Outcome
+from rsgen.verification.report import print_table
+from rsgen.verification.run import VerifyReport
 from rsgen.yamlsafe import YamlProblem, read_yaml
 from tests.helpers import REPO
 from tests.test_bad_input import AS3333, EXCHANGE, VALID, build_tree
@@ -346,6 +346,24 @@ def test_verify_table_cannot_be_given_rich_markup_or_escapes() -> None:
     assert "[link=file:///etc/shadow]IX[/link]" in out and "[bold red]Evil[/]" in out
     assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out
     assert printable(HOSTILE) in out
+
+
+def test_verify_table_shows_prefixes_and_names_without_emoji_codes() -> None:
+    """rich turns ":1234:" into an emoji by default: an IPv6 prefix (fd00:1234::/32, a verify
+    test route) or a name with such a code is printed as it is."""
+    import ipaddress
+
+    route = scenarios.TestRoute(3333, "ipv6_not_global_unicast",
+                                ipaddress.ip_network("fd00:1234::/32"), (3333,), None, True)
+    outcome = Outcome(route, "filtered (10 ipv6_not_global_unicast)", "accepted", 0, 1,
+                      problems=("leaked: AS1 session rs1_2001_db8__1 received fd00:1234::/32",))
+    report = VerifyReport("IX :smile: :1234:", ["rs1"], [3333], [outcome])
+    buffer = io.StringIO()
+    print_table(report, Console(file=buffer, force_terminal=False, width=400))
+    out = buffer.getvalue()
+    assert "MISMATCH AS3333 ipv6_not_global_unicast fd00:1234::/32" in out
+    assert "received fd00:1234::/32" in out and "IX :smile: :1234:" in out
+    assert "\U0001f522" not in out and "\U0001f604" not in out
 
 
 # --- secrets never reach a tool's environment (finding 11) ---

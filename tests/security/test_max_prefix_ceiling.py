@@ -55,7 +55,7 @@ def test_defaults_sit_well_above_the_largest_real_networks() -> None:
     assert largest4 * 2 < policy.max_prefixes_ceiling_ipv4
     assert largest6 * 5 < policy.max_prefixes_ceiling_ipv6
     assert max_prefixes(_member(), _net(largest4, largest6), policy, 4) == \
-        (402_500, "PeeringDB 350000 + 15%")
+        (402_615, "(PeeringDB 350000 + 100) + 15%")
 
 
 @pytest.mark.parametrize(("p4", "expected"), [
@@ -63,8 +63,8 @@ def test_defaults_sit_well_above_the_largest_real_networks() -> None:
                        "1000000, exchange default")),
     (1_000_001, (100, "PeeringDB value 1000001 ignored: above the exchange's ceiling 1000000, "
                       "exchange default")),
-    (1_000_000, (1_150_000, "PeeringDB 1000000 + 15%")),  # at the ceiling: still used
-    (30, (35, "PeeringDB 30 + 15%")),
+    (1_000_000, (1_150_115, "(PeeringDB 1000000 + 100) + 15%")),  # at the ceiling: still used
+    (30, (150, "(PeeringDB 30 + 100) + 15%")),
 ])
 def test_peeringdb_values_above_the_ceiling_are_ignored(p4: int,
                                                          expected: tuple[int, str]) -> None:
@@ -74,7 +74,7 @@ def test_peeringdb_values_above_the_ceiling_are_ignored(p4: int,
 def test_ipv6_has_its_own_ceiling() -> None:
     policy = PolicySettings(max_prefixes_ceiling_ipv6=1000, default_max_prefixes_ipv6=7)
     assert max_prefixes(_member(), _net(None, 1001), policy, 6)[0] == 7
-    assert max_prefixes(_member(), _net(None, 1000), policy, 6)[0] == 1150
+    assert max_prefixes(_member(), _net(None, 1000), policy, 6)[0] == 1265
 
 
 def test_member_file_limits_are_exact_and_never_capped() -> None:
@@ -162,9 +162,28 @@ def test_refresh_and_build_warn_and_the_config_says_why(
     assert built.returncode == 0, built.stderr
     assert built.stderr.count(warning) == 1
     config = (exchange / "out" / "rs1.conf").read_text()
-    assert ("        # Max prefixes: PeeringDB value 4294967295 ignored: above the exchange's "
-            "ceiling 1000000, exchange default.\n"
-            "        receive limit 100 action restart;") in config
-    assert ("        # Max prefixes: member file.\n"
-            "        receive limit 5000000 action restart;") in config
-    assert "receive limit 4294967295" not in config
+    assert ("        # Max prefixes, counting accepted routes only: PeeringDB value 4294967295 "
+            "ignored: above the exchange's ceiling 1000000, exchange default.\n"
+            "        import limit 100 action restart;") in config
+    assert ("        # Max prefixes, counting accepted routes only: member file.\n"
+            "        import limit 5000000 action restart;") in config
+    assert "        receive limit 1000 action restart;" in config  # 100 x 4, at least 1000
+    assert "        receive limit 20000000 action restart;" in config  # 5000000 x 4
+    assert "limit 4294967295" not in config
+
+
+def test_exchange_sets_headroom_and_receive_limit(tmp_path: Path) -> None:
+    """The absolute headroom and the receive-limit sizing are exchange settings, range-checked."""
+    text = EXCHANGE.replace("policy:\n", "policy:\n  max_prefix_headroom_absolute: 10\n"
+                                         "  receive_limit_multiplier: 2\n"
+                                         "  receive_limit_minimum: 500\n")
+    policy = load_checked(build_tree(tmp_path / "ok", {**VALID, "exchange.yml": text})) \
+        .exchange.policy
+    assert (policy.max_prefix_headroom_absolute, policy.receive_limit_multiplier,
+            policy.receive_limit_minimum) == (10, 2, 500)
+    assert max_prefixes(_member(), _net(4, None), policy, 4) == (17, "(PeeringDB 4 + 10) + 15%")
+    bad = EXCHANGE.replace("policy:\n", "policy:\n  receive_limit_multiplier: 0\n")
+    with pytest.raises(InvalidInput) as caught:
+        load_checked(build_tree(tmp_path / "bad", {**VALID, "exchange.yml": bad}))
+    assert [p.message for p in caught.value.problems] == [
+        "policy.receive_limit_multiplier is 0, out of range (minimum 1)"]

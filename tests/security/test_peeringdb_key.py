@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from rsgen.errors import SourceFailed
-from rsgen.refresh import refresh
+from rsgen.refresher import refresh
 from rsgen.sources.peeringdb import PeeringDbClient, api_key_refusal
 from tests.fixtures.irr_plugin import MakeIrrServer
 from tests.fixtures.pdb_server import PeeringDbFixtureServer

@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 
 import rsgen.snapshot
-from rsgen.build import build
+from rsgen.builder import build
 from rsgen.errors import ExitCode, NoSnapshot
-from rsgen.refresh import refresh
+from rsgen.refresher import refresh
 from rsgen.snapshot import member_file_asn, read_snapshot
 from tests.helpers import copy_example
 from tests.security.snapshot_world import read_json, rsgen_cli, tree_bytes, write_json

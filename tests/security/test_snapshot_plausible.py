@@ -17,7 +17,7 @@ import pytest
 
 import rsgen.plausible
 import rsgen.snapshot
-from rsgen.build import build
+from rsgen.builder import build
 from rsgen.errors import ExitCode, NoSnapshot
 from rsgen.model import IrrData, PolicySettings
 from rsgen.plausible import (

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from rsgen.build import build
+from rsgen.builder import build
 from rsgen.errors import ExitCode, NoSnapshot
 from rsgen.provenance import (
     Entry,
@@ -28,7 +28,7 @@ from rsgen.provenance import (
     parse_manifest,
     status,
 )
-from rsgen.refresh import RefreshFailed
+from rsgen.refresher import RefreshFailed
 from rsgen.snapshot import is_data_path, read_snapshot_files
 from rsgen.values import Secret
 from tests.fixtures.irr_plugin import MakeIrrServer
@@ -339,9 +339,9 @@ def test_a_failed_member_keeps_its_old_entry(exchange: Path, sources: Sources) -
 
 def test_verify_refuses_before_starting_a_lab(exchange: Path, sources: Sources,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """verify builds through rsgen.build.build, which reads RSGEN_SNAPSHOT_KEY itself (it
+    """verify builds through rsgen.builder.build, which reads RSGEN_SNAPSHOT_KEY itself (it
     needs root, as tests/test_verify.py does; the snapshot is refused before any namespace)."""
-    from rsgen.verify.run import VerifyOptions, verify
+    from rsgen.verification.run import VerifyOptions, verify
 
     sources.refresh(exchange)  # unsigned
     monkeypatch.setenv("RSGEN_SNAPSHOT_KEY", KEY)

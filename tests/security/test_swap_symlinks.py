@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from rsgen.atomic import DirectorySwap, StagedFiles
-from rsgen.build import build
+from rsgen.builder import build
 from rsgen.errors import ExitCode, InvalidInput, NoSnapshot
 from rsgen.snapshot import read_meta, recover_snapshot
 from tests.fixtures.irr_plugin import MakeIrrServer

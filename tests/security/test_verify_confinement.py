@@ -21,9 +21,9 @@ from rsgen.errors import BirdRejected
 from rsgen.load import load_checked
 from rsgen.render import default_templates_dir, make_environment
 from rsgen.snapshot import read_snapshot
-from rsgen.verify.lab import LAB_MOUNT, HostSpec, Lab, confinement
-from rsgen.verify.run import VerifyOptions, peer_sessions, render_peer, routers, verify
-from rsgen.verify.scenarios import member_routes
+from rsgen.verification.lab import LAB_MOUNT, HostSpec, Lab, confinement
+from rsgen.verification.run import VerifyOptions, peer_sessions, render_peer, routers, verify
+from rsgen.verification.scenarios import member_routes
 from tests.helpers import REPO, copy_example
 
 CAP_NET_BIND_SERVICE = 1 << 10
@@ -131,9 +131,10 @@ def _bird_pids_under(pid: int) -> list[int]:
 
 @pytest.fixture
 def writable_host_dir() -> Iterator[Path]:
-    """A world-writable directory on the host's own file system (not under /tmp, which the
-    sandbox replaces): only the read-only sandbox can keep a lab BIRD out of it."""
-    path = Path(tempfile.mkdtemp(prefix=".rsa-", dir=REPO))
+    """A world-writable directory on the host's own file system (not under /tmp, /var/tmp or
+    /run, which the sandbox replaces, and so not in a checkout that may lie there): only the
+    read-only sandbox can keep a lab BIRD out of it."""
+    path = Path(tempfile.mkdtemp(prefix="rsa-", dir="/var/lib"))
     path.chmod(0o777)
     try:
         yield path

@@ -8,12 +8,13 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 import rsgen
 from rsgen.rules import RULES
 from rsgen.values import printable
-from rsgen.verify.run import VerifyReport
-from rsgen.verify.scenarios import ACCEPT
+from rsgen.verification.run import VerifyReport
+from rsgen.verification.scenarios import ACCEPT, WELL_KNOWN_COMMUNITIES
 
 JSON_FORMAT = 1
 
@@ -38,6 +39,7 @@ def to_json(report: VerifyReport) -> dict[str, Any]:
                 "prefix": str(o.route.network),
                 "as_path": list(o.route.as_path),
                 "next_hop": str(o.route.next_hop) if o.route.next_hop else None,
+                "communities": [list(c) for c in o.route.communities],
                 "isolated": o.route.isolated,
                 "expected": o.expected,
                 "seen": o.seen,
@@ -57,19 +59,23 @@ def write_json(report: VerifyReport) -> str:
 
 def _plain(text: object) -> str:
     """Untrusted text (the exchange's name, what BIRD reported) for a rich console: terminal
-    controls shown as escapes, and `[` escaped so it cannot open rich markup ([link=...])."""
+    controls shown as escapes, and `[` escaped so it cannot open rich markup ([link=...]).
+    Print it with emoji=False: rich would turn ":1234:" (in fd00:1234::/32) into an emoji."""
     return escape(printable(str(text)))
 
 
 def print_table(report: VerifyReport, console: Console) -> None:
     """One row per member and family, one column per rule: a tick, or what was seen."""
-    table = Table(title=_plain(f"rsgen verify: {report.exchange} "
-                               f"({', '.join(report.route_servers)})"), show_lines=False)
+    # Text: neither markup nor emoji codes (":1234:" in an IPv6 prefix) are interpreted.
+    table = Table(title=Text(printable(f"rsgen verify: {report.exchange} "
+                                       f"({', '.join(report.route_servers)})")),
+                  show_lines=False)
     table.add_column("member", no_wrap=True)
     table.add_column("accept", justify="center", no_wrap=True)
+    table.add_column("no-export", justify="center", no_wrap=True)
     for rule in RULES:
         table.add_column(str(rule.code), justify="center", no_wrap=True)
-    columns = (ACCEPT, *(rule.name for rule in RULES))
+    columns = (ACCEPT, WELL_KNOWN_COMMUNITIES, *(rule.name for rule in RULES))
     rows: dict[tuple[int, int], dict[str, str]] = {}
     for outcome in report.outcomes:
         key = (outcome.route.member_asn, outcome.route.family)
@@ -77,15 +83,18 @@ def print_table(report: VerifyReport, console: Console) -> None:
         rows.setdefault(key, {})[outcome.route.rule] = cell
     for (asn, family), cells in sorted(rows.items()):
         table.add_row(f"AS{asn} v{family}", *(cells.get(c, "-") for c in columns))
-    console.print(table)
-    console.print("rules: " + ", ".join(f"{rule.code} {rule.text}" for rule in RULES))
+    console.print(table, emoji=False)
+    console.print("no-export: accepted with NO_EXPORT and NO_ADVERTISE, which must reach every "
+                  "other member; rules: "
+                  + ", ".join(f"{rule.code} {rule.text}" for rule in RULES), emoji=False)
     failed = [o for o in report.outcomes if not o.ok]
     for outcome in failed:
         route = outcome.route
         console.print(f"[red]MISMATCH[/red] AS{route.member_asn} {_plain(route.rule)} "
-                      f"{_plain(route.network)}: expected {_plain(outcome.expected)}")
+                      f"{_plain(route.network)}: expected {_plain(outcome.expected)}",
+                      emoji=False)
         for problem in outcome.problems[:5]:
-            console.print(f"    {_plain(problem)}")
+            console.print(f"    {_plain(problem)}", emoji=False)
     verdict = "[green]all as expected[/green]" if not failed else \
         f"[red]{len(failed)} of {len(report.outcomes)} checks failed[/red]"
     console.print(f"{len(report.outcomes)} checks, {len(report.members)} members, "

@@ -11,7 +11,7 @@ machine, because nothing connects the lab to the host's own network.
 Every namespace is named rsv-<pid>-<run id>-<role>, so parallel runs never collide and
 cleanup_stale() can tell the leftovers of a killed run (dead pid) from a live one.
 
-Running `python -m rsgen.verify.lab -- COMMAND...` runs COMMAND without root inside an
+Running `python -m rsgen.verification.lab -- COMMAND...` runs COMMAND without root inside an
 unprivileged user namespace, where `ip netns` works on a private /run/netns (see
 reexec_in_user_namespace).
 """
@@ -551,7 +551,7 @@ def _unprivileged_hint() -> str:
     works, why = user_namespaces_work()
     if works:
         return ("run it with sudo, or without root in a user namespace, which works on this "
-                "machine: python3 -m rsgen.verify.lab -- rsgen verify ...")
+                "machine: python3 -m rsgen.verification.lab -- rsgen verify ...")
     return f"run it with sudo (unprivileged user namespaces do not work here: {why})"
 
 
@@ -579,7 +579,7 @@ def reexec_in_user_namespace(argv: Sequence[str]) -> NoReturn:
     # Exec, not a child: same pid, so signals sent to us reach the re-run command.
     command = [unshare, "--user", "--map-root-user", "--mount", "--net",
                "--propagation", "private", "--",
-               sys.executable, "-m", "rsgen.verify.lab", "--", *argv]
+               sys.executable, "-m", "rsgen.verification.lab", "--", *argv]
     os.execve(unshare, command, env)  # noqa: S606 an argv list, no shell
 
 
@@ -631,11 +631,12 @@ def terminate_on_signals() -> Iterator[None]:
 
 
 def _main(args: list[str]) -> int:
-    """`python -m rsgen.verify.lab -- COMMAND...`: run COMMAND in a user namespace, as its root."""
+    """`python -m rsgen.verification.lab -- COMMAND...`: run COMMAND in a user namespace, as its
+    root."""
     if args[:1] == ["--"]:
         args = args[1:]
     if not args:
-        print("usage: python3 -m rsgen.verify.lab -- COMMAND [ARG...]", file=sys.stderr)
+        print("usage: python3 -m rsgen.verification.lab -- COMMAND [ARG...]", file=sys.stderr)
         return ExitCode.USAGE
     try:
         if not os.environ.get(USERNS_MARK):

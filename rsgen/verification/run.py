@@ -21,19 +21,19 @@ from pathlib import Path
 import jinja2
 
 from rsgen.birdcheck import BIRD_PARSE_TIMEOUT
-from rsgen.build import build
+from rsgen.builder import build
 from rsgen.errors import BirdRejected, InvalidInput, VerifyFailed
 from rsgen.load import load_checked
 from rsgen.lock import exchange_lock
 from rsgen.model import Config, Member, RouteServer, Snapshot
-from rsgen.policy import max_prefixes, protocol_name
+from rsgen.policy import max_prefixes, protocol_name, receive_limit
 from rsgen.render import default_templates_dir, make_environment, session_password
 from rsgen.snapshot import read_snapshot
 from rsgen.sources.proc import missing_tool
 from rsgen.values import IPAddress, Secret, safe_comment
-from rsgen.verify.birdc import BgpRoute, Birdc
-from rsgen.verify.expect import Expectation, Observation, Outcome, compare
-from rsgen.verify.lab import (
+from rsgen.verification.birdc import BgpRoute, Birdc, ProtocolStatus
+from rsgen.verification.expect import Expectation, Observation, Outcome, compare
+from rsgen.verification.lab import (
     HostSpec,
     Lab,
     check_privileges,
@@ -41,11 +41,17 @@ from rsgen.verify.lab import (
     confinement,
     terminate_on_signals,
 )
-from rsgen.verify.scenarios import TestRoute, member_routes
+from rsgen.verification.scenarios import (
+    IMPORT_LIMIT,
+    TestRoute,
+    alternative_path_routes,
+    import_limit_routes,
+    member_routes,
+)
 
 log = logging.getLogger(__name__)
 PEER_TEMPLATE = "verify/peer.conf.j2"
-# The files of each lab host, in its own directory (rsgen.verify.lab.Lab.directory).
+# The files of each lab host, in its own directory (rsgen.verification.lab.Lab.directory).
 CONFIG, CONFIG_NEW, CONTROL, PID = "bird.conf", "bird.conf.new", "bird.ctl", "bird.pid"
 POLL_SECONDS = 0.3
 STABLE_POLLS = 4  # identical observations in a row before a mismatch is final
@@ -141,7 +147,7 @@ def peer_sessions(router: Router, servers: Sequence[RouteServer]) -> list[PeerSe
     for address in router.addresses:
         password = session_password(router.member, by_address[address], os.environ)
         for server in servers:
-            remote = server.ipv4 if address.version == 4 else server.ipv6
+            remote = server.address(address.version)
             if remote is None:
                 continue
             name = f"{_symbol(server.name)}_{_symbol(address.compressed)}"
@@ -157,13 +163,17 @@ def expectations(config: Config, members: Sequence[Member],
     result = []
     for member in members:
         for route in routes[member.asn]:
-            family_sessions = [s for s in member.sessions if s.ip.version == route.family]
+            if route.rule == IMPORT_LIMIT and route.limit is None:
+                continue  # only announced: the group's first route carries the check
+            family_sessions = [s for s in member.sessions if s.ip.version == route.family
+                               and route.sender in (None, s.ip)]
             protocols = {server.name: tuple(protocol_name(member, s) for s in family_sessions)
                          for server in servers
-                         if (server.ipv4 if route.family == 4 else server.ipv6) is not None}
+                         if server.address(route.family) is not None}
             receivers = {name: tuple(p.name for p in peers if p.version == route.family)
                          for name, (router, peers) in sessions.items()
-                         if router.member.asn != member.asn}
+                         if router.member.asn != member.asn
+                         and route.receiver_asn in (None, router.member.asn)}
             result.append(Expectation(
                 route, protocols, frozenset(str(s.ip) for s in family_sessions),
                 {name: names for name, names in receivers.items() if names}))
@@ -181,11 +191,15 @@ def render_peer(env: jinja2.Environment, router: Router, sessions: Sequence[Peer
 
 def rounds(config: Config, snapshot: Snapshot, members: Sequence[Member],
            routes: dict[int, list[TestRoute]]) -> list[dict[int, list[TestRoute]]]:
-    """Split each member's test routes into rounds that stay within its max-prefix limit.
+    """Split each member's test routes into rounds that stay within its limits.
 
-    The route server counts filtered routes against the limit too (`receive limit`), so a
-    small member announcing all its test routes at once would be shut down: correct policy,
-    but not what is being tested here.
+    The route server counts accepted routes against the import limit (the policy's
+    max-prefix) and every route received, filtered ones included, against the receive limit.
+    A round holds at most as many of a member's routes as its receive limit and at most as
+    many acceptable ones as its import limit, so no limit trips here (the import-limit
+    scenario trips one on purpose, in a round of its own). With the default receive limit (at
+    least 1,000) all of a member's test routes fit one round: its filtered routes outnumber a
+    small import limit at once, and its session must stay up all the same.
     """
     policy = config.exchange.policy
     batches: dict[int, list[list[TestRoute]]] = {}
@@ -194,7 +208,7 @@ def rounds(config: Config, snapshot: Snapshot, members: Sequence[Member],
         for version in (4, 6):
             family = [r for r in routes[member.asn] if r.family == version]
             limit, _ = max_prefixes(member, snapshot.peeringdb.get(member.asn), policy, version)
-            per_family.append([family[i:i + limit] for i in range(0, len(family), limit)])
+            per_family.append(_split(family, limit, receive_limit(limit, policy)))
         count = max(len(f) for f in per_family)
         batches[member.asn] = [[r for f in per_family if n < len(f) for r in f[n]]
                                for n in range(count)]
@@ -202,11 +216,41 @@ def rounds(config: Config, snapshot: Snapshot, members: Sequence[Member],
     return [{asn: b[n] for asn, b in batches.items() if n < len(b)} for n in range(total)]
 
 
+def _split(routes: Sequence[TestRoute], import_limit: int,
+           received_limit: int) -> list[list[TestRoute]]:
+    """Consecutive batches of at most received_limit routes, of which at most import_limit
+    are routes the route server accepts."""
+    batches: list[list[TestRoute]] = []
+    accepted = 0
+    for route in routes:
+        if not batches or len(batches[-1]) >= received_limit or \
+                (route.accepted and accepted >= import_limit):
+            batches.append([])
+            accepted = 0
+        batches[-1].append(route)
+        accepted += route.accepted
+    return batches
+
+
+def scenario_routes(config: Config, snapshot: Snapshot, members: Sequence[Member],
+                    routes: dict[int, list[TestRoute]]) -> list[list[TestRoute]]:
+    """The rounds after the per-member ones: the same prefix from two members (path hiding by
+    the receiving member's own ASN), then the import limit tripped (last: it may take
+    sessions down). Empty rounds are left out."""
+    policy = config.exchange.policy
+    alternative = alternative_path_routes(members, snapshot.irr, routes)
+    limited = [r for m in members for r in import_limit_routes(
+        m, snapshot.irr[m.asn], config.exchange,
+        {v: max_prefixes(m, snapshot.peeringdb.get(m.asn), policy, v)[0] for v in (4, 6)},
+        policy.max_prefix_action.value)]
+    return [batch for batch in (alternative, limited) if batch]
+
+
 def _hosts(config: Config, members: Sequence[Member]) -> list[HostSpec]:
     lan = config.exchange.peering_lan
 
     def interface(address: IPAddress) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
-        network = lan.ipv4 if address.version == 4 else lan.ipv6
+        network = lan.network(address.version)
         assert network is not None  # load() checked every address is inside the LAN
         return ipaddress.ip_interface(f"{address}/{network.prefixlen}")
 
@@ -247,7 +291,10 @@ def verify(options: VerifyOptions, progress: Progress | None = None) -> VerifyRe
     taken: set[ipaddress.IPv4Network | ipaddress.IPv6Network] = set()
     routes = {m.asn: member_routes(m, snapshot.irr[m.asn], config.exchange, taken)
               for m in members}
-    plans = expectations(config, members, routes)
+    extra = scenario_routes(config, snapshot, members, routes)
+    plans = expectations(config, members, {
+        m.asn: routes[m.asn] + [r for batch in extra for r in batch if r.member_asn == m.asn]
+        for m in members})
     # A customised templates/ directory may carry its own verify/ templates too.
     templates = options.templates
     if templates is None or not (templates / PEER_TEMPLATE).is_file():
@@ -268,6 +315,9 @@ def verify(options: VerifyOptions, progress: Progress | None = None) -> VerifyRe
                 rs_control[server.name] = Birdc(lab.directory(server.name) / CONTROL,
                                                 birdc=options.birdc)
             schedule = rounds(config, snapshot, members, routes)
+            for batch in extra:
+                schedule.append({m.asn: [r for r in batch if r.member_asn == m.asn]
+                                 for m in members})
             peer_control: dict[str, Birdc] = {}
             all_routers = [r for m in members for r in routers(m)]
             for router in all_routers:
@@ -309,7 +359,9 @@ def _write_peer(env: jinja2.Environment, lab: Lab, router: Router,
                 number: int, options: VerifyOptions) -> None:
     """Render a simulated member's config for round `number`, check it with `bird -p` (in the
     lab's sandbox), and only then put it where its BIRD reads it."""
-    announced = schedule[number].get(router.member.asn, []) if number < len(schedule) else []
+    announced = [r for r in (schedule[number].get(router.member.asn, [])
+                             if number < len(schedule) else [])
+                 if r.sender is None or r.sender in router.addresses]
     text = render_peer(env, router, peer_sessions(router, servers), announced, number)
     staged = lab.place(router.name, CONFIG_NEW, text)
     checked = lab.run(router.name, [options.bird, "-p", "-c", lab.inside(router.name,
@@ -337,7 +389,7 @@ def _wait_for_sessions(config: Config, members: Sequence[Member], rs_control: di
                        options: VerifyOptions, progress: Progress, workdir: Path) -> None:
     deadline = time.monotonic() + options.session_timeout
     wanted = {server.name: {protocol_name(m, s) for m in members for s in m.sessions
-                            if (server.ipv4 if s.ip.version == 4 else server.ipv6) is not None}
+                            if server.address(s.ip.version) is not None}
               for server in config.exchange.route_servers}
     total = sum(len(v) for v in wanted.values())
     _wait_for_control(rs_control, deadline)
@@ -363,11 +415,13 @@ def _wait_for_sessions(config: Config, members: Sequence[Member], rs_control: di
 def _observe(rs_control: dict[str, Birdc], peer_control: dict[str, Birdc]) -> Observation:
     accepted: dict[str, list[BgpRoute]] = {}
     filtered: dict[str, list[BgpRoute]] = {}
+    protocols: dict[str, list[ProtocolStatus]] = {}
     for server, control in rs_control.items():
         accepted[server] = control.routes()
         filtered[server] = control.routes(filtered=True)
+        protocols[server] = control.protocols()
     received = {name: control.routes() for name, control in peer_control.items()}
-    return Observation(accepted, filtered, received)
+    return Observation(accepted, filtered, received, protocols)
 
 
 def _settle(plans: Sequence[Expectation], rs_control: dict[str, Birdc],

@@ -10,8 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from rsgen.rules import REJECT_REASON_ID, RULE_BY_CODE
-from rsgen.verify.birdc import BgpRoute
-from rsgen.verify.scenarios import ACCEPT, TestRoute
+from rsgen.verification.birdc import BgpRoute, ProtocolStatus
+from rsgen.verification.scenarios import IMPORT_LIMIT, TestRoute
 
 
 @dataclass(frozen=True)
@@ -21,6 +21,8 @@ class Observation:
     accepted: Mapping[str, Sequence[BgpRoute]]  # route server -> accepted routes
     filtered: Mapping[str, Sequence[BgpRoute]]  # route server -> filtered routes
     received: Mapping[str, Sequence[BgpRoute]]  # member router -> routes it received
+    # route server -> its `show protocols` rows (the import-limit scenario reads them)
+    protocols: Mapping[str, Sequence[ProtocolStatus]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -90,13 +92,13 @@ def _route_server_view(expectation: Expectation, observation: Observation,
 def _received(route: TestRoute, routes: Sequence[BgpRoute], protocol: str,
               senders: frozenset[str] | None) -> bool:
     """Whether a receiving session got this route with the AS path it was sent with (so the
-    route server's ASN is absent, RFC 7947) and, when `senders` is given, with the sender's own
-    next hop."""
+    route server's ASN is absent, RFC 7947), with every community it was sent with and, when
+    `senders` is given, with the sender's own next hop."""
     for seen in routes:
         if seen.protocol != protocol or seen.network != route.network:
             continue
-        if seen.as_path == route.as_path and (senders is None or
-                                              set(seen.next_hop[:1]) <= senders):
+        if seen.as_path == route.as_path and set(route.communities) <= set(seen.communities) \
+                and (senders is None or set(seen.next_hop[:1]) <= senders):
             return True
     return False
 
@@ -104,24 +106,71 @@ def _received(route: TestRoute, routes: Sequence[BgpRoute], protocol: str,
 def compare(expectation: Expectation, observation: Observation,
             rs_asns: Mapping[str, int]) -> Outcome:
     route = expectation.route
+    if route.rule == IMPORT_LIMIT:
+        return _compare_limit(expectation, observation)
     seen, problems = _route_server_view(expectation, observation, rs_asns)
     states = sorted(set(seen.values()))
     summary = states[0] if len(states) == 1 else "mixed: " + ", ".join(states)
     expected_sessions = [(router, p)
                          for router, protocols in sorted(expectation.receivers.items())
                          for p in protocols]
-    senders = expectation.sender_addresses if route.rule == ACCEPT else None
+    senders = expectation.sender_addresses if route.accepted else None
     got = [(router, p) for router, p in expected_sessions
            if _received(route, observation.received.get(router, ()), p, senders)]
-    if route.rule == ACCEPT:
+    if route.accepted:
+        communities = "".join(f" and community ({a},{b})" for a, b in route.communities)
         for router, protocol in expected_sessions:
             if (router, protocol) not in got:
                 problems.append(f"{router} session {protocol} did not receive it with next hop "
                                 f"{'/'.join(sorted(expectation.sender_addresses))} and AS path "
-                                f"{' '.join(map(str, route.as_path))}")
+                                f"{' '.join(map(str, route.as_path))}{communities}")
         return Outcome(route, "accepted", summary, len(expected_sessions), len(got),
                        tuple(problems))
     for router, protocol in got:
         problems.append(f"leaked: {router} session {protocol} received it")
     return Outcome(route, describe_reason(route.expected_reason), summary, 0, len(got),
                    tuple(problems))
+
+
+def describe_limit(limit: int, action: str) -> str:
+    """What the route server must do with a session that offers limit + 1 acceptable routes."""
+    what = {"warn": f"established, all {limit + 1} accepted (only a warning)",
+            "block": f"established, {limit} accepted (the rest blocked)",
+            "disable": "disabled (down), none accepted",
+            "restart": f"restarted again and again, never more than {limit} accepted"}
+    return f"import limit {limit}, action {action}: {what.get(action, action)}"
+
+
+def _compare_limit(expectation: Expectation, observation: Observation) -> Outcome:
+    """IMPORT_LIMIT: the member announced one acceptable route more than its import limit:
+    each of its sessions must show the configured action."""
+    route = expectation.route
+    if route.limit is None:
+        raise ValueError("an import-limit check needs its limit")
+    limit, action = route.limit
+    seen: dict[str, str] = {}
+    problems: list[str] = []
+    for server, protocols in sorted(expectation.protocols.items()):
+        rows = {row.name: row for row in observation.protocols.get(server, ())}
+        for protocol in protocols:
+            count = sum(1 for r in observation.accepted.get(server, ()) if r.protocol == protocol)
+            row = rows.get(protocol)
+            up = row is not None and row.established
+            state = "missing" if row is None else "established" if up else \
+                " ".join(filter(None, (row.state, row.info)))
+            key = f"{server}/{protocol}"
+            seen[key] = f"{count} accepted, {state}"
+            if action == "warn":
+                ok = up and count == limit + 1
+            elif action == "block":
+                ok = up and count == limit
+            elif action == "disable":
+                ok = row is not None and row.state == "down" and count == 0
+            else:  # restart: torn down on every attempt, so never over the limit
+                ok = count <= limit
+            if not ok:
+                problems.append(f"{key}: expected {describe_limit(limit, action)}, "
+                                f"seen {seen[key]}")
+    states = sorted(set(seen.values()))
+    summary = states[0] if len(states) == 1 else "mixed: " + ", ".join(states)
+    return Outcome(route, describe_limit(limit, action), summary, 0, 0, tuple(problems))

@@ -11,7 +11,7 @@ IRR check runs last.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from rsgen.model import Exchange, IrrData, Member
@@ -19,11 +19,28 @@ from rsgen.rules import RULE_BY_NAME
 from rsgen.values import IPAddress, IPNetwork, PrefixRange, is_bogon_prefix
 
 ACCEPT = "accept"
+# Accepted like ACCEPT, but carrying the well-known communities NO_EXPORT and NO_ADVERTISE
+# (RFC 1997): meant for the receiving members, so the route server must pass the route on to
+# every other member with them intact instead of acting on them itself.
+WELL_KNOWN_COMMUNITIES = "well_known_communities"
+# Two members announce the same prefix, one of them (M) with the shorter path and from only
+# one of its routers. MULTI_ROUTER_BEST is M's route: the best, which every other member
+# receives. ALTERNATIVE_PATH is the other member's: M's other routers must receive it, since
+# the best path contains M's own ASN and they would drop it as a loop.
+MULTI_ROUTER_BEST = "multi_router_best"
+ALTERNATIVE_PATH = "alternative_path"
+ACCEPTING = (ACCEPT, WELL_KNOWN_COMMUNITIES, MULTI_ROUTER_BEST, ALTERNATIVE_PATH)
+# More routes the route server would accept than the member's import limit: the configured
+# max-prefix action must happen (announced last: it may take the sessions down).
+IMPORT_LIMIT = "import_limit"
+NO_EXPORT, NO_ADVERTISE = (65535, 65281), (65535, 65282)
 # Public ASNs used as foreign first AS or foreign origin: large transit networks.
 _FOREIGN_ASNS = (3356, 174, 1299, 2914, 6939, 6453, 3257, 6762)
 _BOGON_ASN = 64512
 _BOGON_CANDIDATES = {4: ("10.0.0.0/16", "172.16.0.0/16", "100.64.0.0/16", "198.18.0.0/16"),
-                     6: ("3fff:100::/32", "2001:db8:1234::/48", "fc00:1234::/32")}
+                     6: ("3fff:100::/32", "2001:db8:1234::/48", "2002:1234::/32")}
+# Outside 2000::/3 but in no bogon list: only the global unicast check catches these.
+_NON_GLOBAL_UNICAST_V6 = ("fd00:1234::/32", "4000:1234::/32")
 _MAX_VALID_PER_FAMILY = 8
 
 
@@ -32,15 +49,30 @@ class TestRoute:
     """One route a simulated member announces to every route server."""
 
     member_asn: int
-    rule: str  # ACCEPT, or the name of the rule it breaks (rsgen.rules)
+    rule: str  # one of ACCEPTING, or the name of the rule it breaks (rsgen.rules)
     network: IPNetwork
     as_path: tuple[int, ...]  # as the route server receives it
     next_hop: IPAddress | None  # None: the announcing session's own address
     isolated: bool  # breaks only this rule (else it is also outside the IRR list)
+    # Standard communities the member sends; receivers must get each of them.
+    communities: tuple[tuple[int, int], ...] = ()
+    # The one session address (so the one router) of the member that announces it; None:
+    # every router of the member does.
+    sender: IPAddress | None = None
+    # Only this member's routers must receive it (ALTERNATIVE_PATH); None: every other member.
+    receiver_asn: int | None = None
+    # IMPORT_LIMIT: (the sessions' import limit, the action) on the route that carries the
+    # check; None on the others of the group, which are only announced.
+    limit: tuple[int, str] | None = None
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the route server must accept it (ACCEPTING) rather than filter it."""
+        return self.rule in ACCEPTING
 
     @property
     def expected_reason(self) -> int | None:
-        return None if self.rule == ACCEPT else RULE_BY_NAME[self.rule].code
+        return None if self.accepted else RULE_BY_NAME[self.rule].code
 
     @property
     def family(self) -> int:
@@ -57,8 +89,8 @@ def member_routes(member: Member, irr: IrrData, exchange: Exchange,
     """
     routes: list[TestRoute] = []
     for version in (4, 6):
-        lan = exchange.peering_lan.ipv4 if version == 4 else exchange.peering_lan.ipv6
-        served = any(s.ipv4 if version == 4 else s.ipv6 for s in exchange.route_servers)
+        lan = exchange.peering_lan.network(version)
+        served = any(s.address(version) for s in exchange.route_servers)
         if lan is None or not served or not any(s.ip.version == version
                                                 for s in member.sessions):
             continue
@@ -69,9 +101,9 @@ def member_routes(member: Member, irr: IrrData, exchange: Exchange,
 def _family_routes(member: Member, irr: IrrData, exchange: Exchange, version: int,
                    lan: IPNetwork, taken: set[IPNetwork]) -> list[TestRoute]:
     policy = exchange.policy
-    low = policy.ipv4_min_length if version == 4 else policy.ipv6_min_length
-    high = policy.ipv4_max_length if version == 4 else policy.ipv6_max_length
-    entries = irr.ipv4 if version == 4 else irr.ipv6
+    low = policy.min_length(version)
+    high = policy.max_length(version)
+    entries = irr.prefixes(version)
     asn = member.asn
     valid = [n for n in _valid_prefixes(entries, low, high, lan) if n not in taken]
     in_irr = set(valid)
@@ -86,8 +118,8 @@ def _family_routes(member: Member, irr: IrrData, exchange: Exchange, version: in
     routes: list[TestRoute] = []
 
     def add(rule: str, network: IPNetwork, path: tuple[int, ...], next_hop: IPAddress | None,
-            isolated: bool) -> None:
-        routes.append(TestRoute(asn, rule, network, path, next_hop, isolated))
+            isolated: bool, communities: tuple[tuple[int, int], ...] = ()) -> None:
+        routes.append(TestRoute(asn, rule, network, path, next_hop, isolated, communities))
 
     own_path = (asn,)
     if valid:
@@ -95,6 +127,11 @@ def _family_routes(member: Member, irr: IrrData, exchange: Exchange, version: in
         taken.add(network)
         add(ACCEPT, network, own_path, None, True)
         longer = _more_specific(network, high + 1)
+        if valid:  # before the violating routes: a second registered prefix is rarer
+            tagged, _ = claim(True)
+            taken.add(tagged)
+            add(WELL_KNOWN_COMMUNITIES, tagged, own_path, None, True,
+                (NO_EXPORT, NO_ADVERTISE))
         isolated = True
     else:
         longer = _more_specific(next(outside), high + 1)
@@ -107,6 +144,10 @@ def _family_routes(member: Member, irr: IrrData, exchange: Exchange, version: in
     bogon = next(n for n in map(ipaddress.ip_network, _BOGON_CANDIDATES[version])
                  if not n.overlaps(lan))
     add("bogon_prefix", bogon, own_path, None, True)
+    if version == 6:
+        outside_unicast = next(n for n in map(ipaddress.ip_network, _NON_GLOBAL_UNICAST_V6)
+                               if not n.overlaps(lan))
+        add("ipv6_not_global_unicast", outside_unicast, own_path, None, True)
 
     foreign_first = next(a for a in _FOREIGN_ASNS if a != asn)
     foreign_origin = next((a for a in _FOREIGN_ASNS if a != asn and a not in irr.origins), None)
@@ -127,7 +168,7 @@ def _family_routes(member: Member, irr: IrrData, exchange: Exchange, version: in
 
 
 def _valid_prefixes(entries: tuple[PrefixRange, ...], low: int, high: int,
-                    lan: IPNetwork) -> list[IPNetwork]:
+                    lan: IPNetwork, cap: int = _MAX_VALID_PER_FAMILY) -> list[IPNetwork]:
     """Prefixes the member's IRR list accepts and no earlier check rejects."""
     found: list[IPNetwork] = []
     for entry in entries:
@@ -139,7 +180,7 @@ def _valid_prefixes(entries: tuple[PrefixRange, ...], low: int, high: int,
                 if not is_bogon_prefix(network) and not network.overlaps(lan) \
                         and network not in found:
                     found.append(network)
-            if len(found) >= _MAX_VALID_PER_FAMILY:
+            if len(found) >= cap:
                 return found
     return found
 
@@ -190,3 +231,79 @@ def _last_hosts(lan: IPNetwork, count: int) -> list[IPAddress]:
     top = int(lan.broadcast_address) - (1 if lan.version == 4 else 0)
     return [ipaddress.ip_address(top - i) if lan.version == 4 else
             ipaddress.IPv6Address(top - i) for i in range(count)][::-1]
+
+
+# --- scenarios across members and limits: each is announced in a round of its own ---
+
+_MAX_LIMIT_ROUTES = 16  # the import-limit scenario runs for limits below this
+
+
+def alternative_path_routes(members: Sequence[Member], irr: Mapping[int, IrrData],
+                            regular: Mapping[int, list[TestRoute]]) -> list[TestRoute]:
+    """Path hiding by the member's own ASN, for each member M with several routers in a family.
+
+    M's first router and another member X announce the same prefix, M with the shorter path,
+    so the route server's best path holds M's ASN. Every other member must receive M's route
+    (MULTI_ROUTER_BEST); M's routers must receive X's (ALTERNATIVE_PATH), not M's own path,
+    which they would drop as a loop, leaving them without any route. The prefix is X's
+    accepted test route where M's IRR data admits it too (a customer's prefix in its
+    transit's AS-SET, the common case); without one, M gets no such scenario.
+    """
+    routes: list[TestRoute] = []
+    used: set[IPNetwork] = set()
+    for member in members:
+        own = irr[member.asn]
+        for version in (4, 6):
+            addresses = [s.ip for s in member.sessions if s.ip.version == version]
+            if len(addresses) < 2:
+                continue
+            entries = own.prefixes(version)
+            for other in members:
+                candidate = next((r for r in regular.get(other.asn, ())
+                                  if r.rule == ACCEPT and r.family == version), None)
+                if other.asn == member.asn or candidate is None or \
+                        candidate.network in used or \
+                        not any(e.matches(candidate.network) for e in entries):
+                    continue
+                origin = candidate.as_path[-1]
+                best = (member.asn,) if member.asn in own.origins else \
+                    (member.asn, origin) if origin in own.origins else None
+                if best is None:
+                    continue
+                used.add(candidate.network)
+                routes.append(TestRoute(member.asn, MULTI_ROUTER_BEST, candidate.network, best,
+                                        None, True, sender=addresses[0]))
+                routes.append(TestRoute(other.asn, ALTERNATIVE_PATH, candidate.network,
+                                        (other.asn,) * (len(best) + 1), None, True,
+                                        receiver_asn=member.asn))
+                break
+    return routes
+
+
+def import_limit_routes(member: Member, irr: IrrData, exchange: Exchange,
+                        limits: Mapping[int, int], action: str) -> list[TestRoute]:
+    """One route more than the member's import limit, each one the route server would accept.
+
+    For each family whose limit is small (below _MAX_LIMIT_ROUTES) and whose IRR data offers
+    that many prefixes; the first route carries the check (`limit`), the others are only
+    announced. With rsgen's headroom only member-file limits are that small.
+    """
+    routes: list[TestRoute] = []
+    policy = exchange.policy
+    for version, limit in sorted(limits.items()):
+        lan = exchange.peering_lan.network(version)
+        served = any(s.address(version) for s in exchange.route_servers)
+        if lan is None or not served or limit >= _MAX_LIMIT_ROUTES or \
+                member.asn not in irr.origins or \
+                not any(s.ip.version == version for s in member.sessions):
+            continue
+        low = policy.min_length(version)
+        high = policy.max_length(version)
+        entries = irr.prefixes(version)
+        valid = _valid_prefixes(entries, low, high, lan, cap=limit + 1)
+        if len(valid) <= limit:
+            continue
+        routes += [TestRoute(member.asn, IMPORT_LIMIT, network, (member.asn,), None, True,
+                             limit=(limit, action) if index == 0 else None)
+                   for index, network in enumerate(valid[:limit + 1])]
+    return routes
