@@ -10,7 +10,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import rsgen.values
 from rsgen.model import IrrData, MaxPrefixes, Member, PeeringDbNet, PolicySettings, Session
 from rsgen.policy import (
     BIRD_LIMIT_MAX,
@@ -42,10 +41,14 @@ def _net(irr_as_set: str = "", p4: int | None = None, p6: int | None = None) -> 
     return PeeringDbNet(3333, "RIPE NCC", irr_as_set, p4, p6, False)
 
 
-def test_value_doctests() -> None:
-    """The examples in rsgen/values.py docstrings hold."""
-    result = doctest.testmod(rsgen.values)
-    assert result.attempted > 5 and result.failed == 0
+@pytest.mark.parametrize("module", ["rsgen.values", "rsgen.guard",
+                                    "rsgen.verification.birdc"])
+def test_docstring_examples(module: str) -> None:
+    """The examples in these modules' docstrings hold."""
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
 
 
 @pytest.mark.parametrize(("text", "expected"), [

@@ -51,6 +51,9 @@ _SINCE = re.compile(
 _PROTOCOLS_HEADER = re.compile(r"Name\s+Proto\s+Table\s+State\s+Since\s+Info\s*")
 _REPLY = re.compile(r"(?P<code>[0-9]{4})[ -](?P<text>.*)")
 _SYMBOL = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# In `show protocols all`: a protocol's first line starts in column 0, its details are
+# indented; BIRD marks a channel whose import limit was reached "Import limit: N [HIT]".
+_IMPORT_LIMIT_HIT = re.compile(r"\s+Import limit:\s+[0-9]+\s+\[HIT\]\s*")
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -205,6 +208,27 @@ def parse_as_path(text: str) -> tuple[tuple[int, ...], bool, bool]:
     return asns, any(bracket in text for bracket in "{("), truncated
 
 
+def parse_import_limit_hits(text: str) -> frozenset[str]:
+    """The protocols of `show protocols all` output whose import limit BIRD reports as hit.
+
+    >>> sorted(parse_import_limit_hits("p1 BGP --- up 12:00 Established\\n"
+    ...                                 "    Import limit:   2 [HIT]\\n"
+    ...                                 "p2 BGP --- up 12:00 Established\\n"
+    ...                                 "    Import limit:   5\\n"))
+    ['p1']
+    """
+    hits: set[str] = set()
+    current: str | None = None
+    for line in text.splitlines():
+        if not line.strip() or _GREETING.fullmatch(line) or _PROTOCOLS_HEADER.fullmatch(line):
+            continue
+        if not line[0].isspace():
+            current = line.split(None, 1)[0]
+        elif current is not None and _IMPORT_LIMIT_HIT.fullmatch(line):
+            hits.add(current)
+    return frozenset(hits)
+
+
 def parse_protocols(text: str) -> list[ProtocolStatus]:
     """The rows of `show protocols` (without `all`); ValueError on a row that is too short."""
     rows: list[ProtocolStatus] = []
@@ -245,6 +269,10 @@ class Birdc:
     def protocols(self) -> list[ProtocolStatus]:
         """Every protocol's row of `show protocols`."""
         return parse_protocols(self.command("show", "protocols"))
+
+    def import_limits_hit(self) -> frozenset[str]:
+        """The protocols whose import limit has been reached (`show protocols all`)."""
+        return parse_import_limit_hits(self.command("show", "protocols", "all"))
 
     def command(self, *words: str) -> str:
         """BIRD's answer to one command as plain birdc prints it, without the greeting line.

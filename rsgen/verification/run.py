@@ -412,16 +412,22 @@ def _wait_for_sessions(config: Config, members: Sequence[Member], rs_control: di
         time.sleep(POLL_SECONDS)
 
 
-def _observe(rs_control: dict[str, Birdc], peer_control: dict[str, Birdc]) -> Observation:
+def _observe(rs_control: dict[str, Birdc], peer_control: dict[str, Birdc], *,
+             limits: bool = False) -> Observation:
+    """What the route servers and the simulated members show now; with `limits`, also which
+    sessions' import limits are hit (one `show protocols all` per route server)."""
     accepted: dict[str, list[BgpRoute]] = {}
     filtered: dict[str, list[BgpRoute]] = {}
     protocols: dict[str, list[ProtocolStatus]] = {}
+    limits_hit: dict[str, frozenset[str]] = {}
     for server, control in rs_control.items():
         accepted[server] = control.routes()
         filtered[server] = control.routes(filtered=True)
         protocols[server] = control.protocols()
+        if limits:
+            limits_hit[server] = control.import_limits_hit()
     received = {name: control.routes() for name, control in peer_control.items()}
-    return Observation(accepted, filtered, received, protocols)
+    return Observation(accepted, filtered, received, protocols, limits_hit)
 
 
 def _settle(plans: Sequence[Expectation], rs_control: dict[str, Birdc],
@@ -429,10 +435,11 @@ def _settle(plans: Sequence[Expectation], rs_control: dict[str, Birdc],
             progress: Progress) -> list[Outcome]:
     """Poll until every outcome is as expected, or the same mismatches persist."""
     deadline = time.monotonic() + options.settle_timeout
+    limits = any(plan.route.rule == IMPORT_LIMIT for plan in plans)
     previous: list[tuple[str, ...]] | None = None
     stable = 0
     while True:
-        observation = _observe(rs_control, peer_control)
+        observation = _observe(rs_control, peer_control, limits=limits)
         outcomes = [compare(plan, observation, rs_asns) for plan in plans]
         progress("routes as expected", sum(o.ok for o in outcomes), len(outcomes))
         if all(o.ok for o in outcomes):
