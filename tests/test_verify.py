@@ -365,3 +365,35 @@ def test_other_router_of_a_member_gets_the_alternative_path(example: Path,
     for outcome in failed:  # the first router gets it anyway (BIRD never echoes a route)
         assert outcome.receivers_seen == 2
         assert all(p.startswith("AS17557-2 session ") for p in outcome.problems)
+
+
+def test_table_shows_the_shared_prefix_and_limit_checks_in_one_column() -> None:
+    """The checks beyond one route per rule (import limit, shared prefixes) have the table's
+    "other" column: ok when all passed, FAIL when one did."""
+    import io
+    import ipaddress
+
+    from rich.console import Console
+
+    from rsgen.verification.expect import Outcome
+    from rsgen.verification.report import print_table
+    from rsgen.verification.run import VerifyReport
+    from rsgen.verification.scenarios import TestRoute
+
+    def outcome(rule: str, ok: bool) -> Outcome:
+        route = TestRoute(3333, rule, ipaddress.ip_network("193.0.10.0/24"), (3333,), None,
+                          True)
+        return Outcome(route, "x", "x", 0, 0, () if ok else ("wrong",))
+
+    for results, cell in (((True, True), "ok"), ((True, False), "FAIL")):
+        report = VerifyReport("IX", ["rs1"], [3333], [
+            outcome(ACCEPT, True), outcome(ALTERNATIVE_PATH, results[0]),
+            outcome(IMPORT_LIMIT, results[1])])
+        buffer = io.StringIO()
+        print_table(report, Console(file=buffer, force_terminal=False, width=400))
+        lines = buffer.getvalue().splitlines()
+        (header,) = [line for line in lines if line.startswith("┃ member")]
+        (row,) = [line for line in lines if "AS3333 v4" in line]
+        cells = [c.strip() for c in row.split("│") if c.strip()]
+        assert header.rstrip(" ┃").endswith("other")
+        assert cells[1] == "ok" and cells[-1] == cell, row

@@ -14,7 +14,13 @@ import rsgen
 from rsgen.rules import RULES
 from rsgen.values import printable
 from rsgen.verification.run import VerifyReport
-from rsgen.verification.scenarios import ACCEPT, WELL_KNOWN_COMMUNITIES
+from rsgen.verification.scenarios import (
+    ACCEPT,
+    ALTERNATIVE_PATH,
+    IMPORT_LIMIT,
+    MULTI_ROUTER_BEST,
+    WELL_KNOWN_COMMUNITIES,
+)
 
 JSON_FORMAT = 1
 
@@ -64,6 +70,12 @@ def _plain(text: object) -> str:
     return escape(printable(str(text)))
 
 
+# The checks beyond one route per rule share the table's last column.
+_OTHER = "other"
+_OTHER_SCENARIOS = frozenset({MULTI_ROUTER_BEST, ALTERNATIVE_PATH, IMPORT_LIMIT})
+_OK, _FAIL = "[green]ok[/green]", "[red]FAIL[/red]"
+
+
 def print_table(report: VerifyReport, console: Console) -> None:
     """One row per member and family, one column per rule: a tick, or what was seen."""
     # Text: neither markup nor emoji codes (":1234:" in an IPv6 prefix) are interpreted.
@@ -75,17 +87,20 @@ def print_table(report: VerifyReport, console: Console) -> None:
     table.add_column("no-export", justify="center", no_wrap=True)
     for rule in RULES:
         table.add_column(str(rule.code), justify="center", no_wrap=True)
-    columns = (ACCEPT, WELL_KNOWN_COMMUNITIES, *(rule.name for rule in RULES))
+    table.add_column("other", justify="center", no_wrap=True)
+    columns = (ACCEPT, WELL_KNOWN_COMMUNITIES, *(rule.name for rule in RULES), _OTHER)
     rows: dict[tuple[int, int], dict[str, str]] = {}
     for outcome in report.outcomes:
         key = (outcome.route.member_asn, outcome.route.family)
-        cell = "[green]ok[/green]" if outcome.ok else "[red]FAIL[/red]"
-        rows.setdefault(key, {})[outcome.route.rule] = cell
+        column = _OTHER if outcome.route.rule in _OTHER_SCENARIOS else outcome.route.rule
+        cells = rows.setdefault(key, {})
+        if cells.get(column) != _FAIL:  # a column of several checks fails if one does
+            cells[column] = _OK if outcome.ok else _FAIL
     for (asn, family), cells in sorted(rows.items()):
         table.add_row(f"AS{asn} v{family}", *(cells.get(c, "-") for c in columns))
     console.print(table, emoji=False)
     console.print("no-export: accepted with NO_EXPORT and NO_ADVERTISE, which must reach every "
-                  "other member; rules: "
+                  "other member; other: the shared-prefix and import-limit checks; rules: "
                   + ", ".join(f"{rule.code} {rule.text}" for rule in RULES), emoji=False)
     failed = [o for o in report.outcomes if not o.ok]
     for outcome in failed:
