@@ -19,7 +19,7 @@ from rsgen.errors import InvalidInput, NoSnapshot, Problem
 from rsgen.load import load_checked
 from rsgen.lock import directory_lock, exchange_lock
 from rsgen.model import Config, Snapshot
-from rsgen.policy import choose_as_sets
+from rsgen.policy import choose_as_sets, max_prefix_warnings
 from rsgen.render import (
     default_templates_dir,
     make_environment,
@@ -36,7 +36,9 @@ class BuildResult:
     written: tuple[Path, ...]  # every config file, in route-server order
     changed: tuple[Path, ...] = field(default=())  # those whose bytes changed
     example_data: bool = False
-    warnings: tuple[str, ...] = ()  # about the snapshot's provenance (rsgen.provenance)
+    # About the snapshot's provenance (rsgen.provenance) and about PeeringDB limits the build
+    # ignored (rsgen.policy.max_prefix_warnings, as "AS<asn>: ...").
+    warnings: tuple[str, ...] = ()
 
 
 def snapshot_gaps(config: Config, snapshot: Snapshot) -> dict[int, str]:
@@ -110,6 +112,10 @@ def build(directory: Path, output: Path | None = None, *, offline: bool = False,
             raise NoSnapshot(f"the snapshot is missing or out of date for {len(gaps)} "
                              "member(s)", hint="run rsgen refresh, or build without --offline",
                              problems=problems)
+        warnings += [f"AS{member.asn}: {warning}" for member in config.members
+                     for warning in max_prefix_warnings(member,
+                                                        snapshot.peeringdb.get(member.asn),
+                                                        policy)]
         rendered = render_all(config, snapshot, templates)
         for name, text in rendered.items():
             bird_parse(text, name, bird)

@@ -178,31 +178,14 @@ def build(directory: Path, peeringdb_url: str | None, irr_host: str | None,
     result = run_build(directory, output, offline=offline, templates=templates,
                        refresh_missing=refresh_missing, snapshot_key=key)
     for warning in result.warnings:
-        _echo(f"warning: {warning}", err=True)
+        member, _, text = warning.partition(": ")
+        if not any(f"{member}: " in line and text in line for line in said):  # said already
+            _echo(f"warning: {warning}", err=True)
     for path in result.written:
         state = "written" if path in result.changed else "unchanged"
         _echo(f"{path}: {state} (bird -p ok)")
-    for asn, warning in _limit_warnings(directory):
-        if not any(f"AS{asn}: " in line and warning in line for line in said):  # said already
-            _echo(f"warning: AS{asn}: {warning}", err=True)
     if result.example_data:
         click.echo("note: built from the bundled EXAMPLE snapshot; do not deploy", err=True)
-
-
-def _limit_warnings(directory: Path) -> list[tuple[int, str]]:
-    """Members whose PeeringDB max-prefix value the build ignored (above the ceiling)."""
-    from rsgen.load import load_checked
-    from rsgen.policy import max_prefix_warnings
-    from rsgen.snapshot import read_snapshot
-
-    try:
-        config = load_checked(directory)
-        snapshot = read_snapshot(directory)
-    except RsgenError:  # the build just read both; nothing to add if that changed since
-        return []
-    return [(member.asn, warning) for member in config.members
-            for warning in max_prefix_warnings(member, snapshot.peeringdb.get(member.asn),
-                                               config.exchange.policy)]
 
 
 @cli.command()

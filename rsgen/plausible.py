@@ -30,22 +30,6 @@ MAX_ORIGINS = 100_000
 MAX_LIST_ENTRIES = 2_000_000
 
 
-@dataclass(frozen=True)
-class LengthBounds:
-    """The prefix lengths the exchange's policy accepts, per family (min, max)."""
-
-    ipv4: tuple[int, int]
-    ipv6: tuple[int, int]
-
-    @classmethod
-    def of(cls, policy: PolicySettings) -> LengthBounds:
-        return cls((policy.ipv4_min_length, policy.ipv4_max_length),
-                   (policy.ipv6_min_length, policy.ipv6_max_length))
-
-    def family(self, version: int) -> tuple[int, int]:
-        return self.ipv4 if version == 4 else self.ipv6
-
-
 def entry_prefixes(entry: PrefixRange) -> int:
     """How many prefixes one entry admits: 2^(ge-n) + ... + 2^(le-n).
 
@@ -57,18 +41,18 @@ def entry_prefixes(entry: PrefixRange) -> int:
     return (1 << (entry.le - entry.prefixlen + 1)) - (1 << (entry.ge - entry.prefixlen))
 
 
-def entry_problem(entry: PrefixRange, bounds: LengthBounds | None) -> str | None:
-    """Why this prefix-list entry is implausible, or None.
+def entry_problem(entry: PrefixRange, bounds: PolicySettings | None) -> str | None:
+    """Why this prefix-list entry is implausible, or None; `bounds` gives the policy's prefix
+    lengths (None: only the size bounds apply).
 
-    >>> bounds = LengthBounds((8, 24), (12, 48))
-    >>> entry_problem(PrefixRange.parse("0.0.0.0/0{8,24}"), bounds)
+    >>> entry_problem(PrefixRange.parse("0.0.0.0/0{8,24}"), PolicySettings())
     'prefix length 0 is shorter than policy.ipv4_min_length 8'
     >>> entry_problem(PrefixRange.parse("10.0.0.0/8{23,24}"), None)
     'admits 98304 prefixes, more than the 65536 one entry can stand for'
     """
     family = "ipv4" if entry.version == 4 else "ipv6"
     if bounds is not None:
-        low, high = bounds.family(entry.version)
+        low, high = bounds.min_length(entry.version), bounds.max_length(entry.version)
         if entry.prefixlen < low:
             return (f"prefix length {entry.prefixlen} is shorter than "
                     f"policy.{family}_min_length {low}")
@@ -104,7 +88,7 @@ def list_problems(data: IrrData) -> list[str]:
     return found
 
 
-def first_problem(data: IrrData, bounds: LengthBounds | None) -> str | None:
+def first_problem(data: IrrData, bounds: PolicySettings | None) -> str | None:
     """The first reason (in file order: origins, ipv4, ipv6) this data is implausible."""
     sizes = list_problems(data)
     if sizes:
@@ -130,7 +114,7 @@ class Screened:
     failure: str | None  # set when the answer as a whole is implausible (keep the old data)
 
 
-def screen(data: IrrData, bounds: LengthBounds) -> Screened:
+def screen(data: IrrData, bounds: PolicySettings) -> Screened:
     """Drop what build would refuse from a fresh bgpq4 answer.
 
     bgpq4 does not filter route objects shorter than the minimum length, and real IRRs hold

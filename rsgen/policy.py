@@ -100,7 +100,7 @@ def max_prefix_warnings(member: Member, peeringdb: PeeringDbNet | None,
         announced = _announced(peeringdb, version)
         ceiling = policy.max_prefixes_ceiling(version)
         if announced and announced > ceiling:
-            limit, _ = max_prefixes(member, peeringdb, policy, version)
+            limit = policy.default_max_prefixes(version)  # what max_prefixes uses then
             warnings.append(
                 f"PeeringDB info_prefixes{version} {announced} ignored: above the exchange's "
                 f"ceiling {ceiling} (policy.max_prefixes_ceiling_ipv{version}); the exchange "

@@ -36,14 +36,14 @@ import hmac
 import json
 import os
 import re
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 from pathlib import Path
 from typing import Any
 
 from rsgen.errors import ExitCode, NoSnapshot, Problem, RsgenError
-from rsgen.values import Secret
+from rsgen.values import Secret, brief
 
 PROVENANCE_FILE = "provenance.json"
 FORMAT = 1
@@ -262,7 +262,7 @@ def enforce(statuses: Mapping[str, Status], root: Path, key: Secret | None) -> l
         names = [relative for relative, found in statuses.items() if found is state]
         if names:
             warnings.append(f"{len(names)} snapshot file(s) {_summary(state)}: "
-                            f"{_some(names)}")
+                            f"{brief(names)}")
     return warnings
 
 
@@ -273,9 +273,3 @@ def _summary(state: Status) -> str:
                 "them)")
     return (f"carry no signature although snapshot/{PROVENANCE_FILE} is signed (run rsgen "
             f"refresh with {KEY_ENV} set to sign them)")
-
-
-def _some(names: Iterable[str], limit: int = 5) -> str:
-    listed = list(names)
-    shown = ", ".join(listed[:limit])
-    return shown if len(listed) <= limit else f"{shown} and {len(listed) - limit} more"

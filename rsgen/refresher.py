@@ -32,7 +32,7 @@ from rsgen.snapshot import (
 from rsgen.sources import irr as irr_source
 from rsgen.sources.peeringdb import PeeringDbClient, api_key_from_env
 from rsgen.sources.proc import missing_tool
-from rsgen.values import AsSetName, Secret
+from rsgen.values import AsSetName, Secret, brief
 
 
 @dataclass
@@ -148,7 +148,6 @@ def _refresh(directory: Path, config: Config, *, peeringdb_url: str | None,
 
     # Everything fetched: only now touch the disk, all at once. The successes are committed
     # even when others failed; the caller raises RefreshFailed after the commit.
-    bounds = plausible.LengthBounds.of(policy)
     with SnapshotTransaction(directory, key=key) as transaction:
         for member in members:
             asn = member.asn
@@ -159,13 +158,13 @@ def _refresh(directory: Path, config: Config, *, peeringdb_url: str | None,
                 continue
             # Never write what build would refuse (rsgen.plausible): bgpq4 passes on route
             # objects shorter than the policy allows, and private origin ASNs.
-            screened = plausible.screen(data, bounds)
+            screened = plausible.screen(data, policy)
             if screened.failure is not None:
                 report.failed[asn] = screened.failure
                 continue
             if screened.dropped:
                 _warn(report, asn, f"dropped {len(screened.dropped)} IRR entries build would "
-                                   f"refuse: {_some(screened.dropped)}")
+                                   f"refuse: {brief(screened.dropped)}")
             data = screened.data
             old = previous.irr.get(asn)
             state = origin_of.get(f"irr/AS{asn}.json")
@@ -180,9 +179,7 @@ def _refresh(directory: Path, config: Config, *, peeringdb_url: str | None,
                 report.shrunk.append(asn)
                 continue
             if shrinks:
-                report.warnings[asn] = "; ".join(filter(None, [
-                    report.warnings.get(asn),
-                    "accepted by --accept-shrink: " + guard.describe(shrinks)]))
+                _warn(report, asn, "accepted by --accept-shrink: " + guard.describe(shrinks))
             transaction.write_member(asn, irr=data)
             report.updated.append(asn)
         transaction.write_meta(read_meta(directory) or SnapshotMeta())
@@ -225,11 +222,6 @@ def _previous_snapshot(directory: Path, key: Secret | None,
 
 def _warn(report: RefreshReport, asn: int, text: str) -> None:
     report.warnings[asn] = "; ".join(filter(None, [report.warnings.get(asn), text]))
-
-
-def _some(items: Sequence[str], limit: int = 5) -> str:
-    shown = ", ".join(items[:limit])
-    return shown if len(items) <= limit else f"{shown} and {len(items) - limit} more"
 
 
 def _irr_settings(config: Config, irr_host: str | None) -> IrrSettings:

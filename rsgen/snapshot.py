@@ -299,7 +299,6 @@ def read_snapshot(directory: Path, *, policy: PolicySettings | None = None) -> S
 def read_snapshot_files(directory: Path, *, policy: PolicySettings | None = None,
                         ) -> SnapshotFiles:
     """As read_snapshot, also returning each file's hash and the provenance manifest."""
-    bounds = None if policy is None else plausible.LengthBounds.of(policy)
     with _pinned(directory) as pinned:
         meta = None if pinned is None else _read_meta(*pinned)
         if pinned is None or meta is None:
@@ -328,7 +327,7 @@ def read_snapshot_files(directory: Path, *, policy: PolicySettings | None = None
             if net is not None:
                 peeringdb[asn] = net
         else:
-            irr[asn] = _irr_from_json(asn, data, root / relative, bounds)
+            irr[asn] = _irr_from_json(asn, data, root / relative, policy)
     return SnapshotFiles(Snapshot(meta.example, peeringdb, irr), root, digests, manifest)
 
 
@@ -549,7 +548,7 @@ def _peeringdb_from_json(asn: int, data: Any, path: Path) -> PeeringDbNet | None
 
 
 def _irr_from_json(asn: int, data: Any, path: Path,
-                   bounds: plausible.LengthBounds | None = None) -> IrrData:
+                   bounds: PolicySettings | None = None) -> IrrData:
     if not isinstance(data, dict) or data.get("asn") != asn:
         raise _damaged(path, "asn does not match the file name")
     try:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -259,6 +260,17 @@ def safe_comment(text: str, limit: int = 120) -> str:
     """
     cleaned = " ".join(scrub_config_text(text).split())
     return cleaned[:limit].strip()
+
+
+def brief(items: Iterable[str], limit: int = 5) -> str:
+    """The first few items for a one-line message.
+
+    >>> brief(["a", "b", "c"], limit=2)
+    'a, b and 1 more'
+    """
+    listed = list(items)
+    shown = ", ".join(listed[:limit])
+    return shown if len(listed) <= limit else f"{shown} and {len(listed) - limit} more"
 
 
 _ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}

@@ -315,6 +315,24 @@ def _python_for(uid: int, source: Path) -> str:
     raise AssertionError(f"no Python >= 3.11 that uid {uid} can run")
 
 
+def _run_as_nobody(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run a Python script as nobody, with a copy of rsgen it can read, its first argument a
+    work directory it owns, then `args`."""
+    home = Path(tempfile.mkdtemp(prefix="rsv-test-"))
+    try:
+        home.chmod(0o755)
+        source = _readable_copy_of_rsgen(home)
+        (home / "lab").mkdir()
+        os.chown(home / "lab", NOBODY, NOBODY)
+        return subprocess.run(
+            [_which("setpriv"), f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
+             _python_for(NOBODY, source), "-c", script, str(home / "lab" / "work"), *args],
+            cwd=source, env={**os.environ, "PYTHONPATH": str(source)},
+            capture_output=True, text=True, timeout=90, check=False)
+    finally:
+        shutil.rmtree(home)
+
+
 def test_an_unprivileged_user_gets_a_lab_in_a_user_namespace() -> None:
     """Without root, rsgen verify explains the way out, and re-run in a user namespace it works."""
     script = textwrap.dedent("""
@@ -338,19 +356,7 @@ def test_an_unprivileged_user_gets_a_lab_in_a_user_namespace() -> None:
                            timeout=10)
             print("uid", os.getuid(), "reached", repr(done.stdout.strip()), lab.prefix)
     """)
-    home = Path(tempfile.mkdtemp(prefix="rsv-test-"))
-    try:
-        home.chmod(0o755)
-        source = _readable_copy_of_rsgen(home)
-        (home / "lab").mkdir()
-        os.chown(home / "lab", NOBODY, NOBODY)
-        done = subprocess.run(
-            [_which("setpriv"), f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-             _python_for(NOBODY, source), "-c", script, str(home / "lab" / "work"), PROBE],
-            cwd=source, env={**os.environ, "PYTHONPATH": str(source)},
-            capture_output=True, text=True, timeout=60, check=False)
-    finally:
-        shutil.rmtree(home)
+    done = _run_as_nobody(script, PROBE)
     assert done.returncode == 0, done.stderr
     refused, reached = done.stdout.splitlines()
     assert "needs root" in refused and "user namespace, which works" in refused
@@ -386,25 +392,14 @@ def test_confined_bird_in_a_user_namespace_cannot_write_host_files() -> None:
             print("sandboxed", confine.setpriv is None, "honest started", flush=True)
         print("log:", (workdir / "h0.log").read_text().strip(), flush=True)
     """)
-    home = Path(tempfile.mkdtemp(prefix="rsv-test-"))
     # Not under /tmp, which the sandbox replaces: a world-writable directory on the host's
     # own file system, so only the read-only sandbox keeps BIRD out of it.
     writable = Path(tempfile.mkdtemp(prefix="rsv-test-", dir="/var/lib"))
     try:
-        home.chmod(0o755)
         writable.chmod(0o777)
-        source = _readable_copy_of_rsgen(home)
-        (home / "lab").mkdir()
-        os.chown(home / "lab", NOBODY, NOBODY)
-        done = subprocess.run(
-            [_which("setpriv"), f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-             _python_for(NOBODY, source), "-c", script, str(home / "lab" / "work"),
-             str(writable / "pwned")],
-            cwd=source, env={**os.environ, "PYTHONPATH": str(source)},
-            capture_output=True, text=True, timeout=90, check=False)
+        done = _run_as_nobody(script, str(writable / "pwned"))
         written = list(writable.iterdir())
     finally:
-        shutil.rmtree(home)
         shutil.rmtree(writable)
     assert done.returncode == 0, done.stdout + done.stderr
     writer, started, log = done.stdout.splitlines()

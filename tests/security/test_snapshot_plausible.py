@@ -24,7 +24,6 @@ from rsgen.plausible import (
     MAX_ENTRY_PREFIXES,
     MAX_LIST_ENTRIES,
     MAX_ORIGINS,
-    LengthBounds,
     entry_prefixes,
     screen,
 )
@@ -133,7 +132,7 @@ def test_screen_drops_what_build_refuses_and_keeps_the_rest() -> None:
     data = IrrData((parse_as_set("AS-X"),), (3333, 64512, 65551),
                    tuple(PrefixRange.parse(p) for p in ("4.0.0.0/6", "193.0.0.0/21")),
                    tuple(PrefixRange.parse(p) for p in ("2000::/8", "2001:67c:2e8::/48")))
-    screened = screen(data, LengthBounds.of(PolicySettings()))
+    screened = screen(data, PolicySettings())
     assert screened.failure is None
     assert screened.data.origins == (3333,)
     assert [p.bird() for p in screened.data.ipv4] == ["193.0.0.0/21"]
@@ -144,7 +143,7 @@ def test_screen_drops_what_build_refuses_and_keeps_the_rest() -> None:
         "4.0.0.0/6 (prefix length 6 is shorter than policy.ipv4_min_length 8)",
         "2000::/8 (prefix length 8 is shorter than policy.ipv6_min_length 12)")
     only_private = IrrData(data.objects, (64512,), data.ipv4, data.ipv6)
-    assert screen(only_private, LengthBounds.of(PolicySettings())).failure == (
+    assert screen(only_private, PolicySettings()).failure == (
         "IRR returns no public origin ASNs: origin AS64512 (AS64512 is not a public ASN "
         "(private use (RFC 6996)))")
 

@@ -29,15 +29,19 @@ from tests.helpers import REPO, copy_example
 CAP_NET_BIND_SERVICE = 1 << 10
 
 
-@pytest.fixture
-def short_tmp() -> Iterator[Path]:
-    """A directory with a short path: the attack must fit a 100-character member name."""
-    path = Path(tempfile.mkdtemp(prefix="rsa-", dir="/tmp"))
-    path.chmod(0o755)
+def _scratch(parent: str, mode: int) -> Iterator[Path]:
+    path = Path(tempfile.mkdtemp(prefix="rsa-", dir=parent))
+    path.chmod(mode)
     try:
         yield path
     finally:
         shutil.rmtree(path)
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A directory with a short path: the attack must fit a 100-character member name."""
+    yield from _scratch("/tmp", 0o755)
 
 
 def _attack_name(target: Path) -> str:
@@ -134,12 +138,7 @@ def writable_host_dir() -> Iterator[Path]:
     """A world-writable directory on the host's own file system (not under /tmp, /var/tmp or
     /run, which the sandbox replaces, and so not in a checkout that may lie there): only the
     read-only sandbox can keep a lab BIRD out of it."""
-    path = Path(tempfile.mkdtemp(prefix="rsa-", dir="/var/lib"))
-    path.chmod(0o777)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path)
+    yield from _scratch("/var/lib", 0o777)
 
 
 def test_lab_birds_run_unprivileged_and_cannot_write_or_read_host_files(
