@@ -1,6 +1,7 @@
 """`rsgen build`: snapshot -> rendered, bird-checked configs, written atomically.
 
-A build holds the exchange lock (rsgen.lock) and its configs land together: the default output
+A build holds the exchange lock (rsgen.lock; build() takes it, build_stage never does, so
+verify can run it under its own) and its configs land together: the default output
 directory DIR/out/ is rsgen's own and is swapped whole (rsgen.atomic.DirectorySwap); a
 directory given with -o may hold other files, so its configs are renamed in one after another
 once all are written (rsgen.atomic.StagedFiles, which documents the microseconds-wide window).
@@ -8,24 +9,21 @@ once all are written (rsgen.atomic.StagedFiles, which documents the microseconds
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rsgen import provenance
 from rsgen.atomic import DirectorySwap, StagedFiles, write_if_changed
 from rsgen.birdcheck import bird_parse
 from rsgen.errors import InvalidInput, NoSnapshot, Problem
 from rsgen.load import load_checked
 from rsgen.lock import directory_lock, exchange_lock
 from rsgen.model import Config, Snapshot
+from rsgen.plan import ExchangePlan, plan
 from rsgen.policy import choose_as_sets, max_prefix_warnings
-from rsgen.render import (
-    default_templates_dir,
-    make_environment,
-    render_route_server,
-    template_context,
-)
+from rsgen.refresher import RefreshReport, refresh_stage
+from rsgen.render import render_plan
+from rsgen.settings import Settings
 from rsgen.snapshot import read_checked_snapshot, read_meta, recover_snapshot
 
 CONFIG_MODE = 0o640  # BIRD configs may name secrets (BGP passwords): not world-readable
@@ -39,6 +37,13 @@ class BuildResult:
     # About the snapshot's provenance (rsgen.provenance) and about PeeringDB limits the build
     # ignored (rsgen.policy.max_prefix_warnings, as "AS<asn>: ...").
     warnings: tuple[str, ...] = ()
+    # The refresh build ran first for members the snapshot lacked (not offline); None: none.
+    # Returned, not printed: the CLI says what it did.
+    refreshed: RefreshReport | None = None
+    # What the configs say, decided once (rsgen.plan), and the snapshot it was decided from:
+    # verify reads both instead of working anything out again.
+    plan: ExchangePlan | None = None
+    snapshot: Snapshot | None = None
 
 
 def snapshot_gaps(config: Config, snapshot: Snapshot) -> dict[int, str]:
@@ -60,73 +65,87 @@ def snapshot_gaps(config: Config, snapshot: Snapshot) -> dict[int, str]:
     return gaps
 
 
-def render_all(config: Config, snapshot: Snapshot, templates: Path | None = None,
-               ) -> dict[str, str]:
-    """Render every route server's config: {file name: text}. Pure apart from reading templates."""
-    env = make_environment(templates or default_templates_dir())
-    return {f"{server.name}.conf": render_route_server(env, template_context(config, snapshot,
-                                                                             server))
-            for server in config.exchange.route_servers}
+def render_all(config: Config, snapshot: Snapshot, templates: Path | None = None, *,
+               settings: Settings) -> dict[str, str]:
+    """Render every route server's config: {file name: text}. Pure apart from reading templates.
+
+    BGP passwords come from `settings.passwords` (RS_PW_*), never from os.environ here."""
+    return render_plan(plan(config, snapshot, settings), templates)
 
 
 def build(directory: Path, output: Path | None = None, *, offline: bool = False,
-          templates: Path | None = None, bird: str = "bird",
-          refresh_missing: Callable[[list[int] | None], None] | None = None,
-          snapshot_key: provenance.KeyArgument = provenance.FROM_ENVIRONMENT) -> BuildResult:
+          templates: Path | None = None, settings: Settings | None = None) -> BuildResult:
     """Render and check all configs; write them only when every one passed `bird -p`.
 
-    Without a snapshot (or with members missing from it) and not offline, `refresh_missing`
-    is called first with the ASNs to fetch (None: everything); it runs under this build's
-    lock, which refresh() takes again without blocking itself.
+    The command: reads the environment once (`settings`, default Settings.from_environment()),
+    takes the exchange lock once, recovers an interrupted snapshot commit, and, without a
+    snapshot (or with members missing from it) and not offline, refreshes those members first
+    (rsgen.refresher.refresh_stage, under this same lock; its report is result.refreshed, and
+    RefreshFailed is raised as by refresh). Then build_stage.
 
-    The snapshot must be plausible for the exchange's policy and vouched for by its
-    provenance (rsgen.provenance.enforce, with `snapshot_key`, default RSGEN_SNAPSHOT_KEY read
-    once here): NoSnapshot otherwise. A symlinked DIR/out is refused (InvalidInput); a
-    symlinked -o directory is the operator's choice.
+    A symlinked DIR/out is refused (InvalidInput); a symlinked -o directory is the operator's
+    choice.
     """
-    key = provenance.resolve_key(snapshot_key)
+    settings = Settings.from_environment() if settings is None else settings
     config = load_checked(directory)
     if output is None and (directory / "out").is_symlink():
         raise InvalidInput(f"{directory / 'out'}: is a symbolic link; rsgen replaces its own "
                            "output directory whole and never follows a link there",
                            hint="remove the link (rsgen creates out/), or name the directory "
                                 "you mean with -o DIR")
-    policy = config.exchange.policy
     with exchange_lock(directory, "build"):
         recover_snapshot(directory)
-        snapshot: Snapshot | None = None
-        warnings: list[str] = []
+        checked: tuple[Snapshot, list[str]] | None = None
+        refreshed: RefreshReport | None = None
         if read_meta(directory) is not None:
-            snapshot, warnings = read_checked_snapshot(directory, policy, key)
-        if not offline and refresh_missing is not None:
-            wanted = None if snapshot is None else sorted(snapshot_gaps(config, snapshot))
+            checked = read_checked_snapshot(directory, config.exchange.policy,
+                                            settings.snapshot_key)
+        if not offline:
+            wanted = None if checked is None else sorted(snapshot_gaps(config, checked[0]))
             if wanted is None or wanted:
-                refresh_missing(wanted)
-                snapshot = None  # changed on disk: read it again below
-        if snapshot is None:  # NoSnapshot when there still is none
-            snapshot, warnings = read_checked_snapshot(directory, policy, key)
-        gaps = snapshot_gaps(config, snapshot)
-        if gaps:
-            problems = tuple(Problem(f"AS{asn}: {why}", f"members/AS{asn}.yml")
-                             for asn, why in sorted(gaps.items()))
-            raise NoSnapshot(f"the snapshot is missing or out of date for {len(gaps)} "
-                             "member(s)", hint="run rsgen refresh, or build without --offline",
-                             problems=problems)
-        warnings += [f"AS{member.asn}: {warning}" for member in config.members
-                     for warning in max_prefix_warnings(member,
-                                                        snapshot.peeringdb.get(member.asn),
-                                                        policy)]
-        rendered = render_all(config, snapshot, templates)
-        for name, text in rendered.items():
-            bird_parse(text, name, bird)
-        target = output or directory / "out"
-        if _owned_by_rsgen(directory, target):
-            # Only a -o directory needs the marker: DIR/out is rsgen's by its place.
-            written, changed = _replace_own(target, rendered,
-                                            marker=not _is_default_out(directory, target))
-        else:
-            written, changed = _replace_in(target, rendered)
-    return BuildResult(written, changed, snapshot.example, tuple(warnings))
+                refreshed = refresh_stage(directory, config, settings, only=wanted)
+                checked = None  # changed on disk: build_stage reads it again
+        result = build_stage(directory, config, settings, output, templates=templates,
+                             checked=checked)
+    return dataclasses.replace(result, refreshed=refreshed)
+
+
+def build_stage(directory: Path, config: Config, settings: Settings,
+                output: Path | None = None, *, templates: Path | None = None,
+                checked: tuple[Snapshot, list[str]] | None = None) -> BuildResult:
+    """build() from the snapshot as it is (offline), under the exchange lock its caller holds
+    (build, verify); never locks, never refreshes, never reads the environment.
+
+    The snapshot must be plausible for the exchange's policy and vouched for by its
+    provenance (rsgen.provenance.enforce, with settings.snapshot_key): NoSnapshot otherwise.
+    `checked` is read_checked_snapshot's answer when the caller has read it already.
+    """
+    policy = config.exchange.policy
+    snapshot, warnings = checked or read_checked_snapshot(directory, policy,  # or NoSnapshot
+                                                          settings.snapshot_key)
+    gaps = snapshot_gaps(config, snapshot)
+    if gaps:
+        problems = tuple(Problem(f"AS{asn}: {why}", f"members/AS{asn}.yml")
+                         for asn, why in sorted(gaps.items()))
+        raise NoSnapshot(f"the snapshot is missing or out of date for {len(gaps)} "
+                         "member(s)", hint="run rsgen refresh, or build without --offline",
+                         problems=problems)
+    warnings = warnings + [f"AS{member.asn}: {warning}" for member in config.members
+                           for warning in max_prefix_warnings(
+                               member, snapshot.peeringdb.get(member.asn), policy)]
+    exchange_plan = plan(config, snapshot, settings)
+    rendered = render_plan(exchange_plan, templates)
+    for name, text in rendered.items():
+        bird_parse(text, name, settings.tools.bird)
+    target = output or directory / "out"
+    if _owned_by_rsgen(directory, target):
+        # Only a -o directory needs the marker: DIR/out is rsgen's by its place.
+        written, changed = _replace_own(target, rendered,
+                                        marker=not _is_default_out(directory, target))
+    else:
+        written, changed = _replace_in(target, rendered)
+    return BuildResult(written, changed, snapshot.example, tuple(warnings),
+                       plan=exchange_plan, snapshot=snapshot)
 
 
 # Marks an output directory that rsgen created and swaps whole on every build.

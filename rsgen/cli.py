@@ -1,7 +1,9 @@
 """The command line: thin wrappers over rsgen's library functions, and one error boundary.
 
-click is used rather than argparse for its per-command options with environment-variable
-fallbacks (RSGEN_PEERINGDB_URL, RSGEN_IRR_HOST) and its test runner.
+click is used rather than argparse for its per-command options and its test runner. The
+environment (RSGEN_PEERINGDB_URL, RSGEN_IRR_HOST, RSGEN_SNAPSHOT_KEY, PEERINGDB_API_KEY, RS_PW_*)
+is read by rsgen.settings.Settings.from_environment once per command (_settings), with the
+command-line options winning, and passed down as a value.
 """
 
 from __future__ import annotations
@@ -11,13 +13,16 @@ import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 import rsgen
 from rsgen.errors import ExitCode, RsgenError
 from rsgen.values import printable
+
+if TYPE_CHECKING:
+    from rsgen.settings import Settings
 
 log = logging.getLogger("rsgen")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -31,10 +36,21 @@ def _directory_option(function: F) -> F:
 
 
 def _source_options(function: F) -> F:
-    function = click.option("--peeringdb-url", envvar="RSGEN_PEERINGDB_URL",
+    # No click envvar: Settings.from_environment reads RSGEN_PEERINGDB_URL and RSGEN_IRR_HOST,
+    # and an option given here overrides them (_settings).
+    function = click.option("--peeringdb-url",
                             help="PeeringDB API base URL [env RSGEN_PEERINGDB_URL].")(function)
-    return click.option("--irr-host", envvar="RSGEN_IRR_HOST", metavar="HOST[:PORT]",
+    return click.option("--irr-host", metavar="HOST[:PORT]",
                         help="IRR whois server for bgpq4 [env RSGEN_IRR_HOST].")(function)
+
+
+def _settings(peeringdb_url: str | None = None, irr_host: str | None = None) -> Settings:
+    """The environment, read once for this command, with its options winning (an empty option
+    counts as not given, as an empty variable does)."""
+    from rsgen.settings import Settings
+
+    return Settings.from_environment(peeringdb_url=peeringdb_url or None,
+                                     irr_host=irr_host or None)
 
 
 def _echo(text: str, *, err: bool = False) -> None:
@@ -85,10 +101,9 @@ def check(directory: Path) -> None:
     import os
 
     from rsgen.load import load_checked
-    from rsgen.provenance import key_from_env
     from rsgen.snapshot import SNAPSHOT_DIR, read_checked_snapshot
 
-    key = key_from_env()
+    key = _settings().snapshot_key
     config = load_checked(directory)
     _echo(f"ok: {config.exchange.name}: {len(config.members)} members, "
           f"{len(config.exchange.route_servers)} route servers")
@@ -119,6 +134,7 @@ def refresh(directory: Path, peeringdb_url: str | None, irr_host: str | None,
     from rsgen.refresher import RefreshFailed
     from rsgen.refresher import refresh as run_refresh
 
+    settings = _settings(peeringdb_url, irr_host)
     accepted: frozenset[int] = frozenset()
     for text in accept_shrink:
         try:
@@ -131,9 +147,8 @@ def refresh(directory: Path, peeringdb_url: str | None, irr_host: str | None,
                   console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("IRR expansions (bgpq4)", total=total)
         try:
-            report = run_refresh(directory, peeringdb_url=peeringdb_url, irr_host=irr_host,
-                                 accept_shrink=accepted,
-                                 progress=lambda _asn: bar.advance(task))
+            report = run_refresh(directory, accept_shrink=accepted,
+                                 progress=lambda _asn: bar.advance(task), settings=settings)
         except RefreshFailed as failed:
             _print_refresh(failed.report)
             raise
@@ -163,20 +178,20 @@ def build(directory: Path, peeringdb_url: str | None, irr_host: str | None,
           output: Path | None, offline: bool, templates: Path | None) -> None:
     """Render one BIRD 2 config per route server and check it with `bird -p`."""
     from rsgen.builder import build as run_build
-    from rsgen.provenance import key_from_env
-    from rsgen.refresher import refresh as run_refresh
+    from rsgen.refresher import RefreshFailed
 
+    refreshing = "no snapshot data for some members: refreshing first"
+    try:
+        result = run_build(directory, output, offline=offline, templates=templates,
+                           settings=_settings(peeringdb_url, irr_host))
+    except RefreshFailed as failed:  # the build's own refresh: say what it kept, as refresh does
+        click.echo(refreshing, err=True)
+        _print_refresh(failed.report)
+        raise
     said: list[str] = []
-    key = key_from_env()  # RSGEN_SNAPSHOT_KEY, read once, for the build and its refresh
-
-    def refresh_missing(only: list[int] | None) -> None:
-        click.echo("no snapshot data for some members: refreshing first", err=True)
-        said.extend(_print_refresh(run_refresh(directory, peeringdb_url=peeringdb_url,
-                                               irr_host=irr_host, only=only,
-                                               snapshot_key=key)))
-
-    result = run_build(directory, output, offline=offline, templates=templates,
-                       refresh_missing=refresh_missing, snapshot_key=key)
+    if result.refreshed is not None:
+        click.echo(refreshing, err=True)
+        said = _print_refresh(result.refreshed)
     for warning in result.warnings:
         member, _, text = warning.partition(": ")
         if not any(f"{member}: " in line and text in line for line in said):  # said already
@@ -235,7 +250,7 @@ def verify(directory: Path, output: Path | None, member_list: str | None, sample
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
-        report = run_verify(options, progress)
+        report = run_verify(options, progress, settings=_settings())
     print_table(report, console)
     if json_path is not None:
         if json_path == Path("-"):
@@ -274,26 +289,31 @@ def _ensure_lab_privileges() -> None:
 
 @cli.command()
 @_directory_option
-@click.option("--route-server", "server_name", help="Which route server (default: the first).")
+@click.option("--route-server", "server_name",
+              help="Only this route server's part of the plan (default: all of them).")
 def context(directory: Path, server_name: str | None) -> None:
-    """Print, as JSON, what the templates see for one route server (for template authors)."""
+    """Print the plan the configs are rendered from, as JSON (what each route server does
+    with each member's routes, and why): for reviewers and template authors."""
+    from dataclasses import replace
+
     from rsgen.load import load_checked
-    from rsgen.render import template_context
-    from rsgen.snapshot import read_snapshot
+    from rsgen.plan import plan, plan_json
+    from rsgen.snapshot import read_checked_snapshot
 
+    settings = _settings()
     config = load_checked(directory)
-    servers = {s.name: s for s in config.exchange.route_servers}
-    server = servers.get(server_name or config.exchange.route_servers[0].name)
-    if server is None:
-        raise click.BadParameter(f"no route server {server_name!r}; have {', '.join(servers)}")
-    data = template_context(config, read_snapshot(directory), server)
-    click.echo(json.dumps(data, indent=1, sort_keys=True, default=_jsonable))
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "__dataclass_fields__"):
-        return {k: getattr(value, k) for k in value.__dataclass_fields__}
-    return str(value)
+    # As a build reads it: damaged or unvouched-for snapshot files exit 6 here too.
+    snapshot, _ = read_checked_snapshot(directory, config.exchange.policy,
+                                        settings.snapshot_key)
+    exchange_plan = plan(config, snapshot, settings)
+    if server_name is not None:
+        names = [s.name for s in exchange_plan.route_servers]
+        if server_name not in names:
+            raise click.BadParameter(f"no route server {server_name!r}; have "
+                                     f"{', '.join(names)}", param_hint="--route-server")
+        exchange_plan = replace(exchange_plan, route_servers=(
+            exchange_plan.route_server(server_name),))
+    click.echo(json.dumps(plan_json(exchange_plan), indent=1))
 
 
 def main() -> None:

@@ -6,9 +6,12 @@ delete a lock file others may have open: they would lock an orphan). The holder 
 and operation into the file (mode 0600), so a refused run can say who is in the way; never its
 command line, whose options may carry credentials (--peeringdb-url https://user:pass@host).
 
-The lock is re-entrant within one thread of control: `rsgen build` takes it and may call
-refresh(), which takes it again. A second descriptor would conflict with the first (flock
-locks belong to open files, not processes), so a context variable remembers what is held.
+The lock is not re-entrant: each command (rsgen.builder.build, rsgen.refresher.refresh,
+rsgen.verification.run.verify) takes it once, and the stages it runs under it (a build's
+refresh of missing members) take values and never lock. Taking it again while holding it is a
+bug in rsgen, so it raises RuntimeError at once; a context variable remembers what is held,
+since a second descriptor would otherwise only conflict with the first (flock locks belong to
+open files, not processes) and be reported as another run, naming this very process.
 """
 
 from __future__ import annotations
@@ -21,8 +24,9 @@ import json
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 from rsgen.errors import Locked
 
@@ -30,10 +34,11 @@ log = logging.getLogger(__name__)
 
 LOCK_FILE = ".rsgen.lock"
 
-# (st_dev, st_ino) of the exchange directories this thread of control holds. Per context, not
-# a module-level registry: another thread taking the same lock is refused like any other run.
-_held: contextvars.ContextVar[frozenset[tuple[int, int]]] = contextvars.ContextVar(
-    "rsgen_locks_held", default=frozenset())
+# (st_dev, st_ino) of the exchange directories this thread of control holds, and for which
+# operation. Per context, not a module-level registry: another thread taking the same lock is
+# refused (Locked) like any other run.
+_held: contextvars.ContextVar[Mapping[tuple[int, int], str]] = contextvars.ContextVar(
+    "rsgen_locks_held", default=MappingProxyType({}))
 
 # The directory cannot hold a lock file (read-only checkout, another user's files): then no
 # run can write the snapshot or out/ there either, so running unlocked is safe.
@@ -95,14 +100,16 @@ def exchange_lock(directory: Path, operation: str) -> Iterator[None]:
     """Hold the exchange directory's lock for `operation` ("build", "refresh"), or raise Locked.
 
     Does not wait for a live holder: a second run on the same directory fails at once (exit
-    code 8), naming the holder.
+    code 8), naming the holder. Not re-entrant: RuntimeError when this thread of control
+    holds it already (a stage must not lock what its command has locked).
     """
     status = directory.stat()
     key = (status.st_dev, status.st_ino)
     held = _held.get()
     if key in held:
-        yield
-        return
+        raise RuntimeError(f"rsgen {operation} tried to take the lock on {directory}, which "
+                           f"this run holds already for rsgen {held[key]} (the lock is not "
+                           "re-entrant: stages under a command must not lock)")
     path = directory / LOCK_FILE
     fd = _open(path)
     if fd is None:
@@ -116,7 +123,7 @@ def exchange_lock(directory: Path, operation: str) -> Iterator[None]:
         with contextlib.suppress(OSError):  # opened read-only: lock without the name
             os.ftruncate(fd, 0)
             os.pwrite(fd, (record + "\n").encode("utf-8"), 0)
-        token = _held.set(held | {key})
+        token = _held.set(MappingProxyType({**held, key: operation}))
         try:
             yield
         finally:

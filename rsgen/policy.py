@@ -1,17 +1,15 @@
-"""Pure policy decisions: which AS-SET, which max-prefix, which BIRD names.
+"""Pure policy decisions the plan (rsgen.plan) is made of: which AS-SET, which limits.
 
 No I/O: every function takes values and returns values, so each decision is unit-tested.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from rsgen.model import Member, PeeringDbNet, PolicySettings, Session
+from rsgen.model import Member, PeeringDbNet, PolicySettings
 from rsgen.values import AsSetName, parse_as_set_list
 
-BIRD_SYMBOL_MAX = 64  # BIRD refuses longer symbol names
 BIRD_LIMIT_MAX = 2**32 - 1  # BIRD's receive limit is a 32-bit number ("Number out of range")
 
 
@@ -113,24 +111,3 @@ def _announced(peeringdb: PeeringDbNet | None, version: int) -> int | None:
     if peeringdb is None:
         return None
     return peeringdb.info_prefixes(version)
-
-
-_NON_SYMBOL = re.compile(r"[^A-Za-z0-9_]")
-
-
-def protocol_name(member: Member, session: Session) -> str:
-    """A stable BIRD protocol name from the ASN and the address, e.g. AS3333_192_0_2_10.
-
-    Derived from the address rather than the position in the file, so reordering sessions in a
-    member file changes nothing in the config.
-    """
-    address = _NON_SYMBOL.sub("_", session.ip.compressed)
-    name = f"AS{member.asn}_{address}"
-    if len(name) > BIRD_SYMBOL_MAX:  # cannot happen for real addresses; guard anyway
-        raise ValueError(f"BIRD symbol {name!r} longer than {BIRD_SYMBOL_MAX}")
-    return name
-
-
-def set_name(member: Member, what: str) -> str:
-    """Name of a per-member BIRD set constant, e.g. AS3333_PREFIXES_V4."""
-    return f"AS{member.asn}_{what}"

@@ -26,7 +26,7 @@ key, nobody without it can make a file pass.
 Each file read for a build gets a Status; build, verify and `rsgen check` refuse (NoSnapshot,
 exit code 6) every file that is not RECORDED when a key is set, and MODIFIED files always.
 
-Pure apart from reading the key from the environment (key_from_env, at the entry points).
+Pure: the key comes in as a value (rsgen.settings reads it at the entry points).
 """
 
 from __future__ import annotations
@@ -34,11 +34,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
-from enum import Enum, StrEnum
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -68,31 +67,17 @@ class BadKey(RsgenError):
     exit_code = ExitCode.USAGE
 
 
-class _FromEnvironment(Enum):
-    FROM_ENVIRONMENT = "from the environment"
-
-
-# The default of the library entry points' `snapshot_key` parameter: read RSGEN_SNAPSHOT_KEY.
-FROM_ENVIRONMENT = _FromEnvironment.FROM_ENVIRONMENT
-KeyArgument = Secret | None | _FromEnvironment
-
-
-def key_from_env(environ: Mapping[str, str] | None = None) -> Secret | None:
-    """RSGEN_SNAPSHOT_KEY as a Secret, None when unset or empty (CI systems hand pull requests
-    from forks an empty secret); BadKey when it is too short. Its value is never shown."""
-    value = (os.environ if environ is None else environ).get(KEY_ENV, "")
-    if not value:
+def check_key(key: Secret | None) -> Secret | None:
+    """RSGEN_SNAPSHOT_KEY's value (rsgen.settings reads it) as a usable key: None when unset or
+    empty (CI systems hand pull requests from forks an empty secret); BadKey when it is too
+    short. Its value is never shown."""
+    if key is None or not key.reveal():
         return None
-    if len(value) < MIN_KEY_LENGTH:
+    if len(key.reveal()) < MIN_KEY_LENGTH:
         raise BadKey(f"{KEY_ENV} is set but shorter than {MIN_KEY_LENGTH} characters",
                      hint=f"set it to a random value of at least {MIN_KEY_LENGTH} characters "
                           "(e.g. the output of `openssl rand -hex 32`), or unset it")
-    return Secret(value)
-
-
-def resolve_key(argument: KeyArgument) -> Secret | None:
-    """An entry point's snapshot_key argument as a value (reads the environment at most once)."""
-    return key_from_env() if argument is FROM_ENVIRONMENT else argument
+    return key
 
 
 def key_id(key: Secret) -> str:

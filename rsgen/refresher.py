@@ -4,8 +4,9 @@ A member whose sources fail keeps its previous snapshot files and is reported; t
 are updated. An IRR answer that would shrink a member's filter too much (rsgen.guard) is
 treated as a failure unless the operator accepts it.
 
-A run holds the exchange lock (rsgen.lock) from start to end, and its snapshot changes land
-together (SnapshotTransaction): killed at any instant, it leaves the old snapshot or the new.
+A run holds the exchange lock (rsgen.lock) from start to end (refresh() takes it; refresh_stage,
+which a build also runs, never locks), and its snapshot changes land together
+(SnapshotTransaction): killed at any instant, it leaves the old snapshot or the new.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from rsgen.load import load_checked
 from rsgen.lock import exchange_lock
 from rsgen.model import Config, IrrSettings, PeeringDbNet, Snapshot
 from rsgen.policy import choose_as_sets, max_prefix_warnings
+from rsgen.settings import Settings
 from rsgen.snapshot import (
     SnapshotMeta,
     SnapshotTransaction,
@@ -30,7 +32,7 @@ from rsgen.snapshot import (
     recover_snapshot,
 )
 from rsgen.sources import irr as irr_source
-from rsgen.sources.peeringdb import PeeringDbClient, api_key_from_env
+from rsgen.sources.peeringdb import PeeringDbClient
 from rsgen.sources.proc import missing_tool
 from rsgen.values import AsSetName, Secret, brief
 
@@ -47,49 +49,64 @@ class RefreshReport:
     notices: list[str] = field(default_factory=list)  # warnings about the run, not a member
 
 
-def refresh(directory: Path, *, peeringdb_url: str | None = None, irr_host: str | None = None,
-            only: Sequence[int] | None = None, bgpq4: str = "bgpq4",
+def refresh(directory: Path, *, only: Sequence[int] | None = None,
             progress: Callable[[int], None] | None = None,
             accept_shrink: Collection[int] = (),
             max_shrink: float | None = None,
-            snapshot_key: provenance.KeyArgument = provenance.FROM_ENVIRONMENT,
-            ) -> RefreshReport:
+            settings: Settings | None = None) -> RefreshReport:
     """Fetch PeeringDB and IRR data for the members (or `only` these ASNs) into the snapshot.
+
+    The command: reads the environment once (`settings`, default Settings.from_environment()),
+    takes the exchange lock, recovers an interrupted snapshot commit, then runs refresh_stage.
+    Raises Locked when another run holds the exchange directory, and what refresh_stage raises.
+    """
+    settings = Settings.from_environment() if settings is None else settings
+    config = load_checked(directory)
+    with exchange_lock(directory, "refresh"):
+        recover_snapshot(directory)
+        return refresh_stage(directory, config, settings, only=only, progress=progress,
+                             accept_shrink=accept_shrink, max_shrink=max_shrink)
+
+
+def refresh_stage(directory: Path, config: Config, settings: Settings, *,
+                  only: Sequence[int] | None = None,
+                  progress: Callable[[int], None] | None = None,
+                  accept_shrink: Collection[int] = (),
+                  max_shrink: float | None = None) -> RefreshReport:
+    """refresh() under a lock its caller holds (refresh, or a build refreshing missing members),
+    on a recovered snapshot; never locks, never reads the environment.
 
     A member whose new IRR data would shrink a list by more than `max_shrink` (default: the
     exchange's irr.max_shrink_percent) keeps its old data unless its ASN is in `accept_shrink`.
-    `peeringdb_url` is the operator's (--peeringdb-url, RSGEN_PEERINGDB_URL): PEERINGDB_API_KEY
-    may go there over HTTPS. exchange.yml's peeringdb.url gets the key only when it is
-    PeeringDB's own https://www.peeringdb.com; otherwise the query is anonymous and
+    `settings.peeringdb_url` is the operator's (--peeringdb-url, RSGEN_PEERINGDB_URL):
+    PEERINGDB_API_KEY may go there over HTTPS. exchange.yml's peeringdb.url gets the key only
+    when it is PeeringDB's own https://www.peeringdb.com; otherwise the query is anonymous and
     `report.notices` says why.
-    Raises SourceFailed after committing everything that succeeded when any member failed, and
-    Locked when another run holds the exchange directory.
+    Raises SourceFailed (RefreshFailed) after committing everything that succeeded when any
+    member failed.
 
     Every snapshot file written or confirmed is recorded in snapshot/provenance.json, signed
-    with `snapshot_key` (default: RSGEN_SNAPSHOT_KEY, read once here) when there is one. The
-    shrink guard only protects previous data whose provenance is recorded.
+    with `settings.snapshot_key` (RSGEN_SNAPSHOT_KEY) when there is one. The shrink guard only
+    protects previous data whose provenance is recorded.
     """
-    key = provenance.resolve_key(snapshot_key)
-    config = load_checked(directory)
+    bgpq4 = settings.tools.bgpq4
     # Before any PeeringDB query: a missing bgpq4 would waste the anonymous rate limit.
     if shutil.which(bgpq4) is None:
         raise missing_tool(bgpq4)
     limit = guard.check_max_shrink(config.exchange.irr.max_shrink if max_shrink is None
                                    else max_shrink)
-    with exchange_lock(directory, "refresh"):
-        recover_snapshot(directory)
-        report = _refresh(directory, config, peeringdb_url=peeringdb_url, irr_host=irr_host,
-                          only=only, bgpq4=bgpq4, progress=progress,
-                          accepted=frozenset(accept_shrink), max_shrink=limit, key=key)
+    report = _refresh(directory, config, settings, only=only, progress=progress,
+                      accepted=frozenset(accept_shrink), max_shrink=limit)
     if report.failed or report.peeringdb_error:
         raise RefreshFailed(report)
     return report
 
 
-def _refresh(directory: Path, config: Config, *, peeringdb_url: str | None,
-             irr_host: str | None, only: Sequence[int] | None, bgpq4: str,
-             progress: Callable[[int], None] | None, accepted: frozenset[int],
-             max_shrink: float, key: Secret | None) -> RefreshReport:
+def _refresh(directory: Path, config: Config, settings: Settings, *,
+             only: Sequence[int] | None, progress: Callable[[int], None] | None,
+             accepted: frozenset[int], max_shrink: float) -> RefreshReport:
+    key, bgpq4 = settings.snapshot_key, settings.tools.bgpq4
+    peeringdb_url = settings.peeringdb_url
     members = [m for m in config.members if only is None or m.asn in set(only)]
     previous, origin_of = _previous_snapshot(directory, key)
     report = RefreshReport()
@@ -97,7 +114,9 @@ def _refresh(directory: Path, config: Config, *, peeringdb_url: str | None,
     url = peeringdb_url or config.exchange.peeringdb.url
     # A URL passed in (--peeringdb-url, RSGEN_PEERINGDB_URL) is the operator's; exchange.yml's
     # is the pull request author's, and gets the API key only if it is PeeringDB's own.
-    client = PeeringDbClient(url, api_key=api_key_from_env(), pinned=bool(peeringdb_url),
+    api_key = settings.peeringdb_api_key
+    client = PeeringDbClient(url, api_key=None if api_key is None else api_key.reveal(),
+                             pinned=bool(peeringdb_url),
                              timeout=config.exchange.peeringdb.timeout_seconds)
     if client.key_withheld:
         report.notices.append(client.key_withheld)
@@ -132,11 +151,11 @@ def _refresh(directory: Path, config: Config, *, peeringdb_url: str | None,
     for asn, why in unused.items():  # keeps its old data, rather than query the wrong sets
         requests.pop(asn)
         report.failed[asn] = why
-    settings = _irr_settings(config, irr_host)
+    irr = _irr_settings(config, settings.irr_host)
     policy = config.exchange.policy
     hints: dict[int, str] = {}
     results, failures = irr_source.fetch_many(
-        requests, settings, max_length4=policy.ipv4_max_length,
+        requests, irr, max_length4=policy.ipv4_max_length,
         max_length6=policy.ipv6_max_length, bgpq4=bgpq4, on_done=progress, hints=hints)
     report.failed.update(failures)
     for hint in hints.values():
@@ -147,7 +166,7 @@ def _refresh(directory: Path, config: Config, *, peeringdb_url: str | None,
         report.warnings[asn] = "--accept-shrink names an ASN that is not refreshed here"
 
     # Everything fetched: only now touch the disk, all at once. The successes are committed
-    # even when others failed; the caller raises RefreshFailed after the commit.
+    # even when others failed; refresh_stage raises RefreshFailed after the commit.
     with SnapshotTransaction(directory, key=key) as transaction:
         for member in members:
             asn = member.asn

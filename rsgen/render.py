@@ -1,39 +1,29 @@
-"""Jinja2 rendering: config + snapshot -> one BIRD 2 config text per route server.
+"""Jinja2 rendering: the plan (rsgen.plan) -> one BIRD 2 config text per route server.
 
-The template sees only plain view objects built here, never raw PeeringDB or IRR text: every
-string that reaches a config is a validated symbol, a number, an address or a scrubbed comment.
+The template sees only the plan, never raw PeeringDB or IRR text: every string that reaches a
+config is a validated symbol, a number, an address or a scrubbed comment, and every `{{ }}`
+passes config_value on its way out.
 """
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
 import rsgen
-from rsgen.errors import InvalidInput, NoSnapshot, Problem
-from rsgen.model import Config, Member, RouteServer, Session, Snapshot
-from rsgen.policy import (
-    choose_as_sets,
-    max_prefixes,
-    protocol_name,
-    receive_limit,
-    set_name,
-)
-from rsgen.rules import REJECT_REASON_ID, RULES, bird_reject
+from rsgen.errors import InvalidInput
+from rsgen.plan import ExchangePlan, RouteServerPlan
+from rsgen.rules import RULE_BY_NAME, RULES_BY_CODE_ORDER, bird_reject
 from rsgen.values import (
     BOGON_ASN_RANGES,
     BOGON_PREFIXES_V4,
     BOGON_PREFIXES_V6,
     GLOBAL_UNICAST_V6,
-    IPAddress,
     PrefixRange,
     Secret,
-    check_password,
     safe_comment,
     scrub_config_text,
 )
@@ -114,6 +104,15 @@ def bird_reject_statement(name: str) -> BirdText:
     return BirdText(bird_reject(name))
 
 
+def rule_snippet(name: str) -> str:
+    """The template of rule `name`'s check (rsgen.rules.Rule.snippet)."""
+    return RULE_BY_NAME[name].snippet
+
+
+def rule_scope(name: str) -> str:
+    return RULE_BY_NAME[name].scope.value
+
+
 def make_environment(templates: Path) -> jinja2.Environment:
     """The one Jinja environment for every config rsgen writes, route server or verify lab."""
     env = jinja2.Environment(
@@ -130,135 +129,38 @@ def make_environment(templates: Path) -> jinja2.Environment:
     env.filters.update(prefix_set=bird_prefix_set, int_set=bird_int_set,
                        bird_string=bird_string, comment=safe_comment,
                        bird_password=bird_password)
-    env.globals.update(reject=bird_reject_statement, rules=RULES,
-                       reject_reason_id=REJECT_REASON_ID)
+    env.globals.update(reject=bird_reject_statement, rules_by_code=RULES_BY_CODE_ORDER,
+                       snippet=rule_snippet, scope_of=rule_scope)
     return env
 
 
-# --- the view the template sees ---
+# --- what the template sees: the plan, and the exchange-wide constants ---
 
 
-@dataclass(frozen=True)
-class SessionView:
-    protocol: str
-    ip: IPAddress
-    version: int
-    description: str
-    password: Secret | None = None
-
-
-@dataclass(frozen=True)
-class FamilyView:
-    """One member's data for one address family on one route server."""
-
-    version: int
-    prefix_set: str  # BIRD constant name
-    prefixes: tuple[PrefixRange, ...]
-    next_hops: tuple[IPAddress, ...]
-    max_prefixes: int  # the policy limit: accepted routes (BIRD import limit)
-    max_prefixes_source: str
-    receive_limit: int  # all routes received, filtered ones included (memory guard)
-    sessions: tuple[SessionView, ...]
-
-
-@dataclass(frozen=True)
-class MemberView:
-    asn: int
-    name: str
-    as_sets: str  # for the comment: validated names only
-    as_set_source: str
-    as_set_warning: str  # scrubbed; empty when none
-    origin_set: str
-    origins: tuple[int, ...]
-    families: tuple[FamilyView, ...]
-
-
-def session_password(member: Member, session: Session,
-                     environ: Mapping[str, str]) -> Secret | None:
-    """The session's BGP password from the environment variable its member file names."""
-    if session.password_env is None:
-        return None
-    location = session.location or member.location
-    value = environ.get(session.password_env)
-    if value is None:
-        raise InvalidInput("a BGP password is not set", problems=(Problem(
-            f"session {session.ip} takes its password from the environment variable "
-            f"{session.password_env}, which is not set", location.file, location.line,
-            f"set {session.password_env} where rsgen build runs (e.g. a CI secret)"),))
-    why = check_password(value)
-    if why:
-        raise InvalidInput("a BGP password is unusable", problems=(Problem(
-            f"the password in {session.password_env} (session {session.ip}) {why}",
-            location.file, location.line),))
-    return Secret(value)
-
-
-def member_view(member: Member, snapshot: Snapshot, config: Config,
-                server: RouteServer, environ: Mapping[str, str]) -> MemberView:
-    irr = snapshot.irr.get(member.asn)
-    if irr is None:
-        raise NoSnapshot(f"no IRR data for AS{member.asn} in the snapshot",
-                         hint="run rsgen refresh (or build without --offline)")
-    peeringdb = snapshot.peeringdb.get(member.asn)
-    choice = choose_as_sets(member, peeringdb)
-    families = []
-    for version in (4, 6):
-        if server.address(version) is None:
-            continue
-        sessions = tuple(
-            SessionView(protocol_name(member, s), s.ip, version,
-                        safe_comment(s.description or member.name),
-                        session_password(member, s, environ))
-            for s in sorted(member.sessions, key=lambda s: s.ip.packed)
-            if s.ip.version == version)
-        if not sessions:
-            continue
-        limit, limit_source = max_prefixes(member, peeringdb, config.exchange.policy, version)
-        families.append(FamilyView(
-            version=version,
-            prefix_set=set_name(member, f"PREFIXES_V{version}"),
-            prefixes=irr.prefixes(version),
-            next_hops=tuple(s.ip for s in sessions),
-            max_prefixes=limit,
-            max_prefixes_source=limit_source,
-            receive_limit=receive_limit(limit, config.exchange.policy),
-            sessions=sessions,
-        ))
-    return MemberView(
-        asn=member.asn,
-        name=safe_comment(member.name),
-        as_sets=" ".join(str(o) for o in irr.objects),
-        as_set_source=choice.origin,
-        as_set_warning=safe_comment(choice.warning or "", limit=200),
-        origin_set=set_name(member, "ORIGINS"),
-        origins=irr.origins,
-        families=tuple(families),
-    )
-
-
-def template_context(config: Config, snapshot: Snapshot, server: RouteServer,
-                     environ: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """Everything the template sees for one route server (`rsgen context` dumps it).
-
-    `environ` supplies BGP passwords (default: the process environment); they stay Secrets,
-    which print as <secret> everywhere but in the config itself.
-    """
-    environ = os.environ if environ is None else environ
-    exchange = config.exchange
+def template_context(exchange_plan: ExchangePlan, server: RouteServerPlan) -> dict[str, Any]:
+    """Everything the route-server template sees for one route server: the plan (rsgen.plan),
+    this server's part of it, and the bogon tables. BGP passwords stay Secrets, which print
+    as <secret> everywhere but through the bird_password filter."""
     return {
-        "rsgen_version": rsgen.__version__,
-        "exchange": {"name": safe_comment(exchange.name), "peering_lan": exchange.peering_lan},
+        "plan": exchange_plan,
         "rs": server,
-        "policy": exchange.policy,
+        "rs_family": {family.version: family for family in server.families},
+        "policy": exchange_plan.policy,
         "bogon_asns": BOGON_ASN_RANGES,
         "bogon_prefixes_v4": BOGON_PREFIXES_V4,
         "bogon_prefixes_v6": BOGON_PREFIXES_V6,
         "global_unicast_v6": GLOBAL_UNICAST_V6,
-        "example_data": snapshot.example,
-        "members": [member_view(m, snapshot, config, server, environ)
-                    for m in config.members],
     }
 
 
-def render_route_server(env: jinja2.Environment, context: dict[str, Any]) -> str:
-    return env.get_template(MAIN_TEMPLATE).render(context)
+def render_route_server(env: jinja2.Environment, exchange_plan: ExchangePlan,
+                        server: RouteServerPlan) -> str:
+    return env.get_template(MAIN_TEMPLATE).render(template_context(exchange_plan, server))
+
+
+def render_plan(exchange_plan: ExchangePlan, templates: Path | None = None) -> dict[str, str]:
+    """Every route server's config, {file name: text}: formatting only, all decisions are in
+    the plan. Pure apart from reading the templates."""
+    env = make_environment(templates or default_templates_dir())
+    return {server.config_file: render_route_server(env, exchange_plan, server)
+            for server in exchange_plan.route_servers}

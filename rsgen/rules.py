@@ -15,31 +15,68 @@ off the bogon rule), before any exchange or tool depended on rsgen's earlier 1-9
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 
 REJECT_REASON_ID = 65520
 
 
+class Scope(StrEnum):
+    """Where a rule's check sits in the config."""
+
+    # In import_checks_v4/_v6, which every member's import filter calls first.
+    EXCHANGE = "exchange"
+    # In the member's own import filter: the check needs the member's data (addresses,
+    # AS-SET origins, IRR prefixes).
+    MEMBER = "member"
+
+
 @dataclass(frozen=True)
 class Rule:
+    """One import-policy rule: adding a rule is one entry here plus its snippet template.
+
+    The snippet (templates/bird2/rules/<name>.conf.j2) is the rule's BIRD check as an operator
+    reads it in the config; verify needs a violating test route for it
+    (rsgen.verification.scenarios.VIOLATIONS), and tests fail while either is missing.
+    """
+
     code: int
     name: str  # stable identifier, used in verify reports and JSON
     text: str  # what the BIRD log line and the docs say
+    scope: Scope
+    families: tuple[int, ...] = (4, 6)
+
+    @property
+    def snippet(self) -> str:
+        """The rule's template, relative to the templates directory."""
+        return f"bird2/rules/{self.name}.conf.j2"
 
 
-# In code order (the order of the docs and the verify table); the order the filters check
-# them in is templates/bird2/policy.conf.j2's and member.conf.j2's.
+# In the order the import filters check them: exchange-wide checks first (cheap, and the
+# same for everyone), then the member's own. The first failing check names the reason.
 RULES: tuple[Rule, ...] = (
-    Rule(1, "as_path_length", "AS path too long"),
-    Rule(2, "bogon_prefix", "bogon prefix"),
-    Rule(3, "peering_lan", "peering LAN prefix"),
-    Rule(5, "next_hop", "next hop is not the member's address"),
-    Rule(6, "first_as", "first AS is not the member's ASN"),
-    Rule(7, "bogon_asn", "bogon ASN in AS path"),
-    Rule(9, "origin_as", "origin ASN not in the member's AS-SET"),
-    Rule(10, "ipv6_not_global_unicast", "IPv6 prefix outside global unicast 2000::/3"),
-    Rule(12, "irr_prefix", "prefix not in the member's IRR route objects"),
-    Rule(13, "prefix_length", "prefix length out of range"),
+    Rule(3, "peering_lan", "peering LAN prefix", Scope.EXCHANGE),
+    Rule(10, "ipv6_not_global_unicast", "IPv6 prefix outside global unicast 2000::/3",
+         Scope.EXCHANGE, families=(6,)),
+    Rule(2, "bogon_prefix", "bogon prefix", Scope.EXCHANGE),
+    Rule(13, "prefix_length", "prefix length out of range", Scope.EXCHANGE),
+    Rule(7, "bogon_asn", "bogon ASN in AS path", Scope.EXCHANGE),
+    # RFC 9774 deprecates AS_SET: such a path has no single origin to check (BIRD's
+    # bgp_path.last is 0), so it gets its own reason rather than a misleading origin one.
+    Rule(64, "as_set", "AS_SET in AS path (RFC 9774)", Scope.EXCHANGE),
+    Rule(1, "as_path_length", "AS path too long", Scope.EXCHANGE),
+    Rule(6, "first_as", "first AS is not the member's ASN", Scope.EXCHANGE),
+    Rule(5, "next_hop", "next hop is not the member's address", Scope.MEMBER),
+    Rule(9, "origin_as", "origin ASN not in the member's AS-SET", Scope.MEMBER),
+    Rule(12, "irr_prefix", "prefix not in the member's IRR route objects", Scope.MEMBER),
 )
+# The same rules by code: the order of the docs, the config's reason table and verify's table.
+RULES_BY_CODE_ORDER: tuple[Rule, ...] = tuple(sorted(RULES, key=lambda rule: rule.code))
+
+
+def checks_for(scope: Scope, version: int) -> tuple[Rule, ...]:
+    """The rules of one scope that apply to one IP version, in check order."""
+    return tuple(r for r in RULES if r.scope is scope and version in r.families)
+
 
 # arouteserver's reject reasons that rsgen has no rule for (yet): a later rule with one of
 # these meanings takes its code, and no other rule may use them.

@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import zipfile
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+import rsgen.builder
+import rsgen.refresher
 from rsgen.builder import build
 from rsgen.errors import BirdRejected, ExitCode, MissingTool, NoSnapshot
-from tests.helpers import REPO, build_tree
+from rsgen.lock import exchange_lock
+from rsgen.refresher import RefreshReport
+from rsgen.settings import Settings, Tools
+from tests.fixtures.irr_plugin import MakeIrrServer
+from tests.fixtures.peeringdb_plugin import MakePeeringDbServer
+from tests.helpers import REPO, build_tree, source_settings
 
 IPV4_ONLY = Path(__file__).parent / "golden" / "ipv4-only" / "input"
 
@@ -47,8 +56,9 @@ def test_broken_template_is_refused_and_nothing_is_overwritten(exchange: Path,
     before = (exchange / "out" / "rs.conf").read_bytes()
     templates = Path(shutil.copytree(REPO / "templates", tmp_path / "templates"))
     policy = templates / "bird2" / "policy.conf.j2"
-    policy.write_text(policy.read_text().replace("function prefix_is_bogon()",
-                                                 "function prefix_is_bogon( {"))
+    text = policy.read_text()
+    assert "function export_checks()" in text
+    policy.write_text(text.replace("function export_checks()", "function export_checks( {"))
     with pytest.raises(BirdRejected, match=r"bird -p rejected rs.conf: .*syntax error"):
         build(exchange, offline=True, templates=templates)
     assert (exchange / "out" / "rs.conf").read_bytes() == before
@@ -72,20 +82,76 @@ def test_offline_build_with_stale_snapshot_names_the_member(exchange: Path) -> N
         str(caught.value.problems[0])
 
 
-def test_missing_member_data_triggers_refresh_of_that_member(exchange: Path) -> None:
-    """Without --offline, members missing from the snapshot are refreshed before building."""
+def _count_locks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The operations every exchange_lock acquisition by the build and refresh code was for."""
+    taken: list[str] = []
+
+    def counting(directory: Path, operation: str) -> contextlib.AbstractContextManager[None]:
+        taken.append(operation)
+        return exchange_lock(directory, operation)
+
+    monkeypatch.setattr(rsgen.builder, "exchange_lock", counting)
+    monkeypatch.setattr(rsgen.refresher, "exchange_lock", counting)
+    return taken
+
+
+def test_missing_member_data_triggers_refresh_of_that_member(
+        exchange: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without --offline, members missing from the snapshot are refreshed before building: by
+    the refresh stage, called directly, under the build's lock, which is taken once."""
     build_tree(exchange, {"members/AS10745.yml":
                           "asn: 10745\nname: ARIN\nsessions:\n  - ip: 198.51.100.45\n"})
-    asked: list[list[int] | None] = []
+    asked: list[Sequence[int] | None] = []
+
+    def stand_in(directory: Path, config: object, settings: Settings, *,
+                 only: Sequence[int] | None = None, **_: object) -> RefreshReport:
+        asked.append(only)
+        # The build holds it: a stage that locked again would fail.
+        with pytest.raises(RuntimeError, match="not re-entrant"), \
+                exchange_lock(directory, "refresh"):
+            pass
+        return RefreshReport()
+
+    taken = _count_locks(monkeypatch)
+    monkeypatch.setattr(rsgen.builder, "refresh_stage", stand_in)
     with pytest.raises(NoSnapshot):  # the stand-in refresh fetches nothing
-        build(exchange, refresh_missing=asked.append)
+        build(exchange, settings=Settings())
     assert asked == [[10745]]
+    assert taken == ["build"]
+
+
+def test_build_without_snapshot_refreshes_first_under_one_lock(
+        tmp_path: Path, make_irr_server: MakeIrrServer,
+        make_peeringdb_server: MakePeeringDbServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build from nothing refreshes every member (real sources) in its own locked run and
+    returns the refresh's report; the CLI prints it as `rsgen refresh` would."""
+    from tests.test_refresh import EXCHANGE, RPSL, _member, _net
+
+    exchange = build_tree(tmp_path / "ix", {"exchange.yml": EXCHANGE,
+                                            "members/AS3333.yml": _member(3333, 33),
+                                            "members/AS10745.yml": _member(10745, 45)})
+    irr = make_irr_server(RPSL)
+    peeringdb = make_peeringdb_server(records=[_net(3333, "RIPE::AS-GOOD"), _net(10745, "")])
+    taken = _count_locks(monkeypatch)
+    result = build(exchange, tmp_path / "out", settings=source_settings(peeringdb.url, irr.host))
+    assert result.refreshed is not None and sorted(result.refreshed.updated) == [3333, 10745]
+    assert [p.name for p in result.written] == ["rs1.conf"]
+    assert taken == ["build"]
+    assert build(exchange, tmp_path / "out", settings=Settings()).refreshed is None  # complete
+
+    shutil.rmtree(exchange / "snapshot")
+    cli = rsgen_cli("build", "-C", str(exchange), "--peeringdb-url", peeringdb.url,
+                    "--irr-host", irr.host)
+    assert cli.returncode == ExitCode.OK, cli.stderr
+    assert "no snapshot data for some members: refreshing first" in cli.stderr
+    assert "refreshed 2 member(s); " in cli.stdout
+    assert "rs1.conf: written (bird -p ok)" in cli.stdout
 
 
 def test_missing_bird_is_reported_with_the_package_to_install(exchange: Path) -> None:
     """Without BIRD installed, build says which Debian package provides it."""
     with pytest.raises(MissingTool, match="bird") as caught:
-        build(exchange, offline=True, bird="/nonexistent/bird")
+        build(exchange, offline=True, settings=Settings(tools=Tools(bird="/nonexistent/bird")))
     assert "apt-get install bird2" in str(caught.value)
 
 

@@ -17,7 +17,7 @@ from rsgen.refresher import refresh
 from rsgen.snapshot import SnapshotMeta, read_meta, write_meta
 from tests.fixtures.irr_plugin import MakeIrrServer
 from tests.fixtures.peeringdb_plugin import MakePeeringDbServer
-from tests.helpers import REPO, copy_example
+from tests.helpers import REPO, copy_example, source_settings
 
 EXAMPLE_DATA = Path(__file__).parent / "fixtures" / "example"
 EXAMPLE_NOTE = ("EXAMPLE DATA for rsgen's bundled example exchange: made by rsgen refresh from "
@@ -38,7 +38,7 @@ def test_example_snapshot_is_what_refresh_produces(tmp_path: Path, make_irr_serv
                           mirrored=("RADB", "RIPE", "APNIC", "ARIN", "AFRINIC", "LACNIC"))
     records = json.loads((EXAMPLE_DATA / "peeringdb-net.json").read_text())["data"]
     peeringdb = make_peeringdb_server(records=records)
-    report = refresh(exchange, peeringdb_url=peeringdb.url, irr_host=irr.host)
+    report = refresh(exchange, settings=source_settings(peeringdb.url, irr.host))
     assert sorted(report.updated) == sorted(int(p.stem[2:]) for p in
                                             (REPO / "members").glob("AS*.yml"))
     produced = exchange / "snapshot"

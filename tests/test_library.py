@@ -15,7 +15,7 @@ from rsgen.refresher import RefreshReport
 from rsgen.verification.run import VerifyOptions, VerifyReport
 from tests.fixtures.irr_plugin import MakeIrrServer
 from tests.fixtures.peeringdb_plugin import MakePeeringDbServer
-from tests.helpers import REPO, copy_example
+from tests.helpers import REPO, copy_example, source_settings
 
 EXAMPLE_DATA = REPO / "tests" / "fixtures" / "example"
 
@@ -40,7 +40,7 @@ def test_every_library_function_works_twice(tmp_path: Path, make_irr_server: Mak
     for attempt in range(2):
         config = rsgen.check(exchange)
         assert isinstance(config, Config) and len(config.members) == 8
-        report = rsgen.refresh(exchange, peeringdb_url=peeringdb.url, irr_host=irr.host)
+        report = rsgen.refresh(exchange, settings=source_settings(peeringdb.url, irr.host))
         assert isinstance(report, RefreshReport) and len(report.updated) == 8
         built = rsgen.build(exchange, tmp_path / "out", offline=True)
         assert isinstance(built, BuildResult) and len(built.written) == 2

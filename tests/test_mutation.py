@@ -1,8 +1,10 @@
 """Mutation tests: every policy rule is proved by verify, not only parsed by BIRD.
 
-For each rule, a copy of the templates has that rule's rejection replaced by a harmless
-statement; verify must then fail, and only for that rule's test routes. A rule whose removal
-verify does not notice, or that has no test route, fails here.
+For each rule of the registry (rsgen.rules.RULES), a copy of the templates has that rule's
+snippet replaced by a comment; verify must then fail, and only for that rule's test routes,
+for every simulated member that has one. A rule whose removal verify does not notice, or that
+has no test route, fails here. The same goes for the IPv6 next-hop rewrite, which is no
+rejection but keeps a second router's link-local address from reaching members.
 """
 
 from __future__ import annotations
@@ -12,55 +14,55 @@ from pathlib import Path
 
 import pytest
 
-from rsgen.load import load_checked
 from rsgen.rules import RULES, Rule
-from rsgen.snapshot import read_snapshot
-from rsgen.values import IPNetwork
 from rsgen.verification.run import VerifyOptions, verify
-from rsgen.verification.scenarios import member_routes
+from rsgen.verification.scenarios import LINK_LOCAL_NEXT_HOP
 from tests.helpers import REPO, copy_example
 
-# Two members that between them exercise every rule (checked below). Slow: one verify per
-# rule (tests/conftest.py marks this module).
+# Two members that between them exercise every rule; the first is simulated by rsgen's
+# speaker (it has no BGP password), so it also sends an AS_SET and a link-local next hop.
+# Slow: one verify per rule (tests/conftest.py marks this module).
 MEMBERS = (23674, 58453)
+REWRITE = "    bgp_next_hop = bgp_next_hop;\n"
 
 
-def _reject(rule: Rule) -> str:
-    return f'{{{{ reject("{rule.name}") }}}}'
-
-
-def test_every_rule_has_a_verify_case_and_a_check_in_the_templates() -> None:
-    """Each rule has a test route for the members the mutation test uses, and the templates
-    reject with it somewhere."""
-    config = load_checked(REPO)
-    snapshot = read_snapshot(REPO)
-    taken: set[IPNetwork] = set()
-    rules = {route.rule for member in config.members if member.asn in MEMBERS
-             for route in member_routes(member, snapshot.irr[member.asn], config.exchange,
-                                        taken)}
-    templates = "".join(p.read_text(encoding="utf-8")
-                        for p in (REPO / "templates" / "bird2").glob("*.j2"))
+def test_every_rule_has_a_snippet_that_rejects_with_it() -> None:
+    """Each rule's check is its own template, and that template rejects with the rule."""
     for rule in RULES:
-        assert rule.name in rules, f"rule {rule.name} has no verify test route"
-        assert _reject(rule) in templates, f"rule {rule.name} is never checked"
+        snippet = REPO / "templates" / rule.snippet
+        assert snippet.is_file(), f"rule {rule.name} has no snippet {rule.snippet}"
+        assert "reject(rule_name)" in snippet.read_text(encoding="utf-8"), rule.name
+
+
+def _verify(templates: Path, tmp_path: Path) -> set[tuple[int, str]]:
+    report = verify(VerifyOptions(copy_example(tmp_path / "ix"), members=MEMBERS,
+                                  templates=templates))
+    cases = {(o.route.member_asn, o.route.rule) for o in report.outcomes}
+    assert {asn for asn, _ in cases} == set(MEMBERS)
+    return {(o.route.member_asn, o.route.rule) for o in report.outcomes if not o.ok}
 
 
 @pytest.mark.parametrize("rule", RULES, ids=[rule.name for rule in RULES])
 def test_verify_catches_the_removal_of_each_rule(rule: Rule, tmp_path: Path) -> None:
-    """With one rule's rejection removed from the templates, verify fails naming exactly that
-    rule (for each of the members), and no other."""
+    """With one rule's check removed from the templates, verify fails naming exactly that
+    rule, for each of the members that has a test route for it, and no other."""
     templates = Path(shutil.copytree(REPO / "templates", tmp_path / "templates"))
-    changed = 0
-    for path in (templates / "bird2").glob("*.j2"):
-        text = path.read_text(encoding="utf-8")
-        mutated = text.replace(_reject(rule), f'print "mutation: {rule.name} removed"')
-        if mutated != text:
-            path.write_text(mutated, encoding="utf-8")
-            changed += 1
-    assert changed, f"no template rejects with {rule.name}"
-    report = verify(VerifyOptions(copy_example(tmp_path / "ix"), members=MEMBERS,
-                                  templates=templates))
-    failed = {(o.route.member_asn, o.route.rule) for o in report.outcomes if not o.ok}
+    (templates / rule.snippet).write_text(f"# mutation: {rule.name} removed\n",
+                                          encoding="utf-8")
+    failed = _verify(templates, tmp_path)
     assert failed, f"verify did not notice that {rule.name} was removed"
     assert {name for _, name in failed} == {rule.name}, failed
-    assert {asn for asn, _ in failed} == set(MEMBERS), failed
+    # AS_SETs come only from the speaker's member; every other rule from both.
+    expected = {MEMBERS[0]} if rule.name == "as_set" else set(MEMBERS)
+    assert {asn for asn, _ in failed} == expected, failed
+
+
+def test_verify_catches_a_link_local_next_hop_passed_on(tmp_path: Path) -> None:
+    """Without the IPv6 next-hop rewrite, the speaker's route with a foreign link-local next
+    hop reaches members with it: verify fails for exactly that check."""
+    templates = Path(shutil.copytree(REPO / "templates", tmp_path / "templates"))
+    member = templates / "bird2" / "member.conf.j2"
+    text = member.read_text(encoding="utf-8")
+    assert text.count(REWRITE) == 1
+    member.write_text(text.replace(REWRITE, ""), encoding="utf-8")
+    assert _verify(templates, tmp_path) == {(MEMBERS[0], LINK_LOCAL_NEXT_HOP)}

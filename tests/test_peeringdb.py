@@ -14,7 +14,8 @@ import pytest
 import rsgen
 from rsgen.errors import ExitCode, InvalidInput, SourceFailed
 from rsgen.model import PeeringDbNet
-from rsgen.sources.peeringdb import PeeringDbClient, api_key_from_env, parse_nets
+from rsgen.settings import Settings
+from rsgen.sources.peeringdb import PeeringDbClient, parse_nets
 from tests.fixtures.pdb_server import Mode, PeeringDbFixtureServer, load_fixture_records
 from tests.fixtures.peeringdb_plugin import MakePeeringDbServer
 from tests.fixtures.tls import TlsCertificate
@@ -138,13 +139,14 @@ def test_user_agent_names_rsgen_and_version(peeringdb_server: PeeringDbFixtureSe
 
 
 def test_api_key_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """PEERINGDB_API_KEY is picked up, trimmed, and a blank one counts as unset."""
+    """PEERINGDB_API_KEY is picked up (by Settings), trimmed, and a blank one counts as unset."""
     monkeypatch.setenv("PEERINGDB_API_KEY", "  abc.def \n")
-    assert api_key_from_env() == "abc.def"
+    key = Settings.from_environment().peeringdb_api_key
+    assert key is not None and key.reveal() == "abc.def"
     monkeypatch.setenv("PEERINGDB_API_KEY", " ")
-    assert api_key_from_env() is None
+    assert Settings.from_environment().peeringdb_api_key is None
     monkeypatch.delenv("PEERINGDB_API_KEY")
-    assert api_key_from_env() is None
+    assert Settings.from_environment().peeringdb_api_key is None
 
 
 # --- retries ---

@@ -14,7 +14,7 @@ from rsgen.errors import ExitCode
 from rsgen.refresher import RefreshFailed, refresh
 from tests.fixtures.irr_plugin import MakeIrrServer
 from tests.fixtures.peeringdb_plugin import MakePeeringDbServer
-from tests.helpers import build_tree
+from tests.helpers import build_tree, source_settings
 
 RPSL = (Path(__file__).parent / "fixtures" / "rpsl" / "small-exchange.rpsl").read_text()
 
@@ -64,8 +64,8 @@ def _read(exchange: Path, source: str, asn: int) -> dict[str, object]:
 def test_refresh_writes_sorted_per_member_files(exchange: Path, sources: dict[str, object],
                                                 ) -> None:
     """PeeringDB's AS-SET is expanded by bgpq4 into origins and aggregated prefix ranges."""
-    report = refresh(exchange, peeringdb_url=str(sources["peeringdb_url"]),
-                     irr_host=str(sources["irr_host"]))
+    report = refresh(exchange, settings=source_settings(str(sources["peeringdb_url"]),
+                                                        str(sources["irr_host"])))
     assert sorted(report.updated) == [3333, 10745]
     irr = _read(exchange, "irr", 3333)
     assert irr["objects"] == ["RIPE::AS-GOOD"]
@@ -74,21 +74,20 @@ def test_refresh_writes_sorted_per_member_files(exchange: Path, sources: dict[st
     assert irr["ipv6"] == ["2001:67c:2e8::/48"]
     assert _read(exchange, "irr", 10745)["objects"] == ["AS10745"]  # no AS-SET: the ASN
     assert _read(exchange, "peeringdb", 3333)["info_prefixes4"] == 10
-    again = refresh(exchange, peeringdb_url=str(sources["peeringdb_url"]),
-                    irr_host=str(sources["irr_host"]))
+    again = refresh(exchange, settings=source_settings(str(sources["peeringdb_url"]),
+                                                       str(sources["irr_host"])))
     assert again.changed_files == []  # same data, same bytes: nothing to review
 
 
 def test_unknown_as_set_keeps_old_data_and_names_the_member(
         exchange: Path, sources: dict[str, object]) -> None:
     """An AS-SET the IRR does not know fails that member only; its old snapshot stays."""
-    kwargs = {"peeringdb_url": str(sources["peeringdb_url"]),
-              "irr_host": str(sources["irr_host"])}
-    refresh(exchange, **kwargs)
+    settings = source_settings(str(sources["peeringdb_url"]), str(sources["irr_host"]))
+    refresh(exchange, settings=settings)
     before = (exchange / "snapshot" / "irr" / "AS3333.json").read_bytes()
     (exchange / "members" / "AS3333.yml").write_text(_member(3333, 33, "as_set: AS-MISSING\n"))
     with pytest.raises(RefreshFailed) as caught:
-        refresh(exchange, **kwargs)
+        refresh(exchange, settings=settings)
     assert list(caught.value.report.failed) == [3333]
     assert caught.value.exit_code == ExitCode.SOURCE_FAILED
     assert (exchange / "snapshot" / "irr" / "AS3333.json").read_bytes() == before
@@ -99,11 +98,11 @@ def test_prefix_list_that_would_become_empty_is_refused(
         exchange: Path, make_irr_server: MakeIrrServer,
         sources: dict[str, object]) -> None:
     """If the IRR suddenly has no IPv6 routes for a member that had some, keep the old list."""
-    refresh(exchange, peeringdb_url=str(sources["peeringdb_url"]),
-            irr_host=str(sources["irr_host"]))
+    refresh(exchange, settings=source_settings(str(sources["peeringdb_url"]),
+                                               str(sources["irr_host"])))
     no_v6 = make_irr_server(RPSL.replace("route6: 2001:67c:2e8::/48", "remarks: gone"))
     with pytest.raises(RefreshFailed) as caught:
-        refresh(exchange, peeringdb_url=str(sources["peeringdb_url"]), irr_host=no_v6.host)
+        refresh(exchange, settings=source_settings(str(sources["peeringdb_url"]), no_v6.host))
     assert "no IPv6 prefixes (had 1)" in caught.value.report.failed[3333]
     assert _read(exchange, "irr", 3333)["ipv6"] == ["2001:67c:2e8::/48"]
 
@@ -114,8 +113,8 @@ def test_peeringdb_failure_still_refreshes_irr(exchange: Path,
     peeringdb = sources["peeringdb"]
     peeringdb.set_mode("malformed")  # type: ignore[attr-defined]
     with pytest.raises(RefreshFailed) as caught:
-        refresh(exchange, peeringdb_url=str(sources["peeringdb_url"]),
-                irr_host=str(sources["irr_host"]))
+        refresh(exchange, settings=source_settings(str(sources["peeringdb_url"]),
+                                                   str(sources["irr_host"])))
     assert caught.value.report.peeringdb_error
     assert sorted(caught.value.report.updated) == [3333, 10745]
     assert not (exchange / "snapshot" / "peeringdb").exists()
@@ -127,7 +126,7 @@ def test_malformed_peeringdb_as_set_is_never_passed_to_bgpq4(
     """A hostile irr_as_set is reported and the member is filtered on its own ASN."""
     hostile = make_peeringdb_server(records=[_net(3333, "-h evil.example AS-GOOD"),
                                              _net(10745, "")])
-    report = refresh(exchange, peeringdb_url=hostile.url, irr_host=str(sources["irr_host"]))
+    report = refresh(exchange, settings=source_settings(hostile.url, str(sources["irr_host"])))
     assert "ignored" in report.warnings[3333]
     assert _read(exchange, "irr", 3333)["objects"] == ["AS3333"]
     queries = " ".join(sources["irr"].queries)  # type: ignore[attr-defined]
@@ -157,17 +156,17 @@ def test_shrinking_prefix_list_is_refused_until_accepted(
     """A prefix list losing more than half its prefixes keeps the old data and says how to
     accept the change; --accept-shrink for that member applies it with a warning."""
     peeringdb_url = str(sources["peeringdb_url"])
-    refresh(exchange, peeringdb_url=peeringdb_url, irr_host=str(sources["irr_host"]))
+    refresh(exchange, settings=source_settings(peeringdb_url, str(sources["irr_host"])))
     before = _read(exchange, "irr", 3333)["ipv4"]
     shrunk = make_irr_server(SHRUNK_RPSL)
     with pytest.raises(RefreshFailed) as caught:
-        refresh(exchange, peeringdb_url=peeringdb_url, irr_host=shrunk.host)
+        refresh(exchange, settings=source_settings(peeringdb_url, shrunk.host))
     assert caught.value.report.shrunk == [3333]
     assert "IPv4 prefix list would shrink by" in caught.value.report.failed[3333]
     assert "rsgen refresh --accept-shrink AS3333" in str(caught.value)
     assert _read(exchange, "irr", 3333)["ipv4"] == before
 
-    report = refresh(exchange, peeringdb_url=peeringdb_url, irr_host=shrunk.host,
+    report = refresh(exchange, settings=source_settings(peeringdb_url, shrunk.host),
                      accept_shrink={3333})
     assert "accepted by --accept-shrink" in report.warnings[3333]
     assert _read(exchange, "irr", 3333)["ipv4"] == ["185.193.200.0/22", "193.0.0.0/21"]
@@ -180,9 +179,9 @@ def test_max_shrink_setting_of_100_refuses_only_emptying(
     exchange_yml.write_text(exchange_yml.read_text().replace(
         "parallel: 2}", "parallel: 2, max_shrink_percent: 100}"))
     peeringdb_url = str(sources["peeringdb_url"])
-    refresh(exchange, peeringdb_url=peeringdb_url, irr_host=str(sources["irr_host"]))
-    report = refresh(exchange, peeringdb_url=peeringdb_url,
-                     irr_host=make_irr_server(SHRUNK_RPSL).host)
+    refresh(exchange, settings=source_settings(peeringdb_url, str(sources["irr_host"])))
+    report = refresh(exchange, settings=source_settings(peeringdb_url,
+                                                        make_irr_server(SHRUNK_RPSL).host))
     assert 3333 in report.updated
 
 

@@ -4,38 +4,63 @@ from __future__ import annotations
 
 import ipaddress
 
+import pytest
+
 from rsgen.load import load_checked
 from rsgen.rules import RULES
 from rsgen.snapshot import read_snapshot
 from rsgen.values import BOGON_PREFIXES_V6, is_bogon_prefix, outside_ipv6_global_unicast
 from rsgen.verification.scenarios import (
     ACCEPT,
+    LINK_LOCAL_NEXT_HOP,
     NO_ADVERTISE,
     NO_EXPORT,
+    VIOLATIONS,
     WELL_KNOWN_COMMUNITIES,
     member_routes,
 )
 from tests.helpers import REPO
 
 
-def _plan() -> dict[int, list]:  # type: ignore[type-arg]
+def _plan(crafted: bool = False) -> dict[int, list]:  # type: ignore[type-arg]
     config = load_checked(REPO)
     snapshot = read_snapshot(REPO)
     taken: set = set()  # type: ignore[type-arg]
-    return {m.asn: member_routes(m, snapshot.irr[m.asn], config.exchange, taken)
+    return {m.asn: member_routes(m, snapshot.irr[m.asn], config.exchange, taken,
+                                 crafted=crafted)
             for m in config.members}
 
 
-def test_every_rule_has_a_route_per_member_and_family() -> None:
-    """Each simulated member breaks every import rule once per address family it peers in."""
-    plan = _plan()
+def test_every_rule_has_a_violation() -> None:
+    """Adding a rule to the registry without a violating test route fails here."""
+    assert set(VIOLATIONS) == {rule.name for rule in RULES}
+
+
+@pytest.mark.parametrize("crafted", [False, True], ids=["bird-peers", "speaker"])
+def test_every_rule_has_a_route_per_member_and_family(crafted: bool) -> None:
+    """Each simulated member breaks every import rule once per address family it peers in;
+    only a member simulated by rsgen's speaker sends an AS_SET (BIRD cannot)."""
+    plan = _plan(crafted)
     for asn, routes in plan.items():
         for family in {r.family for r in routes}:
             rules = {r.rule for r in routes if r.family == family}
-            expected = {rule.name for rule in RULES}
-            if family == 4:  # IPv4 has no global unicast range to break
-                expected.discard("ipv6_not_global_unicast")
+            expected = {rule.name for rule in RULES if family in rule.families}
+            if not crafted:
+                expected.discard("as_set")
             assert expected <= rules, (asn, family, expected - rules)
+            assert crafted or not any(r.crafted for r in routes)
+
+
+def test_a_speaker_member_sends_an_as_set_and_a_link_local_next_hop() -> None:
+    """The crafted routes: the member's path ending in an AS_SET of foreign ASNs, and (IPv6)
+    a registered prefix with a foreign link-local next hop beside the member's own."""
+    for asn, routes in _plan(crafted=True).items():
+        as_sets = [r for r in routes if r.rule == "as_set"]
+        assert as_sets and all(r.as_path == (asn,) and len(r.as_set) == 2
+                               and asn not in r.as_set for r in as_sets)
+        link_local = [r for r in routes if r.rule == LINK_LOCAL_NEXT_HOP]
+        assert all(r.family == 6 and r.link_local is not None and r.link_local.is_link_local
+                   and r.accepted for r in link_local)
 
 
 def test_accepted_routes_come_from_the_members_irr_list_and_are_unique() -> None:
@@ -154,13 +179,14 @@ def test_import_limit_routes_only_where_the_irr_data_allows() -> None:
     config = load_checked(REPO)
     irr = read_snapshot(REPO).irr
     jazz = next(m for m in config.members if m.asn == 45669)
-    routes = import_limit_routes(jazz, irr[45669], config.exchange, {4: 2, 6: 2}, "block")
+    routes = import_limit_routes(jazz, irr[45669], config.exchange,
+                                 {4: (2, "block"), 6: (2, "block")})
     assert [(r.rule, str(r.network), r.limit) for r in routes] == [
         (IMPORT_LIMIT, "119.160.0.0/18", (2, "block")),
         (IMPORT_LIMIT, "119.160.64.0/18", None),
         (IMPORT_LIMIT, "119.160.96.0/19", None)]
-    assert import_limit_routes(jazz, irr[45669], config.exchange, {4: 3}, "block") == []
-    assert import_limit_routes(jazz, irr[45669], config.exchange, {4: 300}, "block") == []
+    assert import_limit_routes(jazz, irr[45669], config.exchange, {4: (3, "block")}) == []
+    assert import_limit_routes(jazz, irr[45669], config.exchange, {4: (300, "block")}) == []
 
 
 def test_rounds_split_on_the_receive_limit_and_accepted_routes_only() -> None:

@@ -11,11 +11,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from rsgen.model import IrrData, MaxPrefixes, Member, PeeringDbNet, PolicySettings, Session
+from rsgen.plan import bird_symbol, protocol_name
 from rsgen.policy import (
     BIRD_LIMIT_MAX,
     choose_as_sets,
     max_prefixes,
-    protocol_name,
     receive_limit,
 )
 from rsgen.render import bird_int_set, bird_prefix_set, bird_string
@@ -129,11 +129,20 @@ def test_max_prefix_sources() -> None:
 def test_protocol_names_are_stable_bird_symbols() -> None:
     """Protocol names come from ASN and address, fit BIRD's 64 characters, and are unique."""
     longest = Session(ipaddress.ip_address("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff"))
-    name = protocol_name(_member(asn=4294967294), longest)
+    name = protocol_name(4294967294, longest.ip)
     assert len(name) <= 64 and name.replace("_", "").isalnum()
-    a = protocol_name(_member(), Session(ipaddress.ip_address("2001:db8::1:0")))
-    b = protocol_name(_member(), Session(ipaddress.ip_address("2001:db8::10")))
+    a = protocol_name(3333, ipaddress.ip_address("2001:db8::1:0"))
+    b = protocol_name(3333, ipaddress.ip_address("2001:db8::10"))
     assert a != b
+
+
+def test_every_bird_symbol_is_checked_for_length_and_characters() -> None:
+    """The one symbol maker turns non-symbol characters into '_' and refuses what BIRD would."""
+    assert bird_symbol("AS3333", "2001:db8::1") == "AS3333_2001_db8__1"
+    with pytest.raises(ValueError, match="longer than 64"):
+        bird_symbol("x" * 65)
+    with pytest.raises(ValueError, match="start with a letter"):
+        bird_symbol("1abc")
 
 
 def test_template_filters() -> None:
@@ -181,12 +190,19 @@ def test_reject_codes_are_arouteservers_for_the_rules_both_have() -> None:
     """Looking glasses already map arouteserver's reject codes (RS:65520:code): every rule
     rsgen shares with it has arouteserver's number; no rule takes a number arouteserver uses
     for something else; rsgen-only rules start at FIRST_RSGEN_CODE."""
-    from rsgen.rules import FIRST_RSGEN_CODE, RESERVED_CODES, RULE_BY_CODE, RULE_BY_NAME, RULES
+    from rsgen.rules import (
+        FIRST_RSGEN_CODE,
+        RESERVED_CODES,
+        RULE_BY_CODE,
+        RULE_BY_NAME,
+        RULES,
+        RULES_BY_CODE_ORDER,
+    )
 
-    assert [(rule.code, rule.name) for rule in RULES] == [
+    assert [(rule.code, rule.name) for rule in RULES_BY_CODE_ORDER] == [
         (1, "as_path_length"), (2, "bogon_prefix"), (3, "peering_lan"), (5, "next_hop"),
         (6, "first_as"), (7, "bogon_asn"), (9, "origin_as"), (10, "ipv6_not_global_unicast"),
-        (12, "irr_prefix"), (13, "prefix_length")]
+        (12, "irr_prefix"), (13, "prefix_length"), (64, "as_set")]
     assert len(RULE_BY_CODE) == len(RULE_BY_NAME) == len(RULES)
     assert {0, 4, 8, 11, 14, 15, 65535} == set(RESERVED_CODES)
     assert not set(RULE_BY_CODE) & set(RESERVED_CODES)

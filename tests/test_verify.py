@@ -17,7 +17,8 @@ import pytest
 
 from rsgen.errors import ExitCode, VerifyFailed
 from rsgen.load import load_checked
-from rsgen.rules import RULES
+from rsgen.rules import RULE_BY_NAME, RULES
+from rsgen.settings import Settings, Tools
 from rsgen.verification.lab import PREFIX, pids_in
 from rsgen.verification.report import to_json
 from rsgen.verification.run import VerifyOptions, verify
@@ -25,6 +26,7 @@ from rsgen.verification.scenarios import (
     ACCEPT,
     ALTERNATIVE_PATH,
     IMPORT_LIMIT,
+    LINK_LOCAL_NEXT_HOP,
     MULTI_ROUTER_BEST,
     WELL_KNOWN_COMMUNITIES,
 )
@@ -75,24 +77,24 @@ def test_example_exchange_passes_every_rule(example: Path) -> None:
     assert failures == []
     rules_seen = {o.route.rule for o in report.outcomes}
     # No member-file limit of the example is small enough for IMPORT_LIMIT to run.
+    # One member is simulated by rsgen's speaker: AS_SET and link-local next hop too.
     assert rules_seen == {ACCEPT, WELL_KNOWN_COMMUNITIES, MULTI_ROUTER_BEST, ALTERNATIVE_PATH,
-                          *(rule.name for rule in RULES)}
+                          LINK_LOCAL_NEXT_HOP, *(rule.name for rule in RULES)}
     assert len(report.members) == 8
     accepted = [o for o in report.outcomes if o.route.accepted]
     assert all(o.receivers_seen == o.receivers_expected > 0 for o in accepted)
     assert _namespaces(os.getpid()) == set()
 
 
+def _remove_rule(templates: Path, name: str) -> None:
+    """A copy of the templates without one rule's check (its snippet, rsgen.rules)."""
+    (templates / RULE_BY_NAME[name].snippet).write_text(f"# {name} removed\n")
+
+
 def test_removed_irr_check_is_caught_and_named(example: Path, tmp_path: Path) -> None:
     """A template without the IRR prefix check fails verify, naming the rule and each member."""
     templates = Path(shutil.copytree(REPO / "templates", tmp_path / "templates"))
-    member_template = templates / "bird2" / "member.conf.j2"
-    text = member_template.read_text()
-    broken = text.replace("""    if net !~ {{ family.prefix_set }} then
-        {{ reject("irr_prefix") }};
-""", "")
-    assert broken != text
-    member_template.write_text(broken)
+    _remove_rule(templates, "irr_prefix")
     report = verify(VerifyOptions(example, members=(17557, 58453), templates=templates))
     failed = {(o.route.member_asn, o.route.rule) for o in report.outcomes if not o.ok}
     assert failed == {(17557, "irr_prefix"), (58453, "irr_prefix")}
@@ -113,12 +115,7 @@ def test_interpreted_communities_and_missing_global_unicast_check_are_caught(
     broken = text.replace("    interpret communities off;\n", "")
     assert broken != text
     member_template.write_text(broken)
-    policy = templates / "bird2" / "policy.conf.j2"
-    text = policy.read_text()
-    broken = text.replace('    if prefix_outside_ipv6_global_unicast() then '
-                          '{{ reject("ipv6_not_global_unicast") }};\n', "")
-    assert broken != text
-    policy.write_text(broken)
+    _remove_rule(templates, "ipv6_not_global_unicast")
     report = verify(VerifyOptions(example, members=(17557, 58453), templates=templates))
     failed = {(o.route.member_asn, o.route.rule, o.route.family): o
               for o in report.outcomes if not o.ok}
@@ -149,9 +146,7 @@ def test_cli_verify_json_and_exit_codes(example: Path, tmp_path: Path) -> None:
     assert data["ok"] is True and data["format"] == 1 and len(data["members"]) == 3
 
     templates = Path(shutil.copytree(REPO / "templates", tmp_path / "templates"))
-    policy = templates / "bird2" / "policy.conf.j2"
-    policy.write_text(policy.read_text().replace(
-        'if bgp_path.first != member_asn then {{ reject("first_as") }};', ""))
+    _remove_rule(templates, "first_as")
     bad = subprocess.run([sys.executable, "-m", "rsgen", "verify", "-C", str(example),
                           "--members", "AS23674", "--templates", str(templates)],
                          capture_output=True, text=True, check=False, timeout=300)
@@ -201,7 +196,7 @@ def test_missing_bird_is_refused_with_what_to_install(example: Path) -> None:
     from rsgen.errors import MissingTool
 
     with pytest.raises(MissingTool, match="bird") as caught:
-        verify(VerifyOptions(example, bird="/nonexistent/bird"))
+        verify(VerifyOptions(example), settings=Settings(tools=Tools(bird="/nonexistent/bird")))
     assert "apt-get install bird2" in str(caught.value)
 
 
@@ -257,9 +252,9 @@ def _templates_with(tmp_path: Path, old: str, new: str, through: str | None = No
 
 # The limit lines before the fix: the policy limit as `receive limit`, counting filtered routes.
 _IMPORT_LIMIT_LINE = \
-    "        import limit {{ family.max_prefixes }} action {{ policy.max_prefix_action }};\n"
+    "        import limit {{ family.import_limit.value }} action {{ family.limit_action }};\n"
 _OLD_LIMIT_LINE = \
-    "        receive limit {{ family.max_prefixes }} action {{ policy.max_prefix_action }};\n"
+    "        receive limit {{ family.import_limit.value }} action {{ family.limit_action }};\n"
 
 
 def _small_limits(example: Path, action: str) -> None:
@@ -282,6 +277,7 @@ def test_filtered_routes_do_not_count_against_the_import_limit(example: Path,
     filtered: with action `disable` a single trip would keep its sessions down, yet they stay
     up and its valid routes reach every other member. With the limit as the old `receive
     limit` (filtered routes counted), the same member is shut down."""
+    from rsgen.plan import plan
     from rsgen.snapshot import read_snapshot
     from rsgen.verification.run import rounds, select_members
     from rsgen.verification.scenarios import member_routes
@@ -293,7 +289,7 @@ def test_filtered_routes_do_not_count_against_the_import_limit(example: Path,
     taken: set = set()  # type: ignore[type-arg]
     routes = {m.asn: member_routes(m, snapshot.irr[m.asn], config.exchange, taken)
               for m in members}
-    first = rounds(config, snapshot, members, routes)[0][137512]
+    first = rounds(plan(config, snapshot, Settings()), members, routes)[0][137512]
     for family in (4, 6):
         assert sum(not r.accepted for r in first if r.family == family) > 1  # over the limit
 
@@ -304,8 +300,8 @@ def test_filtered_routes_do_not_count_against_the_import_limit(example: Path,
     assert all(o.receivers_seen == o.receivers_expected > 0 for o in valid)
 
     old = _templates_with(tmp_path, _IMPORT_LIMIT_LINE, _OLD_LIMIT_LINE,
-                          through="receive limit {{ family.receive_limit }}")
-    assert "receive limit {{ family.max_prefixes }}" in \
+                          through="receive limit {{ family.receive_limit.value }}")
+    assert "receive limit {{ family.import_limit.value }}" in \
         (old / "bird2" / "member.conf.j2").read_text()
     with pytest.raises(VerifyFailed, match="AS137512_192_0_2_81: Automatic shutdown: Route "
                                            "limit exceeded"):

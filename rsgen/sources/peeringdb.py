@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import email.utils
 import json
-import os
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -50,11 +49,6 @@ _RATE_LIMIT_HINT = (
     "`rsgen build --offline` still builds from the committed snapshot"
 )
 _URL_HINT = "peeringdb.url in exchange.yml must be the API base, like https://www.peeringdb.com/api"
-
-
-def api_key_from_env() -> str | None:
-    """The PeeringDB API key from $PEERINGDB_API_KEY; None when unset or blank."""
-    return os.environ.get(API_KEY_ENV, "").strip() or None
 
 
 def api_key_refusal(url: httpx.URL, *, pinned: bool) -> str | None:

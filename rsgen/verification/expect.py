@@ -93,16 +93,28 @@ def _route_server_view(expectation: Expectation, observation: Observation,
     return seen, problems
 
 
+def _same_path(route: TestRoute, seen: BgpRoute) -> bool:
+    """Whether `seen` has the AS path the route was sent with: the sequence, and the AS_SET
+    after it (unordered) when it was sent with one."""
+    if not route.as_set:
+        return seen.as_path == route.as_path and not seen.as_path_has_set
+    head, tail = seen.as_path[:len(route.as_path)], seen.as_path[len(route.as_path):]
+    return seen.as_path_has_set and head == route.as_path and \
+        sorted(tail) == sorted(route.as_set)
+
+
 def _received(route: TestRoute, routes: Sequence[BgpRoute], protocol: str,
               senders: frozenset[str] | None) -> bool:
     """Whether a receiving session got this route with the AS path it was sent with (so the
     route server's ASN is absent, RFC 7947), with every community it was sent with and, when
-    `senders` is given, with the sender's own next hop."""
+    `senders` is given, with the sender's own next hop: first in the list, and for a route
+    sent with a link-local next hop beside it, alone (the link-local one must be gone)."""
     for seen in routes:
         if seen.protocol != protocol or seen.network != route.network:
             continue
-        if seen.as_path == route.as_path and set(route.communities) <= set(seen.communities) \
-                and (senders is None or set(seen.next_hop[:1]) <= senders):
+        hops = set(seen.next_hop if route.link_local is not None else seen.next_hop[:1])
+        if _same_path(route, seen) and set(route.communities) <= set(seen.communities) \
+                and (senders is None or hops <= senders):
             return True
     return False
 
@@ -123,6 +135,8 @@ def compare(expectation: Expectation, observation: Observation,
            if _received(route, observation.received.get(router, ()), p, senders)]
     if route.accepted:
         communities = "".join(f" and community ({a},{b})" for a, b in route.communities)
+        if route.link_local is not None:
+            communities += f" and without the link-local next hop {route.link_local}"
         for router, protocol in expected_sessions:
             if (router, protocol) not in got:
                 problems.append(f"{router} session {protocol} did not receive it with next hop "

@@ -11,13 +11,14 @@ from rich.table import Table
 from rich.text import Text
 
 import rsgen
-from rsgen.rules import RULES
+from rsgen.rules import RULES_BY_CODE_ORDER as RULES
 from rsgen.values import printable
 from rsgen.verification.run import VerifyReport
 from rsgen.verification.scenarios import (
     ACCEPT,
     ALTERNATIVE_PATH,
     IMPORT_LIMIT,
+    LINK_LOCAL_NEXT_HOP,
     MULTI_ROUTER_BEST,
     WELL_KNOWN_COMMUNITIES,
 )
@@ -92,7 +93,9 @@ def print_table(report: VerifyReport, console: Console) -> None:
     rows: dict[tuple[int, int], dict[str, str]] = {}
     for outcome in report.outcomes:
         key = (outcome.route.member_asn, outcome.route.family)
-        column = _OTHER if outcome.route.rule in _OTHER_SCENARIOS else outcome.route.rule
+        name = outcome.route.rule
+        column = ACCEPT if name == LINK_LOCAL_NEXT_HOP else \
+            _OTHER if name in _OTHER_SCENARIOS else name
         cells = rows.setdefault(key, {})
         if cells.get(column) != _FAIL:  # a column of several checks fails if one does
             cells[column] = _OK if outcome.ok else _FAIL
@@ -100,7 +103,9 @@ def print_table(report: VerifyReport, console: Console) -> None:
         table.add_row(f"AS{asn} v{family}", *(cells.get(c, "-") for c in columns))
     console.print(table, emoji=False)
     console.print("no-export: accepted with NO_EXPORT and NO_ADVERTISE, which must reach every "
-                  "other member; other: the shared-prefix and import-limit checks; rules: "
+                  "other member; accept includes, for the member rsgen's speaker plays, its IPv6 "
+                  "route sent with a foreign link-local next hop, which must not reach anyone; "
+                  "other: the shared-prefix and import-limit checks; rules: "
                   + ", ".join(f"{rule.code} {rule.text}" for rule in RULES), emoji=False)
     failed = [o for o in report.outcomes if not o.ok]
     for outcome in failed:

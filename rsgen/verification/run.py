@@ -2,7 +2,9 @@
 test routes from simulated members, and compare what happened with what the policy promises.
 
 The route servers run the generated configs unmodified, each in its own network namespace with
-its real peering-LAN addresses; each member is a BIRD in another namespace on the same bridge.
+its real peering-LAN addresses; each member router is a BIRD, or rsgen's BGP speaker where a
+scenario needs an UPDATE that BIRD cannot send (rsgen.verification.peers), in another
+namespace on the same bridge.
 """
 
 from __future__ import annotations
@@ -10,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import ipaddress
 import logging
-import os
 import shutil
 import tempfile
 import time
@@ -18,19 +19,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import jinja2
-
-from rsgen.birdcheck import BIRD_PARSE_TIMEOUT
-from rsgen.builder import build
-from rsgen.errors import BirdRejected, InvalidInput, VerifyFailed
+from rsgen.builder import build_stage
+from rsgen.errors import InvalidInput, VerifyFailed
 from rsgen.load import load_checked
 from rsgen.lock import exchange_lock
-from rsgen.model import Config, Member, RouteServer, Snapshot
-from rsgen.policy import max_prefixes, protocol_name, receive_limit
-from rsgen.render import default_templates_dir, make_environment, session_password
-from rsgen.snapshot import read_snapshot
+from rsgen.model import Config, Member, Snapshot
+from rsgen.plan import ExchangePlan, FamilyPlan
+from rsgen.render import default_templates_dir, make_environment
+from rsgen.settings import Settings
+from rsgen.snapshot import recover_snapshot
 from rsgen.sources.proc import missing_tool
-from rsgen.values import IPAddress, Secret, safe_comment
+from rsgen.values import IPAddress
 from rsgen.verification.birdc import BgpRoute, Birdc, ProtocolStatus
 from rsgen.verification.expect import Expectation, Observation, Outcome, compare
 from rsgen.verification.lab import (
@@ -41,6 +40,18 @@ from rsgen.verification.lab import (
     confinement,
     terminate_on_signals,
 )
+from rsgen.verification.peers import (
+    CONFIG,
+    CONTROL,
+    PEER_TEMPLATE,
+    BirdPeer,
+    PeerSession,
+    Router,
+    SimulatedRouter,
+    SpeakerPeer,
+    routers,
+    spawn_bird,
+)
 from rsgen.verification.scenarios import (
     IMPORT_LIMIT,
     TestRoute,
@@ -50,9 +61,6 @@ from rsgen.verification.scenarios import (
 )
 
 log = logging.getLogger(__name__)
-PEER_TEMPLATE = "verify/peer.conf.j2"
-# The files of each lab host, in its own directory (rsgen.verification.lab.Lab.directory).
-CONFIG, CONFIG_NEW, CONTROL, PID = "bird.conf", "bird.conf.new", "bird.ctl", "bird.pid"
 POLL_SECONDS = 0.3
 STABLE_POLLS = 4  # identical observations in a row before a mismatch is final
 
@@ -69,8 +77,6 @@ class VerifyOptions:
     templates: Path | None = None  # a customised templates/ directory, as for build
     session_timeout: float = 60.0
     settle_timeout: float = 30.0
-    bird: str = "bird"
-    birdc: str = "birdc"
 
 
 @dataclass
@@ -85,17 +91,6 @@ class VerifyReport:
     @property
     def ok(self) -> bool:
         return all(o.ok for o in self.outcomes)
-
-
-@dataclass(frozen=True)
-class PeerSession:
-    name: str  # BIRD protocol name in the peer's config
-    version: int
-    local: IPAddress
-    remote: IPAddress
-    remote_asn: int
-    route_server: str
-    password: Secret | None = None  # the member session's BGP password, if it has one
 
 
 def select_members(config: Config, asns: Sequence[int] | None,
@@ -120,76 +115,64 @@ def _symbol(text: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in text)
 
 
-@dataclass(frozen=True)
-class Router:
-    """One simulated router of a member: its k-th IPv4 and k-th IPv6 session address.
-
-    A member with two addresses per family gets two routers, as in real life: one BIRD cannot
-    hold two sessions to the same route server from two addresses of one interface.
-    """
-
-    member: Member
-    name: str  # also its lab host name
-    addresses: tuple[IPAddress, ...]
-
-
-def routers(member: Member) -> list[Router]:
-    by_family = [[s.ip for s in member.sessions if s.ip.version == v] for v in (4, 6)]
-    count = max(len(f) for f in by_family)
-    return [Router(member, f"AS{member.asn}" if count == 1 else f"AS{member.asn}-{k + 1}",
-                   tuple(f[k] for f in by_family if k < len(f)))
-            for k in range(count)]
-
-
-def peer_sessions(router: Router, servers: Sequence[RouteServer]) -> list[PeerSession]:
-    by_address = {s.ip: s for s in router.member.sessions}
+def peer_sessions(router: Router, exchange_plan: ExchangePlan) -> list[PeerSession]:
+    """The simulated router's side of each session the plan gives its member: the same
+    addresses, and the member session's password."""
     sessions = []
     for address in router.addresses:
-        password = session_password(router.member, by_address[address], os.environ)
-        for server in servers:
-            remote = server.address(address.version)
-            if remote is None:
+        for server in exchange_plan.route_servers:
+            member = server.member(router.member.asn)
+            family = member.family(address.version) if member else None
+            planned = next((s for s in family.sessions if s.address == address), None) \
+                if family else None
+            if planned is None:
                 continue
             name = f"{_symbol(server.name)}_{_symbol(address.compressed)}"
-            sessions.append(PeerSession(name, address.version, address, remote, server.asn,
-                                        server.name, password))
+            sessions.append(PeerSession(name, address.version, address, planned.local,
+                                        server.asn, server.name, planned.password))
     return sessions
 
 
-def expectations(config: Config, members: Sequence[Member],
+def planned_families(exchange_plan: ExchangePlan, asn: int,
+                     version: int) -> dict[str, FamilyPlan]:
+    """Route server name -> the plan for member `asn`'s routes of one IP version there."""
+    found = {}
+    for server in exchange_plan.route_servers:
+        member = server.member(asn)
+        family = member.family(version) if member else None
+        if family is not None:
+            found[server.name] = family
+    return found
+
+
+def expectations(exchange_plan: ExchangePlan, members: Sequence[Member],
                  routes: dict[int, list[TestRoute]]) -> list[Expectation]:
-    servers = config.exchange.route_servers
-    sessions = {r.name: (r, peer_sessions(r, servers)) for m in members for r in routers(m)}
+    """Where each test route must show up: the route servers' sessions and the receiving
+    routers' sessions, all as the plan names them."""
+    sessions = {r.name: (r, peer_sessions(r, exchange_plan))
+                for m in members for r in routers(m)}
     result = []
     for member in members:
         for route in routes[member.asn]:
             if route.rule == IMPORT_LIMIT and route.limit is None:
                 continue  # only announced: the group's first route carries the check
-            family_sessions = [s for s in member.sessions if s.ip.version == route.family
-                               and route.sender in (None, s.ip)]
-            protocols = {server.name: tuple(protocol_name(member, s) for s in family_sessions)
-                         for server in servers
-                         if server.address(route.family) is not None}
+            families = planned_families(exchange_plan, member.asn, route.family)
+            protocols = {server: tuple(s.protocol for s in family.sessions
+                                       if route.sender in (None, s.address))
+                         for server, family in families.items()}
+            senders = frozenset(str(s.address) for family in families.values()
+                                for s in family.sessions if route.sender in (None, s.address))
             receivers = {name: tuple(p.name for p in peers if p.version == route.family)
                          for name, (router, peers) in sessions.items()
                          if router.member.asn != member.asn
                          and route.receiver_asn in (None, router.member.asn)}
             result.append(Expectation(
-                route, protocols, frozenset(str(s.ip) for s in family_sessions),
+                route, protocols, senders,
                 {name: names for name, names in receivers.items() if names}))
     return result
 
 
-def render_peer(env: jinja2.Environment, router: Router, sessions: Sequence[PeerSession],
-                routes: Sequence[TestRoute], round_number: int) -> str:
-    v4 = [a for a in router.addresses if a.version == 4]
-    router_id = v4[0] if v4 else ipaddress.IPv4Address(router.member.asn or 1)
-    return env.get_template(PEER_TEMPLATE).render(
-        asn=router.member.asn, name=safe_comment(router.member.name), router_id=router_id,
-        sessions=sessions, routes=routes, round=round_number)
-
-
-def rounds(config: Config, snapshot: Snapshot, members: Sequence[Member],
+def rounds(exchange_plan: ExchangePlan, members: Sequence[Member],
            routes: dict[int, list[TestRoute]]) -> list[dict[int, list[TestRoute]]]:
     """Split each member's test routes into rounds that stay within its limits.
 
@@ -201,14 +184,17 @@ def rounds(config: Config, snapshot: Snapshot, members: Sequence[Member],
     least 1,000) all of a member's test routes fit one round: its filtered routes outnumber a
     small import limit at once, and its session must stay up all the same.
     """
-    policy = config.exchange.policy
     batches: dict[int, list[list[TestRoute]]] = {}
     for member in members:
         per_family: list[list[list[TestRoute]]] = []
         for version in (4, 6):
             family = [r for r in routes[member.asn] if r.family == version]
-            limit, _ = max_prefixes(member, snapshot.peeringdb.get(member.asn), policy, version)
-            per_family.append(_split(family, limit, receive_limit(limit, policy)))
+            planned = planned_families(exchange_plan, member.asn, version).values()
+            if not planned:
+                per_family.append([family] if family else [])
+                continue
+            per_family.append(_split(family, min(f.import_limit.value for f in planned),
+                                     min(f.receive_limit.value for f in planned)))
         count = max(len(f) for f in per_family)
         batches[member.asn] = [[r for f in per_family if n < len(f) for r in f[n]]
                                for n in range(count)]
@@ -232,17 +218,21 @@ def _split(routes: Sequence[TestRoute], import_limit: int,
     return batches
 
 
-def scenario_routes(config: Config, snapshot: Snapshot, members: Sequence[Member],
+def scenario_routes(config: Config, snapshot: Snapshot, exchange_plan: ExchangePlan,
+                    members: Sequence[Member],
                     routes: dict[int, list[TestRoute]]) -> list[list[TestRoute]]:
     """The rounds after the per-member ones: the same prefix from two members (path hiding by
     the receiving member's own ASN), then the import limit tripped (last: it may take
-    sessions down). Empty rounds are left out."""
-    policy = config.exchange.policy
+    sessions down), with the limits and action the plan gives. Empty rounds are left out."""
     alternative = alternative_path_routes(members, snapshot.irr, routes)
-    limited = [r for m in members for r in import_limit_routes(
-        m, snapshot.irr[m.asn], config.exchange,
-        {v: max_prefixes(m, snapshot.peeringdb.get(m.asn), policy, v)[0] for v in (4, 6)},
-        policy.max_prefix_action.value)]
+    limited = []
+    for member in members:
+        limits: dict[int, tuple[int, str]] = {}
+        for version in (4, 6):
+            planned = list(planned_families(exchange_plan, member.asn, version).values())
+            if planned:
+                limits[version] = (planned[0].import_limit.value, planned[0].limit_action)
+        limited += import_limit_routes(member, snapshot.irr[member.asn], config.exchange, limits)
     return [batch for batch in (alternative, limited) if batch]
 
 
@@ -261,17 +251,30 @@ def _hosts(config: Config, members: Sequence[Member]) -> list[HostSpec]:
     return hosts
 
 
-def _check_tools(options: VerifyOptions) -> None:
-    for tool in (options.bird, options.birdc):
+def _check_tools(settings: Settings) -> None:
+    for tool in (settings.tools.bird, settings.tools.birdc):
         if shutil.which(tool) is None:
             raise missing_tool(tool)
 
 
-def verify(options: VerifyOptions, progress: Progress | None = None) -> VerifyReport:
+def speaking_members(members: Sequence[Member]) -> set[int]:
+    """The members whose routers rsgen's speaker plays instead of BIRD, so that verify also
+    sends what BIRD cannot (AS_SET paths, link-local next hops): one, the first (by ASN) with
+    no BGP password (the speaker cannot sign TCP MD5), preferring one with IPv6 sessions.
+    The others stay BIRD, which checks that both kinds of peer see the same route servers."""
+    candidates = [m for m in members if all(s.password_env is None for s in m.sessions)]
+    with_v6 = [m for m in candidates if any(s.ip.version == 6 for s in m.sessions)]
+    chosen = (with_v6 or candidates)[:1]
+    return {m.asn for m in chosen}
+
+
+def verify(options: VerifyOptions, progress: Progress | None = None,
+           settings: Settings | None = None) -> VerifyReport:
     """Run the whole check; the lab is always torn down, also on errors and signals."""
     started = time.monotonic()
     report_progress = progress or (lambda stage, done, total: None)
-    _check_tools(options)
+    settings = Settings.from_environment() if settings is None else settings
+    _check_tools(settings)
     check_privileges()
     confine = confinement()
     for name in cleanup_stale():
@@ -281,18 +284,24 @@ def verify(options: VerifyOptions, progress: Progress | None = None) -> VerifyRe
     output = options.output or workdir / "configs"
     # The same code path as `rsgen build`, offline: verify tests what would be deployed. The
     # lock keeps a concurrent refresh from slipping between the build and the snapshot read
-    # that derives the test routes (build re-enters it).
+    # that derives the test routes: taken once here, build_stage does not lock.
     with exchange_lock(options.directory, "verify"):
-        build(options.directory, output, offline=True, templates=options.templates,
-              bird=options.bird)
-        snapshot = read_snapshot(options.directory)
+        recover_snapshot(options.directory)
+        built = build_stage(options.directory, config, settings, output,
+                            templates=options.templates)
+    # What build decided and the snapshot it decided from: the lab runs exactly those configs,
+    # and every expectation below comes from the same plan.
+    assert built.plan is not None and built.snapshot is not None
+    exchange_plan, snapshot = built.plan, built.snapshot
     members = select_members(config, options.members, options.sample)
+    speaking = speaking_members(members)
 
     taken: set[ipaddress.IPv4Network | ipaddress.IPv6Network] = set()
-    routes = {m.asn: member_routes(m, snapshot.irr[m.asn], config.exchange, taken)
+    routes = {m.asn: member_routes(m, snapshot.irr[m.asn], config.exchange, taken,
+                                   crafted=m.asn in speaking)
               for m in members}
-    extra = scenario_routes(config, snapshot, members, routes)
-    plans = expectations(config, members, {
+    extra = scenario_routes(config, snapshot, exchange_plan, members, routes)
+    plans = expectations(exchange_plan, members, {
         m.asn: routes[m.asn] + [r for batch in extra for r in batch if r.member_asn == m.asn]
         for m in members})
     # A customised templates/ directory may carry its own verify/ templates too.
@@ -311,31 +320,34 @@ def verify(options: VerifyOptions, progress: Progress | None = None) -> VerifyRe
                 # The config build checked and wrote, byte for byte, in the host's directory.
                 lab.place(server.name, CONFIG,
                           (output / f"{server.name}.conf").read_text(encoding="utf-8"))
-                _spawn_bird(lab, server.name, options, workdir)
+                spawn_bird(lab, server.name, settings.tools.bird, workdir / f"{server.name}.log")
                 rs_control[server.name] = Birdc(lab.directory(server.name) / CONTROL,
-                                                birdc=options.birdc)
-            schedule = rounds(config, snapshot, members, routes)
+                                                birdc=settings.tools.birdc)
+            schedule = rounds(exchange_plan, members, routes)
             for batch in extra:
                 schedule.append({m.asn: [r for r in batch if r.member_asn == m.asn]
                                  for m in members})
-            peer_control: dict[str, Birdc] = {}
-            all_routers = [r for m in members for r in routers(m)]
-            for router in all_routers:
-                _write_peer(env, lab, router, servers, schedule, 0, options)
-                _spawn_bird(lab, router.name, options, workdir)
-                peer_control[router.name] = Birdc(lab.directory(router.name) / CONTROL,
-                                                  birdc=options.birdc)
-            _wait_for_sessions(config, members, rs_control, options, report_progress, workdir)
+            peers: list[SimulatedRouter] = [
+                SpeakerPeer(lab, router, log=workdir / f"{router.name}.log")
+                if member.asn in speaking else
+                BirdPeer(lab, router, env, bird=settings.tools.bird, birdc=settings.tools.birdc,
+                         log=workdir / f"{router.name}.log")
+                for member in members for router in routers(member)]
+            for peer in peers:
+                _write_round(peer, exchange_plan, schedule, 0)
+                peer.start()
+            _wait_for_sessions(exchange_plan, members, rs_control, options, report_progress,
+                               workdir)
             rs_asns = {s.name: s.asn for s in servers}
             for number, announced in enumerate(schedule):
                 if number:
-                    for router in all_routers:
-                        _write_peer(env, lab, router, servers, schedule, number, options)
-                        peer_control[router.name].command("configure")
+                    for peer in peers:
+                        _write_round(peer, exchange_plan, schedule, number)
+                        peer.reload()
                 current = {r for batch in announced.values() for r in batch}
                 report_progress("test rounds", number, len(schedule))
                 report.outcomes += _settle([p for p in plans if p.route in current],
-                                           rs_control, peer_control, rs_asns, options,
+                                           rs_control, peers, rs_asns, options,
                                            report_progress)
             report_progress("test rounds", len(schedule), len(schedule))
             if options.keep:
@@ -348,33 +360,15 @@ def verify(options: VerifyOptions, progress: Progress | None = None) -> VerifyRe
     return report
 
 
-def _spawn_bird(lab: Lab, host: str, options: VerifyOptions, workdir: Path) -> None:
-    lab.spawn(host, [options.bird, "-f", "-c", lab.inside(host, CONFIG),
-                     "-s", lab.inside(host, CONTROL), "-P", lab.inside(host, PID)],
-              log=workdir / f"{host}.log")
-
-
-def _write_peer(env: jinja2.Environment, lab: Lab, router: Router,
-                servers: Sequence[RouteServer], schedule: Sequence[dict[int, list[TestRoute]]],
-                number: int, options: VerifyOptions) -> None:
-    """Render a simulated member's config for round `number`, check it with `bird -p` (in the
-    lab's sandbox), and only then put it where its BIRD reads it."""
+def _write_round(peer: SimulatedRouter, exchange_plan: ExchangePlan,
+                 schedule: Sequence[dict[int, list[TestRoute]]], number: int) -> None:
+    """Give a simulated router the routes it announces in round `number` (from the member's
+    routes of the round, those its addresses send)."""
+    router = peer.router
     announced = [r for r in (schedule[number].get(router.member.asn, [])
                              if number < len(schedule) else [])
                  if r.sender is None or r.sender in router.addresses]
-    text = render_peer(env, router, peer_sessions(router, servers), announced, number)
-    staged = lab.place(router.name, CONFIG_NEW, text)
-    checked = lab.run(router.name, [options.bird, "-p", "-c", lab.inside(router.name,
-                                                                         CONFIG_NEW)],
-                      timeout=BIRD_PARSE_TIMEOUT)
-    if checked.returncode != 0:
-        message = " ".join((checked.stderr or checked.stdout).split())[:300] or \
-            f"exit code {checked.returncode}"
-        raise BirdRejected(f"bird -p rejected the lab config of simulated member "
-                           f"{router.name}: {message}",
-                           hint="the lab config is rendered from member data; this is an "
-                                "rsgen bug: please report it")
-    staged.replace(staged.with_name(CONFIG))
+    peer.write(peer_sessions(router, exchange_plan), announced, number)
 
 
 def _wait_for_control(controls: dict[str, Birdc], deadline: float) -> None:
@@ -385,12 +379,14 @@ def _wait_for_control(controls: dict[str, Birdc], deadline: float) -> None:
             time.sleep(0.05)
 
 
-def _wait_for_sessions(config: Config, members: Sequence[Member], rs_control: dict[str, Birdc],
-                       options: VerifyOptions, progress: Progress, workdir: Path) -> None:
+def _wait_for_sessions(exchange_plan: ExchangePlan, members: Sequence[Member],
+                       rs_control: dict[str, Birdc], options: VerifyOptions,
+                       progress: Progress, workdir: Path) -> None:
     deadline = time.monotonic() + options.session_timeout
-    wanted = {server.name: {protocol_name(m, s) for m in members for s in m.sessions
-                            if server.address(s.ip.version) is not None}
-              for server in config.exchange.route_servers}
+    simulated = {m.asn for m in members}
+    wanted = {server.name: {s.protocol for m in server.members if m.asn in simulated
+                            for f in m.families for s in f.sessions}
+              for server in exchange_plan.route_servers}
     total = sum(len(v) for v in wanted.values())
     _wait_for_control(rs_control, deadline)
     while True:
@@ -412,7 +408,7 @@ def _wait_for_sessions(config: Config, members: Sequence[Member], rs_control: di
         time.sleep(POLL_SECONDS)
 
 
-def _observe(rs_control: dict[str, Birdc], peer_control: dict[str, Birdc], *,
+def _observe(rs_control: dict[str, Birdc], peers: Sequence[SimulatedRouter], *,
              limits: bool = False) -> Observation:
     """What the route servers and the simulated members show now; with `limits`, also which
     sessions' import limits are hit (one `show protocols all` per route server)."""
@@ -426,12 +422,12 @@ def _observe(rs_control: dict[str, Birdc], peer_control: dict[str, Birdc], *,
         protocols[server] = control.protocols()
         if limits:
             limits_hit[server] = control.import_limits_hit()
-    received = {name: control.routes() for name, control in peer_control.items()}
+    received = {peer.router.name: peer.routes() for peer in peers}
     return Observation(accepted, filtered, received, protocols, limits_hit)
 
 
 def _settle(plans: Sequence[Expectation], rs_control: dict[str, Birdc],
-            peer_control: dict[str, Birdc], rs_asns: dict[str, int], options: VerifyOptions,
+            peers: Sequence[SimulatedRouter], rs_asns: dict[str, int], options: VerifyOptions,
             progress: Progress) -> list[Outcome]:
     """Poll until every outcome is as expected, or the same mismatches persist."""
     deadline = time.monotonic() + options.settle_timeout
@@ -439,7 +435,7 @@ def _settle(plans: Sequence[Expectation], rs_control: dict[str, Birdc],
     previous: list[tuple[str, ...]] | None = None
     stable = 0
     while True:
-        observation = _observe(rs_control, peer_control, limits=limits)
+        observation = _observe(rs_control, peers, limits=limits)
         outcomes = [compare(plan, observation, rs_asns) for plan in plans]
         progress("routes as expected", sum(o.ok for o in outcomes), len(outcomes))
         if all(o.ok for o in outcomes):

@@ -11,11 +11,12 @@ IRR check runs last.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rsgen.model import Exchange, IrrData, Member
-from rsgen.rules import RULE_BY_NAME
+from rsgen.rules import RULE_BY_NAME, RULES
 from rsgen.values import IPAddress, IPNetwork, PrefixRange, is_bogon_prefix
 
 ACCEPT = "accept"
@@ -29,7 +30,13 @@ WELL_KNOWN_COMMUNITIES = "well_known_communities"
 # the best path contains M's own ASN and they would drop it as a loop.
 MULTI_ROUTER_BEST = "multi_router_best"
 ALTERNATIVE_PATH = "alternative_path"
-ACCEPTING = (ACCEPT, WELL_KNOWN_COMMUNITIES, MULTI_ROUTER_BEST, ALTERNATIVE_PATH)
+# ACCEPT as the speaker sends it in IPv6: with the member's global next hop and another
+# router's link-local address; receivers must get only the global one, which the route server
+# checked.
+LINK_LOCAL_NEXT_HOP = "link_local_next_hop"
+_FOREIGN_LINK_LOCAL = ipaddress.IPv6Address("fe80::bad:1")
+ACCEPTING = (ACCEPT, WELL_KNOWN_COMMUNITIES, LINK_LOCAL_NEXT_HOP, MULTI_ROUTER_BEST,
+             ALTERNATIVE_PATH)
 # More routes the route server would accept than the member's import limit: the configured
 # max-prefix action must happen (announced last: it may take the sessions down).
 IMPORT_LIMIT = "import_limit"
@@ -64,6 +71,15 @@ class TestRoute:
     # IMPORT_LIMIT: (the sessions' import limit, the action) on the route that carries the
     # check; None on the others of the group, which are only announced.
     limit: tuple[int, str] | None = None
+    # An AS_SET segment after as_path (RFC 9774 deprecates them; only the speaker sends one).
+    as_set: tuple[int, ...] = ()
+    # IPv6: a link-local next hop sent beside the global one (only the speaker sends one).
+    link_local: ipaddress.IPv6Address | None = None
+
+    @property
+    def crafted(self) -> bool:
+        """Whether only rsgen's speaker can send it (BIRD peers cannot)."""
+        return bool(self.as_set) or self.link_local is not None
 
     @property
     def accepted(self) -> bool:
@@ -80,12 +96,14 @@ class TestRoute:
 
 
 def member_routes(member: Member, irr: IrrData, exchange: Exchange,
-                  taken: set[IPNetwork]) -> list[TestRoute]:
+                  taken: set[IPNetwork], *, crafted: bool = False) -> list[TestRoute]:
     """The test routes of one member, for each family it has sessions in.
 
     `taken` holds the prefixes other members' accepted test routes use: those must be unique
     across the exchange, so a receiving member sees exactly one route per prefix. (Routes the
     route server must filter may share prefixes between members: it keeps them per session.)
+    `crafted`: the member's simulated routers are rsgen's speaker, which can send what BIRD
+    cannot (AS_SET segments, a link-local next hop beside the global one).
     """
     routes: list[TestRoute] = []
     for version in (4, 6):
@@ -94,76 +112,168 @@ def member_routes(member: Member, irr: IrrData, exchange: Exchange,
         if lan is None or not served or not any(s.ip.version == version
                                                 for s in member.sessions):
             continue
-        routes += _family_routes(member, irr, exchange, version, lan, taken)
+        routes += _family_routes(member, irr, exchange, version, lan, taken, crafted)
     return routes
 
 
+@dataclass
+class _Family:
+    """What a violation needs to build its route: the member's data for one family, and the
+    prefixes still free for it (claim)."""
+
+    member: Member
+    irr: IrrData
+    exchange: Exchange
+    version: int
+    lan: IPNetwork
+    valid: list[IPNetwork]  # registered prefixes no earlier check refuses, not yet used
+    in_irr: set[IPNetwork]
+    used: set[IPNetwork]
+    outside: Iterator[IPNetwork]
+    crafted: bool  # the member's simulated routers can send any UPDATE (rsgen's speaker)
+    longer: IPNetwork | None = None  # a too-long prefix (from the accepted one where there is)
+    longer_isolated: bool = False
+
+    def claim(self, from_valid: bool = True) -> tuple[IPNetwork, bool]:
+        """A fresh prefix: a registered one where any is left (so the route breaks only its
+        rule), else one outside the IRR list; and whether it is registered."""
+        network = self.valid.pop(0) if from_valid and self.valid else next(self.outside)
+        self.used.add(network)
+        return network, network in self.in_irr
+
+    def route(self, rule: str, network: IPNetwork, path: tuple[int, ...], *,
+              isolated: bool, next_hop: IPAddress | None = None,
+              **extra: Any) -> TestRoute:
+        return TestRoute(self.member.asn, rule, network, path, next_hop, isolated, **extra)
+
+    def on_registered(self, rule: str, path: tuple[int, ...],
+                      next_hop: IPAddress | None = None, **extra: Any) -> TestRoute:
+        network, isolated = self.claim()
+        return self.route(rule, network, path, isolated=isolated, next_hop=next_hop, **extra)
+
+
+Violation = Callable[[_Family], "TestRoute | None"]
+
+
+def _prefix_length(f: _Family) -> TestRoute | None:
+    if f.longer is None:
+        return None
+    f.used.add(f.longer)
+    return f.route("prefix_length", f.longer, (f.member.asn,), isolated=f.longer_isolated)
+
+
+def _peering_lan(f: _Family) -> TestRoute:
+    return f.route("peering_lan", f.lan, (f.member.asn,), isolated=True)
+
+
+def _bogon_prefix(f: _Family) -> TestRoute:
+    bogon = next(n for n in map(ipaddress.ip_network, _BOGON_CANDIDATES[f.version])
+                 if not n.overlaps(f.lan))
+    return f.route("bogon_prefix", bogon, (f.member.asn,), isolated=True)
+
+
+def _ipv6_not_global_unicast(f: _Family) -> TestRoute:
+    network = next(n for n in map(ipaddress.ip_network, _NON_GLOBAL_UNICAST_V6)
+                   if not n.overlaps(f.lan))
+    return f.route("ipv6_not_global_unicast", network, (f.member.asn,), isolated=True)
+
+
+def _bogon_asn(f: _Family) -> TestRoute:
+    asn = f.member.asn
+    return f.on_registered("bogon_asn", (asn, _BOGON_ASN, asn))
+
+
+def _as_path_length(f: _Family) -> TestRoute:
+    return f.on_registered("as_path_length",
+                           (f.member.asn,) * (f.exchange.policy.max_as_path_length + 1))
+
+
+def _first_as(f: _Family) -> TestRoute:
+    foreign = next(a for a in _FOREIGN_ASNS if a != f.member.asn)
+    return f.on_registered("first_as", (foreign, f.member.asn))
+
+
+def _next_hop(f: _Family) -> TestRoute:
+    return f.on_registered("next_hop", (f.member.asn,),
+                           _foreign_next_hop(f.member, f.exchange, f.version, f.lan))
+
+
+def _origin_as(f: _Family) -> TestRoute | None:
+    foreign = next((a for a in _FOREIGN_ASNS if a != f.member.asn and a not in f.irr.origins),
+                   None)
+    return None if foreign is None else f.on_registered("origin_as", (f.member.asn, foreign))
+
+
+def _as_set(f: _Family) -> TestRoute | None:
+    """The member's path ending in an AS_SET of two foreign ASNs, as an aggregating router
+    sends it: only rsgen's speaker can send one."""
+    if not f.crafted:
+        return None
+    foreign = tuple(a for a in _FOREIGN_ASNS if a != f.member.asn)[:2]
+    return f.on_registered("as_set", (f.member.asn,), as_set=foreign)
+
+
+def _irr_prefix(f: _Family) -> TestRoute:
+    network, _ = f.claim(from_valid=False)
+    return f.route("irr_prefix", network, (f.member.asn,), isolated=True)
+
+
+# The violating test route of every rule (rsgen.rules.RULES), by rule name: a rule without one
+# fails tests/test_scenarios.py. None where the member's data or simulated routers cannot
+# break the rule (no foreign origin outside its AS-SET; no speaker for an AS_SET). In the
+# order the routes claim their prefixes.
+VIOLATIONS: dict[str, Violation] = {
+    "prefix_length": _prefix_length,
+    "peering_lan": _peering_lan,
+    "bogon_prefix": _bogon_prefix,
+    "ipv6_not_global_unicast": _ipv6_not_global_unicast,
+    "bogon_asn": _bogon_asn,
+    "as_path_length": _as_path_length,
+    "first_as": _first_as,
+    "next_hop": _next_hop,
+    "origin_as": _origin_as,
+    "as_set": _as_set,
+    "irr_prefix": _irr_prefix,
+}
+
+
 def _family_routes(member: Member, irr: IrrData, exchange: Exchange, version: int,
-                   lan: IPNetwork, taken: set[IPNetwork]) -> list[TestRoute]:
+                   lan: IPNetwork, taken: set[IPNetwork], crafted: bool) -> list[TestRoute]:
     policy = exchange.policy
     low = policy.min_length(version)
     high = policy.max_length(version)
     entries = irr.prefixes(version)
-    asn = member.asn
     valid = [n for n in _valid_prefixes(entries, low, high, lan) if n not in taken]
-    in_irr = set(valid)
     used = set(taken)  # this member's own prefixes must differ from each other, too
-    outside = _outside_prefixes(entries, version, low, high, lan, used)
-
-    def claim(from_valid: bool) -> tuple[IPNetwork, bool]:
-        network = valid.pop(0) if from_valid and valid else next(outside)
-        used.add(network)
-        return network, network in in_irr
-
+    family = _Family(member, irr, exchange, version, lan, valid, set(valid), used,
+                     _outside_prefixes(entries, version, low, high, lan, used), crafted)
     routes: list[TestRoute] = []
-
-    def add(rule: str, network: IPNetwork, path: tuple[int, ...], next_hop: IPAddress | None,
-            isolated: bool, communities: tuple[tuple[int, int], ...] = ()) -> None:
-        routes.append(TestRoute(asn, rule, network, path, next_hop, isolated, communities))
-
-    own_path = (asn,)
-    if valid:
-        network, _ = claim(True)
+    own_path = (member.asn,)
+    if family.valid:
+        network, _ = family.claim()
         taken.add(network)
-        add(ACCEPT, network, own_path, None, True)
-        longer = _more_specific(network, high + 1)
-        if valid:  # before the violating routes: a second registered prefix is rarer
-            tagged, _ = claim(True)
+        if crafted and version == 6:
+            # The speaker's accepted IPv6 route also carries a foreign link-local next hop
+            # (registered prefixes are often too few for a route of its own).
+            routes.append(family.route(LINK_LOCAL_NEXT_HOP, network, own_path, isolated=True,
+                                       link_local=_FOREIGN_LINK_LOCAL))
+        else:
+            routes.append(family.route(ACCEPT, network, own_path, isolated=True))
+        family.longer = _more_specific(network, high + 1)
+        family.longer_isolated = True
+        if family.valid:  # before the violating routes: a second registered prefix is rarer
+            tagged, _ = family.claim()
             taken.add(tagged)
-            add(WELL_KNOWN_COMMUNITIES, tagged, own_path, None, True,
-                (NO_EXPORT, NO_ADVERTISE))
-        isolated = True
+            routes.append(family.route(WELL_KNOWN_COMMUNITIES, tagged, own_path, isolated=True,
+                                       communities=(NO_EXPORT, NO_ADVERTISE)))
     else:
-        longer = _more_specific(next(outside), high + 1)
-        isolated = False
-    if longer is not None:
-        used.add(longer)
-        add("prefix_length", longer, own_path, None, isolated)
-
-    add("peering_lan", lan, own_path, None, True)
-    bogon = next(n for n in map(ipaddress.ip_network, _BOGON_CANDIDATES[version])
-                 if not n.overlaps(lan))
-    add("bogon_prefix", bogon, own_path, None, True)
-    if version == 6:
-        outside_unicast = next(n for n in map(ipaddress.ip_network, _NON_GLOBAL_UNICAST_V6)
-                               if not n.overlaps(lan))
-        add("ipv6_not_global_unicast", outside_unicast, own_path, None, True)
-
-    foreign_first = next(a for a in _FOREIGN_ASNS if a != asn)
-    foreign_origin = next((a for a in _FOREIGN_ASNS if a != asn and a not in irr.origins), None)
-    checks: list[tuple[str, tuple[int, ...], IPAddress | None]] = [
-        ("bogon_asn", (asn, _BOGON_ASN, asn), None),
-        ("as_path_length", (asn,) * (policy.max_as_path_length + 1), None),
-        ("first_as", (foreign_first, asn), None),
-        ("next_hop", own_path, _foreign_next_hop(member, exchange, version, lan)),
-    ]
-    if foreign_origin is not None:
-        checks.append(("origin_as", (asn, foreign_origin), None))
-    for rule, path, next_hop in checks:
-        network, isolated = claim(True)
-        add(rule, network, path, next_hop, isolated)
-    network, _ = claim(False)
-    add("irr_prefix", network, own_path, None, True)
+        family.longer = _more_specific(next(family.outside), high + 1)
+    applicable = {rule.name for rule in RULES if version in rule.families}
+    for name, violation in VIOLATIONS.items():
+        if name in applicable:
+            route = violation(family)
+            if route is not None:
+                routes.append(route)
     return routes
 
 
@@ -281,16 +391,17 @@ def alternative_path_routes(members: Sequence[Member], irr: Mapping[int, IrrData
 
 
 def import_limit_routes(member: Member, irr: IrrData, exchange: Exchange,
-                        limits: Mapping[int, int], action: str) -> list[TestRoute]:
+                        limits: Mapping[int, tuple[int, str]]) -> list[TestRoute]:
     """One route more than the member's import limit, each one the route server would accept.
 
-    For each family whose limit is small (below _MAX_LIMIT_ROUTES) and whose IRR data offers
-    that many prefixes; the first route carries the check (`limit`), the others are only
-    announced. With rsgen's headroom only member-file limits are that small.
+    `limits`: IP version -> (the planned import limit, its action). For each family whose
+    limit is small (below _MAX_LIMIT_ROUTES) and whose IRR data offers that many prefixes;
+    the first route carries the check (`limit`), the others are only announced. With rsgen's
+    headroom only member-file limits are that small.
     """
     routes: list[TestRoute] = []
     policy = exchange.policy
-    for version, limit in sorted(limits.items()):
+    for version, (limit, action) in sorted(limits.items()):
         lan = exchange.peering_lan.network(version)
         served = any(s.address(version) for s in exchange.route_servers)
         if lan is None or not served or limit >= _MAX_LIMIT_ROUTES or \

@@ -35,14 +35,17 @@ from rsgen.builder import render_all
 from rsgen.errors import InvalidInput, NoSnapshot, Problem, SourceFailed
 from rsgen.load import load_checked
 from rsgen.model import Config, IrrData, Member, PeeringDbNet, RouteServer, Session, Snapshot
-from rsgen.policy import choose_as_sets, protocol_name, set_name
+from rsgen.plan import plan, protocol_name
+from rsgen.policy import choose_as_sets
 from rsgen.render import default_templates_dir, make_environment
 from rsgen.rules import RULES
+from rsgen.settings import Settings
 from rsgen.snapshot import read_snapshot
 from rsgen.sources import irr
 from rsgen.sources.peeringdb import PeeringDbClient, parse_nets
 from rsgen.values import MAX_ASN, AsSetName, PrefixRange, parse_as_set, parse_as_set_list
-from rsgen.verification.run import peer_sessions, render_peer, routers
+from rsgen.verification.peers import render_peer, routers
+from rsgen.verification.run import peer_sessions
 from rsgen.verification.scenarios import member_routes
 
 T = TypeVar("T")
@@ -229,7 +232,8 @@ def _serves(server: RouteServer, version: int) -> bool:
 def _baseline(server_name: str) -> Structure:
     """A config with no members: what every config holds whatever the members are."""
     config = _bare_config()
-    text = render_all(config, Snapshot(False, {}, {}))[f"{server_name}.conf"]
+    rendered = render_all(config, Snapshot(False, {}, {}), settings=Settings())
+    text = rendered[f"{server_name}.conf"]
     return structure(text)
 
 
@@ -241,13 +245,15 @@ def assert_expected_structure(text: str, config: Config, server: RouteServer,
     assert found.includes == 0, "an include statement reached the config"
     sessions = [(m, s) for m in config.members for s in m.sessions if _serves(server, s.ip.version)]
     families = {(m, s.ip.version) for m, s in sessions}
-    assert found.protocols == base.protocols | {("bgp", protocol_name(m, s))
+    assert found.protocols == base.protocols | {("bgp", protocol_name(m.asn, s.ip))
                                                 for m, s in sessions}
+    # A member without a session this route server serves is not in its config at all.
+    served = {m for m, _ in families}
     assert found.filters == base.filters | {f"import_AS{m.asn}_v{v}" for m, v in families} \
-        | {f"export_AS{m.asn}" for m in config.members}
+        | {f"export_AS{m.asn}" for m in served}
     assert found.functions == base.functions
-    assert found.defines == base.defines | {set_name(m, "ORIGINS") for m in config.members} \
-        | {set_name(m, f"PREFIXES_V{v}") for m, v in families}
+    assert found.defines == base.defines | {f"AS{m.asn}_ORIGINS" for m in served} \
+        | {f"AS{m.asn}_PREFIXES_V{v}" for m, v in families}
     constants = {literal for _, literal in base.strings} | {rule.text for rule in RULES}
     descriptions = [literal for word, literal in found.strings if word == "description"]
     passwords = [literal for word, literal in found.strings if word == "password"]
@@ -272,7 +278,7 @@ def check_rendered(config: Config, snapshot: Snapshot,
     """
     environ = environ or {}
     with mock.patch.dict(os.environ, environ):
-        rendered = render_all(config, snapshot)
+        rendered = render_all(config, snapshot, settings=Settings.from_environment())
     servers = config.exchange.route_servers
     assert sorted(rendered) == sorted(f"{s.name}.conf" for s in servers)
     for server in servers:
@@ -289,12 +295,12 @@ def check_lab_rendered(config: Config, snapshot: Snapshot, environ: Mapping[str,
     a directive to the BIRD that verify starts (the audit's `log "FILE"` attack)."""
     env = make_environment(default_templates_dir())
     taken: set[Any] = set()
-    servers = config.exchange.route_servers
+    exchange_plan = plan(config, snapshot, Settings.from_environment(environ))
     with mock.patch.dict(os.environ, environ):
         for member in config.members:
             routes = member_routes(member, snapshot.irr[member.asn], config.exchange, taken)
             for router in routers(member):
-                sessions = peer_sessions(router, servers)
+                sessions = peer_sessions(router, exchange_plan)
                 text = render_peer(env, router, sessions, routes, 0)
                 found = structure(text)
                 families = {r.family for r in routes}

@@ -38,7 +38,7 @@ from rsgen.refresher import refresh
 from rsgen.snapshot import read_snapshot, recover_snapshot
 from tests.fixtures.irr_plugin import MakeIrrServer
 from tests.fixtures.peeringdb_plugin import MakePeeringDbServer
-from tests.helpers import REPO, copy_example
+from tests.helpers import REPO, copy_example, source_settings
 
 SEED = int(os.environ.get("RSGEN_KILL_SEED", "7919"))  # CI: always the same moments
 EXAMPLE = REPO / "tests" / "fixtures" / "example"
@@ -177,7 +177,7 @@ def _kill_loop(label: str, argv: list[str], env: dict[str, str], *, iterations: 
 
 
 def _refresh(world: World, irr: str, peeringdb: str) -> None:
-    refresh(world.exchange, peeringdb_url=peeringdb, irr_host=irr)
+    refresh(world.exchange, settings=source_settings(peeringdb, irr))
 
 
 def test_killed_refresh_leaves_old_or_new_snapshot(world: World, tmp_path: Path) -> None:
@@ -424,8 +424,10 @@ def test_lock_kept_only_by_a_dead_runs_child_is_waited_for(tmp_path: Path) -> No
     assert 0.05 < waited < 2.0
 
 
-def test_lock_is_reentrant_within_a_run_and_exclusive_across_threads(tmp_path: Path) -> None:
-    """build() may refresh() under its own lock; another thread is refused like a process."""
+def test_lock_is_not_reentrant_and_exclusive_across_threads(tmp_path: Path) -> None:
+    """The command takes the lock once and its stages never lock: taking it again in the same
+    run is a bug, refused at once (RuntimeError) rather than allowed silently or reported as
+    another run; another thread is refused (Locked) like another process."""
     refused: list[Locked] = []
 
     def other() -> None:
@@ -435,12 +437,19 @@ def test_lock_is_reentrant_within_a_run_and_exclusive_across_threads(tmp_path: P
         except Locked as exc:
             refused.append(exc)
 
-    with exchange_lock(tmp_path, "build"), exchange_lock(tmp_path, "refresh"):
+    with exchange_lock(tmp_path, "build"):
+        started = time.monotonic()
+        with pytest.raises(RuntimeError, match=r"rsgen refresh tried to take the lock on .*, "
+                                               r"which this run holds already for rsgen build"
+                           ), exchange_lock(tmp_path, "refresh"):
+            pass
+        assert time.monotonic() - started < 0.5  # fails fast: no waiting on itself
         thread = threading.Thread(target=other)
         thread.start()
         thread.join()
+        assert (tmp_path / LOCK_FILE).read_text() != ""  # the failed attempt left it held
     assert len(refused) == 1 and f"(pid {os.getpid()}: " in str(refused[0])
-    with exchange_lock(tmp_path, "build"):  # released by the outer block, not the inner one
+    with exchange_lock(tmp_path, "build"):  # released by the outer block
         pass
 
 

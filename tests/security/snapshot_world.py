@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from rsgen.refresher import refresh
+from rsgen.settings import Settings
 from rsgen.values import Secret
 from tests.fixtures.irr_plugin import MakeIrrServer
 from tests.fixtures.peeringdb_plugin import MakePeeringDbServer
@@ -49,8 +50,9 @@ class Sources:
     peeringdb_url: str
 
     def refresh(self, exchange: Path, key: str | None = None, **kwargs: Any) -> Any:
-        return refresh(exchange, irr_host=self.irr_host, peeringdb_url=self.peeringdb_url,
-                       snapshot_key=None if key is None else Secret(key), **kwargs)
+        settings = Settings(irr_host=self.irr_host, peeringdb_url=self.peeringdb_url,
+                            snapshot_key=None if key is None else Secret(key))
+        return refresh(exchange, settings=settings, **kwargs)
 
     def env(self, key: str | None = None) -> dict[str, str]:
         env = {"RSGEN_IRR_HOST": self.irr_host, "RSGEN_PEERINGDB_URL": self.peeringdb_url}

@@ -27,7 +27,7 @@ from tests.fixtures.irr_plugin import MakeIrrServer
 from tests.fixtures.pdb_server import PeeringDbFixtureServer
 from tests.fixtures.peeringdb_plugin import MakePeeringDbServer
 from tests.fixtures.tls import TlsCertificate
-from tests.helpers import REPO, build_tree
+from tests.helpers import REPO, build_tree, source_settings
 
 KEY = "pdbKey-9f8e7d6c5b4a"
 RPSL = REPO / "tests" / "fixtures" / "rpsl" / "small-exchange.rpsl"
@@ -81,7 +81,7 @@ def test_key_is_sent_over_https_to_a_pinned_host(tmp_path: Path, https_pdb: Peer
                                                  make_irr_server: MakeIrrServer) -> None:
     """The operator's --peeringdb-url (here: refresh's peeringdb_url) over HTTPS gets the key."""
     irr = make_irr_server(RPSL)
-    report = refresh(_exchange(tmp_path, None), peeringdb_url=https_pdb.url, irr_host=irr.host)
+    report = refresh(_exchange(tmp_path, None), settings=source_settings(https_pdb.url, irr.host))
     assert _authorizations(https_pdb) == [f"Api-Key {KEY}"]
     assert report.notices == []
 
@@ -91,7 +91,7 @@ def test_key_is_not_sent_to_an_exchange_yml_url(tmp_path: Path, https_pdb: Peeri
     """The attack: exchange.yml names the author's own server (HTTPS, even a valid certificate).
     The query still works, anonymously; one warning says why and how to pin."""
     irr = make_irr_server(RPSL)
-    report = refresh(_exchange(tmp_path, https_pdb.url), irr_host=irr.host)
+    report = refresh(_exchange(tmp_path, https_pdb.url), settings=source_settings(None, irr.host))
     assert _authorizations(https_pdb) == [None]
     assert report.updated == [3333]
     (notice,) = report.notices
@@ -107,7 +107,8 @@ def test_key_is_never_sent_over_plain_http(tmp_path: Path, http_pdb: PeeringDbFi
     """Not even to a pinned host: an http:// URL would put the key on the wire in clear."""
     irr = make_irr_server(RPSL)
     exchange = _exchange(tmp_path, None if pinned else http_pdb.url)
-    report = refresh(exchange, peeringdb_url=http_pdb.url if pinned else None, irr_host=irr.host)
+    report = refresh(exchange, settings=source_settings(http_pdb.url if pinned else None,
+                                                        irr.host))
     assert _authorizations(http_pdb) == [None]
     (notice,) = report.notices
     assert "it would travel unencrypted over http://" in notice and KEY not in notice

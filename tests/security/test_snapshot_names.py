@@ -21,7 +21,7 @@ from rsgen.builder import build
 from rsgen.errors import ExitCode, NoSnapshot
 from rsgen.refresher import refresh
 from rsgen.snapshot import member_file_asn, read_snapshot
-from tests.helpers import copy_example
+from tests.helpers import copy_example, source_settings
 from tests.security.snapshot_world import read_json, rsgen_cli, tree_bytes, write_json
 
 
@@ -58,7 +58,7 @@ def test_shadow_file_does_not_survive_refresh(exchange: Path) -> None:
     _shadow(exchange, "AS17557.json\n")
     before = tree_bytes(exchange / "snapshot")
     with pytest.raises(NoSnapshot, match=r"AS17557\.json"):
-        refresh(exchange, irr_host="127.0.0.1:1", peeringdb_url="http://127.0.0.1:1",
+        refresh(exchange, settings=source_settings("http://127.0.0.1:1", "127.0.0.1:1"),
                 accept_shrink=[17557])
     assert tree_bytes(exchange / "snapshot") == before
 

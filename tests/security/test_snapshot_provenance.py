@@ -18,17 +18,18 @@ import pytest
 from rsgen.builder import build
 from rsgen.errors import ExitCode, NoSnapshot
 from rsgen.provenance import (
+    BadKey,
     Entry,
     Manifest,
     Status,
     dump_manifest,
     file_hmac,
-    key_from_env,
     key_id,
     parse_manifest,
     status,
 )
 from rsgen.refresher import RefreshFailed
+from rsgen.settings import Settings
 from rsgen.snapshot import is_data_path, read_snapshot_files
 from rsgen.values import Secret
 from tests.fixtures.irr_plugin import MakeIrrServer
@@ -118,7 +119,8 @@ def test_a_keyed_refresh_signs_every_file_and_builds_with_the_key(
     manifest = read_json(exchange / "snapshot" / "provenance.json")
     assert manifest["key_id"] == key_id(Secret(KEY))
     assert all(set(entry) == {"hmac", "sha256"} for entry in manifest["files"].values())
-    result = build(exchange, tmp_path / "out", offline=True, snapshot_key=Secret(KEY))
+    result = build(exchange, tmp_path / "out", offline=True,
+                   settings=Settings(snapshot_key=Secret(KEY)))
     assert result.written and result.warnings == ()
 
 
@@ -159,7 +161,7 @@ def test_a_hand_edit_with_a_forged_hash_is_refused_with_the_key(exchange: Path,
     recorded["files"]["irr/AS3333.json"]["hmac"] = recorded["files"]["irr/AS10745.json"]["hmac"]
     manifest.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
     with pytest.raises(NoSnapshot) as caught:
-        build(exchange, offline=True, snapshot_key=Secret(KEY))
+        build(exchange, offline=True, settings=Settings(snapshot_key=Secret(KEY)))
     assert [(p.file, p.message.split(":")[0]) for p in caught.value.problems] == [
         (str(path), "bad signature")]
 
@@ -172,7 +174,7 @@ def test_unsigned_and_unrecorded_files_are_refused_with_a_key(exchange: Path,
     del recorded["files"]["meta.json"]
     write_json(manifest, recorded)
     with pytest.raises(NoSnapshot) as caught:
-        build(exchange, offline=True, snapshot_key=Secret(KEY))
+        build(exchange, offline=True, settings=Settings(snapshot_key=Secret(KEY)))
     why = {Path(p.file or "").relative_to(exchange / "snapshot").as_posix():
            p.message.split(":")[0] for p in caught.value.problems}
     assert why == {"meta.json": "unrecorded", **{f: "unsigned" for f in FILES
@@ -194,7 +196,7 @@ def test_unrecorded_files_are_a_warning_without_a_key(exchange: Path, sources: S
     """Tests and snapshots older than provenance have no provenance.json: allowed, said."""
     sources.refresh(exchange)
     (exchange / "snapshot" / "provenance.json").unlink()
-    result = build(exchange, tmp_path / "out", offline=True, snapshot_key=None)
+    result = build(exchange, tmp_path / "out", offline=True, settings=Settings())
     assert result.written
     assert result.warnings == (
         "5 snapshot file(s) are not recorded in snapshot/provenance.json (written before rsgen "
@@ -243,8 +245,12 @@ def test_a_short_key_is_refused_without_showing_it(exchange: Path, sources: Sour
         assert "rsgen: RSGEN_SNAPSHOT_KEY is set but shorter than 16 characters" in \
             result.stderr
         assert short not in result.stderr + result.stdout
-    assert key_from_env({"RSGEN_SNAPSHOT_KEY": ""}) is None  # a fork's pull request: unset
-    assert repr(key_from_env({"RSGEN_SNAPSHOT_KEY": KEY})) == "<secret>"
+    unset = Settings.from_environment({"RSGEN_SNAPSHOT_KEY": ""})  # a fork's pull request
+    assert unset.snapshot_key is None
+    assert repr(Settings.from_environment({"RSGEN_SNAPSHOT_KEY": KEY}).snapshot_key) == \
+        "<secret>"
+    with pytest.raises(BadKey, match="shorter than 16"):  # a library caller's Settings too
+        Settings(snapshot_key=Secret(short))
 
 
 def test_the_key_never_reaches_output_or_files(exchange: Path, sources: Sources) -> None:
@@ -339,8 +345,8 @@ def test_a_failed_member_keeps_its_old_entry(exchange: Path, sources: Sources) -
 
 def test_verify_refuses_before_starting_a_lab(exchange: Path, sources: Sources,
                                               monkeypatch: pytest.MonkeyPatch) -> None:
-    """verify builds through rsgen.builder.build, which reads RSGEN_SNAPSHOT_KEY itself (it
-    needs root, as tests/test_verify.py does; the snapshot is refused before any namespace)."""
+    """verify, given no settings, reads RSGEN_SNAPSHOT_KEY itself (Settings.from_environment;
+    it needs root, as tests/test_verify.py does; the snapshot is refused before any namespace)."""
     from rsgen.verification.run import VerifyOptions, verify
 
     sources.refresh(exchange)  # unsigned

@@ -19,10 +19,13 @@ import pytest
 
 from rsgen.errors import BirdRejected
 from rsgen.load import load_checked
+from rsgen.plan import plan
 from rsgen.render import default_templates_dir, make_environment
+from rsgen.settings import Settings
 from rsgen.snapshot import read_snapshot
 from rsgen.verification.lab import LAB_MOUNT, HostSpec, Lab, confinement
-from rsgen.verification.run import VerifyOptions, peer_sessions, render_peer, routers, verify
+from rsgen.verification.peers import render_peer, routers
+from rsgen.verification.run import VerifyOptions, peer_sessions, verify
 from rsgen.verification.scenarios import member_routes
 from tests.helpers import REPO, copy_example
 
@@ -79,8 +82,8 @@ def test_audit_reproduction_writes_no_host_file(tmp_path: Path, short_tmp: Path)
     env = make_environment(default_templates_dir())
     router = routers(member)[0]
     routes = member_routes(member, snapshot.irr[member.asn], config.exchange, set())
-    text = render_peer(env, router, peer_sessions(router, config.exchange.route_servers),
-                       routes, 0)
+    exchange_plan = plan(config, snapshot, Settings())
+    text = render_peer(env, router, peer_sessions(router, exchange_plan), routes, 0)
     assert str(target) in text  # scrubbed, not dropped: the reviewer sees the name
     code = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
     assert not any(line.lstrip().startswith(("log ", "timeformat")) for line in code
@@ -97,7 +100,8 @@ def test_a_lab_config_bird_refuses_stops_verify_before_any_bird_runs(tmp_path: P
         "router id {{ router_id }};", "router id {{ router_id }};\nno such directive;"),
         encoding="utf-8")
     with pytest.raises(BirdRejected, match="lab config of simulated member AS"):
-        verify(VerifyOptions(exchange, members=(23674,), templates=templates))
+        # Two members: the first is the speaker (rsgen.verification.run.speaking_members).
+        verify(VerifyOptions(exchange, members=(23674, 58453), templates=templates))
 
 
 def _host(name: str, last: int) -> HostSpec:
