@@ -122,7 +122,8 @@ def check(directory: Path) -> None:
 @_source_options
 @click.option("--accept-shrink", "accept_shrink", metavar="AS1,AS2", multiple=True,
               help="Apply these members' new IRR data even where a prefix or origin list "
-                   "shrinks by more than irr.max_shrink_percent, or to empty.")
+                   "shrinks by more than irr.max_shrink_percent, or to empty; 'never-via' "
+                   "does the same for PeeringDB's never-via-route-servers list.")
 def refresh(directory: Path, peeringdb_url: str | None, irr_host: str | None,
             accept_shrink: tuple[str, ...]) -> None:
     """Fetch PeeringDB and IRR data into snapshot/ (one file per member and source)."""
@@ -136,7 +137,11 @@ def refresh(directory: Path, peeringdb_url: str | None, irr_host: str | None,
 
     settings = _settings(peeringdb_url, irr_host)
     accepted: frozenset[int] = frozenset()
+    never_via = False
     for text in accept_shrink:
+        if text.strip().lower() == "never-via":
+            never_via = True
+            continue
         try:
             accepted |= parse_asn_list(text)
         except ValueError as exc:
@@ -148,6 +153,7 @@ def refresh(directory: Path, peeringdb_url: str | None, irr_host: str | None,
         task = bar.add_task("IRR expansions (bgpq4)", total=total)
         try:
             report = run_refresh(directory, accept_shrink=accepted,
+                                 accept_never_via_shrink=never_via,
                                  progress=lambda _asn: bar.advance(task), settings=settings)
         except RefreshFailed as failed:
             _print_refresh(failed.report)
@@ -161,8 +167,11 @@ def _print_refresh(report: Any) -> list[str]:
     lines += [f"warning: AS{asn}: {warning}" for asn, warning in sorted(report.warnings.items())]
     for line in lines:
         _echo(line, err=True)
+    never_via = getattr(report, "never_via_written", None)
+    listed = "" if never_via is None else \
+        f"; PeeringDB lists {never_via} network(s) as never via route servers"
     _echo(f"refreshed {len(report.updated)} member(s); "
-          f"{len(report.changed_files)} snapshot file(s) changed")
+          f"{len(report.changed_files)} snapshot file(s) changed{listed}")
     return lines
 
 

@@ -171,6 +171,26 @@ def accept_hint(asns: Iterable[int]) -> str:
     return f"if the IRR data really changed, accept it: rsgen refresh --accept-shrink {listed}"
 
 
+def list_shrinkage(old: int, new: int, max_shrink: float) -> str | None:
+    """Why a list of `old` entries must not become one of `new`, or None when it may: it
+    would lose more than max_shrink of its entries, or become empty.
+
+    >>> list_shrinkage(10, 4, 0.5)
+    'would shrink from 10 to 4 entries (60%, more than 50%)'
+    >>> list_shrinkage(10, 6, 0.5) is None, list_shrinkage(0, 0, 0.5) is None
+    (True, True)
+    """
+    if old == 0 or new >= old:
+        return None
+    lost = (old - new) / old
+    if new == 0:
+        return f"would become empty (from {old} entries)"
+    if lost > max_shrink:
+        return (f"would shrink from {old} to {new} entries ({lost:.0%}, more than "
+                f"{max_shrink:.0%})")
+    return None
+
+
 def parse_asn_list(text: str) -> frozenset[int]:
     """ASNs from a command-line list: "AS3333,AS10745", "3333 10745"; ValueError otherwise.
 

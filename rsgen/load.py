@@ -336,6 +336,8 @@ def _load_exchange(directory: Path, problems: list[Problem]) -> Exchange | None:
     policy_raw = dict(data.get("policy", {}))
     if "max_prefix_action" in policy_raw:
         policy_raw["max_prefix_action"] = MaxPrefixAction(policy_raw["max_prefix_action"])
+    if "transit_free_asns" in policy_raw:
+        policy_raw["transit_free_asns"] = tuple(sorted(policy_raw["transit_free_asns"]))
     policy = PolicySettings(**policy_raw)
     for family in ("ipv4", "ipv6"):
         low, high = getattr(policy, f"{family}_min_length"), getattr(policy, f"{family}_max_length")

@@ -74,6 +74,13 @@ class MaxPrefixAction(StrEnum):
     WARN = "warn"  # only log
 
 
+# The transit-free ("tier 1") networks arouteserver checks for by default (its
+# transit_free.asns): none of them buys transit, so none can be behind a member's customer
+# cone at an exchange; a path through one after the member is a route leak.
+TRANSIT_FREE_ASNS = (174, 209, 286, 701, 1239, 1299, 2828, 2914, 3257, 3320, 3356, 3491, 5511,
+                     6453, 6461, 6762, 6830, 7018, 12956)
+
+
 @dataclass(frozen=True)
 class PolicySettings:
     """Exchange-wide import policy knobs (exchange.yml `policy:`)."""
@@ -116,6 +123,8 @@ class PolicySettings:
     # Log every rejected route (BIRD `print`): off, since a full reload (a new config, a route
     # refresh) logs every filtered route again; `birdc show route filtered all` lists them.
     log_rejected_routes: bool = False
+    # Networks that buy no transit: behind a route-server member they mean a leak (reason 8).
+    transit_free_asns: tuple[int, ...] = TRANSIT_FREE_ASNS
 
     def min_length(self, version: int) -> int:
         return _by_family(version, self.ipv4_min_length, self.ipv6_min_length)
@@ -240,3 +249,6 @@ class Snapshot:
     example: bool  # True for the bundled example exchange's made-up data
     peeringdb: Mapping[int, PeeringDbNet]  # by ASN; a member absent from PeeringDB is absent
     irr: Mapping[int, IrrData]  # by ASN
+    # Networks that declare in PeeringDB they are never reachable via route servers
+    # (info_never_via_route_servers): all of PeeringDB's, not only the members.
+    never_via_route_servers: frozenset[int] = frozenset()

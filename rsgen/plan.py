@@ -155,6 +155,8 @@ class ExchangePlan:
     policy: PolicySettings
     reject_reason_id: int
     example_data: bool
+    # PeeringDB's networks that are never reachable via route servers (the snapshot's list).
+    never_via_route_servers: tuple[int, ...]
     route_servers: tuple[RouteServerPlan, ...]
 
     def route_server(self, name: str) -> RouteServerPlan:
@@ -174,6 +176,7 @@ def plan(config: Config, snapshot: Snapshot, settings: Settings) -> ExchangePlan
         policy=exchange.policy,
         reject_reason_id=REJECT_REASON_ID,
         example_data=snapshot.example,
+        never_via_route_servers=tuple(sorted(snapshot.never_via_route_servers)),
         route_servers=tuple(_route_server(config, snapshot, settings, server)
                             for server in exchange.route_servers),
     )
@@ -183,10 +186,13 @@ def _route_server(config: Config, snapshot: Snapshot, settings: Settings,
                   server: RouteServer) -> RouteServerPlan:
     policy = config.exchange.policy
     versions = tuple(v for v in (4, 6) if server.address(v) is not None)
+    never_via = bool(snapshot.never_via_route_servers)
     families = tuple(ExchangeFamilyPlan(
         version=v,
         checks_function=bird_symbol("import_checks", f"v{v}"),
-        checks=tuple(CheckPlan(r.name, r.code, r.text) for r in checks_for(Scope.EXCHANGE, v)),
+        checks=tuple(CheckPlan(r.name, r.code, r.text)
+                     for r in checks_for(Scope.EXCHANGE, v) if _applies(r.name, policy,
+                                                                        never_via)),
         peering_lan=config.exchange.peering_lan.network(v),
         min_length=policy.min_length(v),
         max_length=policy.max_length(v),
@@ -199,6 +205,7 @@ def _route_server(config: Config, snapshot: Snapshot, settings: Settings,
 
 def _member(config: Config, snapshot: Snapshot, settings: Settings, server: RouteServer,
             member: Member) -> MemberPlan:
+    never_via = bool(snapshot.never_via_route_servers)
     irr = snapshot.irr.get(member.asn)
     if irr is None:
         raise NoSnapshot(f"no IRR data for AS{member.asn} in the snapshot",
@@ -231,8 +238,8 @@ def _member(config: Config, snapshot: Snapshot, settings: Settings, server: Rout
             receive_limit=Limit(receive, f"{policy.receive_limit_multiplier} x the import "
                                          f"limit, at least {policy.receive_limit_minimum}"),
             limit_action=policy.max_prefix_action.value,
-            checks=tuple(r.name for r in checks_for(Scope.EXCHANGE, version)) +
-            tuple(r.name for r in checks_for(Scope.MEMBER, version)),
+            checks=tuple(r.name for r in checks_for(Scope.EXCHANGE, version) + checks_for(
+                Scope.MEMBER, version) if _applies(r.name, policy, never_via)),
             global_next_hop_only=version == 6,
             sessions=sessions,
         ))
@@ -247,6 +254,16 @@ def _member(config: Config, snapshot: Snapshot, settings: Settings, server: Rout
         export_filter=bird_symbol("export", asn),
         families=tuple(families),
     )
+
+
+def _applies(rule: str, policy: PolicySettings, never_via: bool) -> bool:
+    """Whether the exchange's settings and data turn a rule on (an empty ASN list: nothing to
+    check, and BIRD has no empty int set literal to check against)."""
+    if rule == "transit_free":
+        return bool(policy.transit_free_asns)
+    if rule == "never_via_route_servers":
+        return never_via
+    return True
 
 
 def session_password(member: Member, session: Session, settings: Settings) -> Secret | None:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rsgen import guard, plausible, provenance
 from rsgen.errors import SourceFailed
@@ -25,6 +26,7 @@ from rsgen.model import Config, IrrSettings, PeeringDbNet, Snapshot
 from rsgen.policy import choose_as_sets, max_prefix_warnings
 from rsgen.settings import Settings
 from rsgen.snapshot import (
+    NEVER_VIA_FILE,
     SnapshotMeta,
     SnapshotTransaction,
     read_meta,
@@ -47,12 +49,17 @@ class RefreshReport:
     shrunk: list[int] = field(default_factory=list)  # ASNs whose new data the guard refused
     hints: list[str] = field(default_factory=list)  # distinct advice for the failures
     notices: list[str] = field(default_factory=list)  # warnings about the run, not a member
+    # PeeringDB's never-via-route-servers list: how many ASNs were written, or why the old
+    # list was kept (the shrink guard refused the new one).
+    never_via_written: int | None = None
+    never_via_kept: str | None = None
 
 
 def refresh(directory: Path, *, only: Sequence[int] | None = None,
             progress: Callable[[int], None] | None = None,
             accept_shrink: Collection[int] = (),
             max_shrink: float | None = None,
+            accept_never_via_shrink: bool = False,
             settings: Settings | None = None) -> RefreshReport:
     """Fetch PeeringDB and IRR data for the members (or `only` these ASNs) into the snapshot.
 
@@ -65,19 +72,23 @@ def refresh(directory: Path, *, only: Sequence[int] | None = None,
     with exchange_lock(directory, "refresh"):
         recover_snapshot(directory)
         return refresh_stage(directory, config, settings, only=only, progress=progress,
-                             accept_shrink=accept_shrink, max_shrink=max_shrink)
+                             accept_shrink=accept_shrink, max_shrink=max_shrink,
+                             accept_never_via_shrink=accept_never_via_shrink)
 
 
 def refresh_stage(directory: Path, config: Config, settings: Settings, *,
                   only: Sequence[int] | None = None,
                   progress: Callable[[int], None] | None = None,
                   accept_shrink: Collection[int] = (),
-                  max_shrink: float | None = None) -> RefreshReport:
+                  max_shrink: float | None = None,
+                  accept_never_via_shrink: bool = False) -> RefreshReport:
     """refresh() under a lock its caller holds (refresh, or a build refreshing missing members),
     on a recovered snapshot; never locks, never reads the environment.
 
     A member whose new IRR data would shrink a list by more than `max_shrink` (default: the
-    exchange's irr.max_shrink_percent) keeps its old data unless its ASN is in `accept_shrink`.
+    exchange's irr.max_shrink_percent) keeps its old data unless its ASN is in `accept_shrink`;
+    the same guard keeps PeeringDB's never-via-route-servers list (fetched whole when every
+    member is refreshed) unless `accept_never_via_shrink`.
     `settings.peeringdb_url` is the operator's (--peeringdb-url, RSGEN_PEERINGDB_URL):
     PEERINGDB_API_KEY may go there over HTTPS. exchange.yml's peeringdb.url gets the key only
     when it is PeeringDB's own https://www.peeringdb.com; otherwise the query is anonymous and
@@ -96,15 +107,17 @@ def refresh_stage(directory: Path, config: Config, settings: Settings, *,
     limit = guard.check_max_shrink(config.exchange.irr.max_shrink if max_shrink is None
                                    else max_shrink)
     report = _refresh(directory, config, settings, only=only, progress=progress,
-                      accepted=frozenset(accept_shrink), max_shrink=limit)
-    if report.failed or report.peeringdb_error:
+                      accepted=frozenset(accept_shrink), max_shrink=limit,
+                      accept_never_via=accept_never_via_shrink)
+    if report.failed or report.peeringdb_error or report.never_via_kept:
         raise RefreshFailed(report)
     return report
 
 
 def _refresh(directory: Path, config: Config, settings: Settings, *,
              only: Sequence[int] | None, progress: Callable[[int], None] | None,
-             accepted: frozenset[int], max_shrink: float) -> RefreshReport:
+             accepted: frozenset[int], max_shrink: float,
+             accept_never_via: bool = False) -> RefreshReport:
     key, bgpq4 = settings.snapshot_key, settings.tools.bgpq4
     peeringdb_url = settings.peeringdb_url
     members = [m for m in config.members if only is None or m.asn in set(only)]
@@ -122,9 +135,13 @@ def _refresh(directory: Path, config: Config, settings: Settings, *,
         report.notices.append(client.key_withheld)
     nets: dict[int, PeeringDbNet | None] = {}
     unused: dict[int, str] = {}  # ASN -> why its previous PeeringDB data cannot be used
+    never_via: frozenset[int] | None = None  # None: keep the snapshot's list as it is
     try:
         fetched = client.fetch_nets(m.asn for m in members)
         nets = {m.asn: fetched.get(m.asn) for m in members}
+        if only is None:  # exchange-wide data: with a whole refresh only
+            never_via = _never_via(client.fetch_never_via_route_servers(), previous,
+                                   origin_of, report, max_shrink, accept_never_via)
     except SourceFailed as exc:
         # Keep going on the last known PeeringDB data: IRR data can still be refreshed.
         report.peeringdb_error = exc.message
@@ -201,9 +218,31 @@ def _refresh(directory: Path, config: Config, settings: Settings, *,
                 _warn(report, asn, "accepted by --accept-shrink: " + guard.describe(shrinks))
             transaction.write_member(asn, irr=data)
             report.updated.append(asn)
+        if never_via is not None:
+            transaction.write_never_via(never_via)
+            report.never_via_written = len(never_via)
         transaction.write_meta(read_meta(directory) or SnapshotMeta())
     report.changed_files = transaction.changed
     return report
+
+
+def _never_via(new: frozenset[int], previous: Snapshot, origin_of: Mapping[str, Any],
+               report: RefreshReport, max_shrink: float, accepted: bool) -> frozenset[int] | None:
+    """The never-via list to write, or None to keep the old one (the guard refused the new)."""
+    old = previous.never_via_route_servers
+    if origin_of.get(NEVER_VIA_FILE) is not provenance.Status.RECORDED:
+        old = frozenset()  # the guard protects only what refresh wrote
+    shrink = guard.list_shrinkage(len(old), len(new), max_shrink)
+    if shrink is None:
+        return new
+    what = f"PeeringDB's never-via-route-servers list {shrink}"
+    if accepted:
+        report.notices.append(f"{what}: accepted by --accept-shrink never-via")
+        return new
+    report.never_via_kept = f"{what}: the previous list was kept"
+    report.hints.append("check PeeringDB; if the change is real, run rsgen refresh "
+                        "--accept-shrink never-via")
+    return None
 
 
 class RefreshFailed(SourceFailed):
@@ -213,6 +252,8 @@ class RefreshFailed(SourceFailed):
         parts = []
         if report.peeringdb_error:
             parts.append(f"PeeringDB: {report.peeringdb_error}")
+        if report.never_via_kept:
+            parts.append(report.never_via_kept)
         parts += [f"AS{asn}: {why}" for asn, why in sorted(report.failed.items())]
         summary = []
         if report.failed:
@@ -220,6 +261,8 @@ class RefreshFailed(SourceFailed):
                            "IRR data")
         if report.peeringdb_error:
             summary.append("PeeringDB failed: every member keeps its previous PeeringDB data")
+        if report.never_via_kept:
+            summary.append("the never-via-route-servers list was kept")
         summary.append(f"IRR data refreshed for {len(report.updated)} member(s)")
         hints = list(report.hints)
         if report.shrunk:

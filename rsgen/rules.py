@@ -65,6 +65,9 @@ RULES: tuple[Rule, ...] = (
     Rule(64, "as_set", "AS_SET in AS path (RFC 9774)", Scope.EXCHANGE),
     Rule(1, "as_path_length", "AS path too long", Scope.EXCHANGE),
     Rule(6, "first_as", "first AS is not the member's ASN", Scope.EXCHANGE),
+    Rule(8, "transit_free", "transit-free ASN in AS path", Scope.EXCHANGE),
+    Rule(15, "never_via_route_servers", "never-via-route-servers ASN in AS path",
+         Scope.EXCHANGE),
     Rule(5, "next_hop", "next hop is not the member's address", Scope.MEMBER),
     Rule(9, "origin_as", "origin ASN not in the member's AS-SET", Scope.MEMBER),
     Rule(12, "irr_prefix", "prefix not in the member's IRR route objects", Scope.MEMBER),
@@ -83,10 +86,8 @@ def checks_for(scope: Scope, version: int) -> tuple[Rule, ...]:
 RESERVED_CODES: dict[int, str] = {
     0: "generic: treat the route as rejected",
     4: "invalid AFI",
-    8: "transit-free ASN in AS path",
     11: "prefix in the member's own block list",
     14: "RPKI invalid",
-    15: "never-via-route-servers ASN in AS path",
     65535: "unknown",
 }
 # Codes below this are arouteserver's; a rule arouteserver does not have takes the next free

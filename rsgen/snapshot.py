@@ -43,8 +43,14 @@ SNAPSHOT_DIR = "snapshot"
 FORMAT = 1
 SOURCES = ("irr", "peeringdb")  # the subdirectories, one file per member each
 META_FILE = "meta.json"
+# PeeringDB's networks that are never via route servers: exchange-wide, one file.
+NEVER_VIA_FILE = "never_via_route_servers.json"
 # Nothing else may be at the top of snapshot/ (name -> a directory?).
-_TOP_LEVEL = {META_FILE: False, PROVENANCE_FILE: False, "irr": True, "peeringdb": True}
+_TOP_LEVEL = {META_FILE: False, PROVENANCE_FILE: False, NEVER_VIA_FILE: False, "irr": True,
+              "peeringdb": True}
+# More than PeeringDB holds networks with the flag (a few hundred in 2025) by far: a file
+# listing more is not refresh's.
+MAX_NEVER_VIA = 100_000
 # A member file: exactly AS<asn>.json, the ASN without leading zeros (used with fullmatch: with
 # match, "$" would accept "AS17557.json\n", a second file for the same member).
 _FILE_RE = re.compile(r"AS([1-9][0-9]{0,9})\.json")
@@ -68,8 +74,9 @@ def member_file_asn(name: str) -> int | None:
 
 
 def is_data_path(relative: str) -> bool:
-    """Whether `relative` (to snapshot/) names a data file: meta.json or SOURCE/AS<asn>.json."""
-    if relative == META_FILE:
+    """Whether `relative` (to snapshot/) names a data file: meta.json, the never-via list or
+    SOURCE/AS<asn>.json."""
+    if relative in (META_FILE, NEVER_VIA_FILE):
         return True
     source, _, name = relative.partition("/")
     return source in SOURCES and member_file_asn(name) is not None
@@ -98,6 +105,10 @@ def peeringdb_to_json(net: PeeringDbNet | None, asn: int) -> dict[str, Any]:
         "info_prefixes6": net.info_prefixes6,
         "info_never_via_route_servers": net.never_via_route_servers,
     }
+
+
+def never_via_to_json(asns: frozenset[int]) -> dict[str, Any]:
+    return {"source": "PeeringDB net?info_never_via_route_servers=1", "asns": sorted(asns)}
 
 
 def irr_to_json(asn: int, data: IrrData) -> dict[str, Any]:
@@ -240,6 +251,9 @@ class SnapshotTransaction:
     def write_meta(self, meta: SnapshotMeta) -> bool:
         return bool(self._write({META_FILE: _meta_text(meta)}))
 
+    def write_never_via(self, asns: frozenset[int]) -> bool:
+        return bool(self._write({NEVER_VIA_FILE: dump_json(never_via_to_json(asns))}))
+
     def _write_provenance(self) -> None:
         root = self._root()
         shown = self.directory / SNAPSHOT_DIR
@@ -317,7 +331,11 @@ def read_snapshot_files(directory: Path, *, policy: PolicySettings | None = None
     meta = _meta_from_json(parsed.get(META_FILE), root / META_FILE)
     peeringdb: dict[int, PeeringDbNet] = {}
     irr: dict[int, IrrData] = {}
+    never_via: frozenset[int] = frozenset()
     for relative, data in parsed.items():
+        if relative == NEVER_VIA_FILE:
+            never_via = _never_via_from_json(data, root / relative)
+            continue
         source, _, name = relative.partition("/")
         asn = member_file_asn(name)
         if asn is None:
@@ -328,7 +346,8 @@ def read_snapshot_files(directory: Path, *, policy: PolicySettings | None = None
                 peeringdb[asn] = net
         else:
             irr[asn] = _irr_from_json(asn, data, root / relative, policy)
-    return SnapshotFiles(Snapshot(meta.example, peeringdb, irr), root, digests, manifest)
+    return SnapshotFiles(Snapshot(meta.example, peeringdb, irr, never_via), root, digests,
+                         manifest)
 
 
 def read_checked_snapshot(directory: Path, policy: PolicySettings,
@@ -416,6 +435,8 @@ def _data_files(root_fd: int, root: Path) -> list[str]:
             raise _unexpected(path, "not a regular file")
         if entry.name == META_FILE:
             found.insert(0, META_FILE)
+        elif entry.name == NEVER_VIA_FILE:
+            found.append(NEVER_VIA_FILE)
     for source in SOURCES:
         if not any(entry.name == source for entry in top):
             continue
@@ -545,6 +566,15 @@ def _peeringdb_from_json(asn: int, data: Any, path: Path) -> PeeringDbNet | None
     except KeyError as exc:
         raise _damaged(path, f"missing {exc}") from exc
     return PeeringDbNet(asn, name, as_set, limits[0], limits[1], never)
+
+
+def _never_via_from_json(data: Any, path: Path) -> frozenset[int]:
+    asns = data.get("asns") if isinstance(data, dict) else None
+    if not isinstance(asns, list) or not all(type(a) is int and 0 < a <= MAX_ASN for a in asns):
+        raise _damaged(path, '"asns" must be a list of ASNs')
+    if len(asns) > MAX_NEVER_VIA:
+        raise _damaged(path, f"{len(asns)} ASNs, more than the {MAX_NEVER_VIA} rsgen accepts")
+    return frozenset(asns)
 
 
 def _irr_from_json(asn: int, data: Any, path: Path,

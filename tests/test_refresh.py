@@ -37,13 +37,18 @@ def _member(asn: int, last_octet: int, extra: str = "") -> str:
             f"  - ip: '2001:db8::{last_octet}'\n")
 
 
-@pytest.fixture
-def exchange(tmp_path: Path) -> Path:
-    return build_tree(tmp_path / "ix", {
+def small_exchange(directory: Path) -> Path:
+    """Two members, AS3333 and AS10745, on an IPv4 and IPv6 peering LAN."""
+    return build_tree(directory, {
         "exchange.yml": EXCHANGE,
         "members/AS3333.yml": _member(3333, 33),
         "members/AS10745.yml": _member(10745, 45),
     })
+
+
+@pytest.fixture
+def exchange(tmp_path: Path) -> Path:
+    return small_exchange(tmp_path / "ix")
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ def _plan(crafted: bool = False) -> dict[int, list]:  # type: ignore[type-arg]
     snapshot = read_snapshot(REPO)
     taken: set = set()  # type: ignore[type-arg]
     return {m.asn: member_routes(m, snapshot.irr[m.asn], config.exchange, taken,
-                                 crafted=crafted)
+                                 crafted=crafted, never_via=snapshot.never_via_route_servers)
             for m in config.members}
 
 
@@ -126,7 +126,10 @@ def test_isolated_routes_break_only_their_rule_where_irr_data_allows() -> None:
     so a missing check would let it through rather than another check catch it."""
     plan = _plan()
     ptcl = {r.rule: r for r in plan[17557] if r.family == 4}
-    for rule in ("bogon_asn", "as_path_length", "first_as", "next_hop", "origin_as"):
+    # PTCL registers 8 IPv4 prefixes: the accepted route, the well-known-communities one, and
+    # these six (origin_as, claimed last, gets a prefix outside its list).
+    for rule in ("bogon_asn", "as_path_length", "first_as", "transit_free",
+                 "never_via_route_servers", "next_hop"):
         assert ptcl[rule].isolated, rule
         assert isinstance(ptcl[rule].network, ipaddress.IPv4Network)
 

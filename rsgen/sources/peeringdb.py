@@ -140,6 +140,20 @@ class PeeringDbClient:
                     ) from exc
         return dict(sorted(found.items()))
 
+    def fetch_never_via_route_servers(self) -> frozenset[int]:
+        """Every network PeeringDB says is never reachable via route servers (all of them, not
+        only members: any may appear in a member's path). SourceFailed as fetch_nets."""
+        url = (f"{self._base}/net?info_never_via_route_servers=1"
+               "&fields=asn,info_never_via_route_servers,status")
+        with self._client() as client:
+            body = self._get(client, url)
+        try:
+            return parse_never_via(body)
+        except ValueError as exc:
+            raise SourceFailed(f"PeeringDB answer to {_short(url)} is malformed: {exc}",
+                               hint="check peeringdb.url in exchange.yml; " + _OFFLINE_HINT,
+                               ) from exc
+
     def _client(self) -> httpx.Client:
         headers = {"User-Agent": f"rsgen/{__version__} (route-server config generator)",
                    "Accept": "application/json"}
@@ -314,6 +328,30 @@ def parse_nets(body: bytes, requested: frozenset[int]) -> dict[int, PeeringDbNet
             raise ValueError(f"data[{index}] is AS{net.asn} again, which appeared before")
         nets[net.asn] = net
     return nets
+
+
+def parse_never_via(body: bytes) -> frozenset[int]:
+    """The ASNs of a `/net?info_never_via_route_servers=1` answer; ValueError when malformed.
+
+    A record that is not "ok" or that says the flag is off (a server ignoring the filter) does
+    not count."""
+    try:
+        document = json.loads(body)
+    except (RecursionError, ValueError) as exc:
+        raise ValueError(f"not valid JSON, or cut short ({exc})") from exc
+    if not isinstance(document, dict) or not isinstance(document.get("data"), list):
+        raise ValueError('expected a JSON object with a "data" list')
+    found = set()
+    for index, record in enumerate(document["data"]):
+        if not isinstance(record, dict):
+            raise ValueError(f"data[{index}] is not an object")
+        asn = record.get("asn")
+        if not _is_int(asn) or not 0 < asn <= MAX_ASN:
+            raise ValueError(f"data[{index}].asn is {_show(asn)}, not an ASN")
+        if record.get("status", "ok") == "ok" and \
+                record.get("info_never_via_route_servers", True) is True:
+            found.add(asn)
+    return frozenset(found)
 
 
 def _parse_net(record: Any, where: str, requested: frozenset[int]) -> PeeringDbNet | None:

@@ -56,6 +56,7 @@ from rsgen.verification.scenarios import (
     IMPORT_LIMIT,
     TestRoute,
     alternative_path_routes,
+    avoid_asns,
     import_limit_routes,
     member_routes,
 )
@@ -224,7 +225,9 @@ def scenario_routes(config: Config, snapshot: Snapshot, exchange_plan: ExchangeP
     """The rounds after the per-member ones: the same prefix from two members (path hiding by
     the receiving member's own ASN), then the import limit tripped (last: it may take
     sessions down), with the limits and action the plan gives. Empty rounds are left out."""
-    alternative = alternative_path_routes(members, snapshot.irr, routes)
+    alternative = alternative_path_routes(members, snapshot.irr, routes,
+                                          avoid_asns(config.exchange,
+                                                     snapshot.never_via_route_servers))
     limited = []
     for member in members:
         limits: dict[int, tuple[int, str]] = {}
@@ -298,7 +301,8 @@ def verify(options: VerifyOptions, progress: Progress | None = None,
 
     taken: set[ipaddress.IPv4Network | ipaddress.IPv6Network] = set()
     routes = {m.asn: member_routes(m, snapshot.irr[m.asn], config.exchange, taken,
-                                   crafted=m.asn in speaking)
+                                   crafted=m.asn in speaking,
+                                   never_via=snapshot.never_via_route_servers)
               for m in members}
     extra = scenario_routes(config, snapshot, exchange_plan, members, routes)
     plans = expectations(exchange_plan, members, {

@@ -41,14 +41,16 @@ ACCEPTING = (ACCEPT, WELL_KNOWN_COMMUNITIES, LINK_LOCAL_NEXT_HOP, MULTI_ROUTER_B
 # max-prefix action must happen (announced last: it may take the sessions down).
 IMPORT_LIMIT = "import_limit"
 NO_EXPORT, NO_ADVERTISE = (65535, 65281), (65535, 65282)
-# Public ASNs used as foreign first AS or foreign origin: large transit networks.
-_FOREIGN_ASNS = (3356, 174, 1299, 2914, 6939, 6453, 3257, 6762)
+# Public ASNs used as foreign first AS, foreign origin or in an AS_SET: large content networks,
+# which buy transit, so a path through them breaks no other rule (transit-free networks would
+# break rule 8 first); the exchange's own lists are avoided all the same (_Family.avoid).
+_FOREIGN_ASNS = (13335, 15169, 16509, 32934, 20940, 8075, 2906, 714)
 _BOGON_ASN = 64512
 _BOGON_CANDIDATES = {4: ("10.0.0.0/16", "172.16.0.0/16", "100.64.0.0/16", "198.18.0.0/16"),
                      6: ("3fff:100::/32", "2001:db8:1234::/48", "2002:1234::/32")}
 # Outside 2000::/3 but in no bogon list: only the global unicast check catches these.
 _NON_GLOBAL_UNICAST_V6 = ("fd00:1234::/32", "4000:1234::/32")
-_MAX_VALID_PER_FAMILY = 8
+_MAX_VALID_PER_FAMILY = 12
 
 
 @dataclass(frozen=True)
@@ -96,14 +98,16 @@ class TestRoute:
 
 
 def member_routes(member: Member, irr: IrrData, exchange: Exchange,
-                  taken: set[IPNetwork], *, crafted: bool = False) -> list[TestRoute]:
+                  taken: set[IPNetwork], *, crafted: bool = False,
+                  never_via: frozenset[int] = frozenset()) -> list[TestRoute]:
     """The test routes of one member, for each family it has sessions in.
 
     `taken` holds the prefixes other members' accepted test routes use: those must be unique
     across the exchange, so a receiving member sees exactly one route per prefix. (Routes the
     route server must filter may share prefixes between members: it keeps them per session.)
     `crafted`: the member's simulated routers are rsgen's speaker, which can send what BIRD
-    cannot (AS_SET segments, a link-local next hop beside the global one).
+    cannot (AS_SET segments, a link-local next hop beside the global one). `never_via`: the
+    snapshot's never-via-route-servers list.
     """
     routes: list[TestRoute] = []
     for version in (4, 6):
@@ -112,7 +116,8 @@ def member_routes(member: Member, irr: IrrData, exchange: Exchange,
         if lan is None or not served or not any(s.ip.version == version
                                                 for s in member.sessions):
             continue
-        routes += _family_routes(member, irr, exchange, version, lan, taken, crafted)
+        routes += _family_routes(member, irr, exchange, version, lan, taken, crafted,
+                                 never_via)
     return routes
 
 
@@ -131,8 +136,14 @@ class _Family:
     used: set[IPNetwork]
     outside: Iterator[IPNetwork]
     crafted: bool  # the member's simulated routers can send any UPDATE (rsgen's speaker)
+    avoid: frozenset[int]  # ASNs whose presence in a path breaks a rule (transit-free, ...)
+    never_via: frozenset[int]  # the snapshot's never-via-route-servers list
     longer: IPNetwork | None = None  # a too-long prefix (from the accepted one where there is)
     longer_isolated: bool = False
+
+    def foreign(self) -> Iterator[int]:
+        """Public ASNs other than the member's that break no path rule of the exchange."""
+        return (a for a in _FOREIGN_ASNS if a != self.member.asn and a not in self.avoid)
 
     def claim(self, from_valid: bool = True) -> tuple[IPNetwork, bool]:
         """A fresh prefix: a registered one where any is left (so the route breaks only its
@@ -189,7 +200,7 @@ def _as_path_length(f: _Family) -> TestRoute:
 
 
 def _first_as(f: _Family) -> TestRoute:
-    foreign = next(a for a in _FOREIGN_ASNS if a != f.member.asn)
+    foreign = next(a for a in f.foreign())
     return f.on_registered("first_as", (foreign, f.member.asn))
 
 
@@ -199,7 +210,7 @@ def _next_hop(f: _Family) -> TestRoute:
 
 
 def _origin_as(f: _Family) -> TestRoute | None:
-    foreign = next((a for a in _FOREIGN_ASNS if a != f.member.asn and a not in f.irr.origins),
+    foreign = next((a for a in f.foreign() if a not in f.irr.origins),
                    None)
     return None if foreign is None else f.on_registered("origin_as", (f.member.asn, foreign))
 
@@ -209,8 +220,26 @@ def _as_set(f: _Family) -> TestRoute | None:
     sends it: only rsgen's speaker can send one."""
     if not f.crafted:
         return None
-    foreign = tuple(a for a in _FOREIGN_ASNS if a != f.member.asn)[:2]
+    foreign = tuple(f.foreign())[:2]
     return f.on_registered("as_set", (f.member.asn,), as_set=foreign)
+
+
+def _transit_free(f: _Family) -> TestRoute | None:
+    """A transit-free network between the member and its own origin: a leak."""
+    asn = f.member.asn
+    transit_free = next((a for a in f.exchange.policy.transit_free_asns if a != asn), None)
+    return None if transit_free is None else \
+        f.on_registered("transit_free", (asn, transit_free, asn))
+
+
+def _never_via_route_servers(f: _Family) -> TestRoute | None:
+    """A network that is never via route servers between the member and its own origin (one
+    that is not transit-free too, which the earlier check would catch)."""
+    asn = f.member.asn
+    transit_free = set(f.exchange.policy.transit_free_asns)
+    never = next((a for a in sorted(f.never_via) if a != asn and a not in transit_free), None)
+    return None if never is None else \
+        f.on_registered("never_via_route_servers", (asn, never, asn))
 
 
 def _irr_prefix(f: _Family) -> TestRoute:
@@ -230,6 +259,8 @@ VIOLATIONS: dict[str, Violation] = {
     "bogon_asn": _bogon_asn,
     "as_path_length": _as_path_length,
     "first_as": _first_as,
+    "transit_free": _transit_free,
+    "never_via_route_servers": _never_via_route_servers,
     "next_hop": _next_hop,
     "origin_as": _origin_as,
     "as_set": _as_set,
@@ -238,7 +269,8 @@ VIOLATIONS: dict[str, Violation] = {
 
 
 def _family_routes(member: Member, irr: IrrData, exchange: Exchange, version: int,
-                   lan: IPNetwork, taken: set[IPNetwork], crafted: bool) -> list[TestRoute]:
+                   lan: IPNetwork, taken: set[IPNetwork], crafted: bool,
+                   never_via: frozenset[int]) -> list[TestRoute]:
     policy = exchange.policy
     low = policy.min_length(version)
     high = policy.max_length(version)
@@ -246,7 +278,8 @@ def _family_routes(member: Member, irr: IrrData, exchange: Exchange, version: in
     valid = [n for n in _valid_prefixes(entries, low, high, lan) if n not in taken]
     used = set(taken)  # this member's own prefixes must differ from each other, too
     family = _Family(member, irr, exchange, version, lan, valid, set(valid), used,
-                     _outside_prefixes(entries, version, low, high, lan, used), crafted)
+                     _outside_prefixes(entries, version, low, high, lan, used), crafted,
+                     avoid_asns(exchange, never_via), never_via)
     routes: list[TestRoute] = []
     own_path = (member.asn,)
     if family.valid:
@@ -275,6 +308,11 @@ def _family_routes(member: Member, irr: IrrData, exchange: Exchange, version: in
             if route is not None:
                 routes.append(route)
     return routes
+
+
+def avoid_asns(exchange: Exchange, never_via: frozenset[int] = frozenset()) -> frozenset[int]:
+    """ASNs that no accepted test route may have behind its member (they break a rule)."""
+    return frozenset(exchange.policy.transit_free_asns) | never_via
 
 
 def _valid_prefixes(entries: tuple[PrefixRange, ...], low: int, high: int,
@@ -349,7 +387,8 @@ _MAX_LIMIT_ROUTES = 16  # the import-limit scenario runs for limits below this
 
 
 def alternative_path_routes(members: Sequence[Member], irr: Mapping[int, IrrData],
-                            regular: Mapping[int, list[TestRoute]]) -> list[TestRoute]:
+                            regular: Mapping[int, list[TestRoute]],
+                            avoid: frozenset[int] = frozenset()) -> list[TestRoute]:
     """Path hiding by the member's own ASN, for each member M with several routers in a family.
 
     M's first router and another member X announce the same prefix, M with the shorter path,
@@ -377,7 +416,8 @@ def alternative_path_routes(members: Sequence[Member], irr: Mapping[int, IrrData
                     continue
                 origin = candidate.as_path[-1]
                 best = (member.asn,) if member.asn in own.origins else \
-                    (member.asn, origin) if origin in own.origins else None
+                    (member.asn, origin) if origin in own.origins and origin not in avoid \
+                    else None
                 if best is None:
                     continue
                 used.add(candidate.network)

@@ -18,13 +18,16 @@ drop, and on SIGHUP re-reads CONFIG.json and withdraws or announces the differen
                    "remote_asn": 64999, "routes": [...]}],
      "routes": [{"prefix": "203.0.113.0/24", "as_path": "64500 {64501 64502}",
                  "next_hop": "192.0.2.10", "link_local": null,
-                 "communities": [[64500, 1]], "large_communities": [[64500, 1, 2]]}]}
+                 "communities": [[64500, 1]], "large_communities": [[64500, 1, 2]],
+                 "otc": 64500}]}
 
 A session announces the routes of its own "routes" list if it has one, else the top-level
 ones, in either case only those of its families ("families": ["ipv4", "ipv6"], by default the
 family of its addresses). A route's next hop defaults to the session's local address;
 "as_path" is BIRD's notation (a string, `{...}` an AS_SET) or a list of ASNs and
-{"set": [...]} / {"sequence": [...]} objects.
+{"set": [...]} / {"sequence": [...]} objects. "otc", an ASN, adds the Only to Customer
+attribute (RFC 9234), which a route leaked by the member would carry; it is only sent, and is
+not among what the received_file shows.
 
 It also keeps, per session, a table of the routes it currently receives (a session that goes
 down loses them all). With "received_file": "PATH" at the top level it writes every session's
@@ -78,6 +81,7 @@ _TYPE_NAMES = {OPEN: "OPEN", UPDATE: "UPDATE", NOTIFICATION: "NOTIFICATION",
 OPTIONAL, TRANSITIVE, EXTENDED_LENGTH = 0x80, 0x40, 0x10
 ATTR_ORIGIN, ATTR_AS_PATH, ATTR_NEXT_HOP, ATTR_COMMUNITIES = 1, 2, 3, 8
 ATTR_MP_REACH, ATTR_MP_UNREACH, ATTR_LARGE_COMMUNITY = 14, 15, 32
+ATTR_OTC = 35  # Only to Customer (RFC 9234): optional transitive, one 4-byte ASN
 ORIGIN_IGP = 0
 SEGMENT_CODES = {"set": 1, "sequence": 2}
 SEGMENT_KINDS: dict[int, Literal["sequence", "set"]] = {1: "set", 2: "sequence"}
@@ -148,8 +152,11 @@ class Route:
     link_local: IPv6Address | None = None
     communities: tuple[tuple[int, int], ...] = ()
     large_communities: tuple[tuple[int, int, int], ...] = ()
+    otc: int | None = None  # the Only to Customer attribute's ASN (RFC 9234), if sent
 
     def __post_init__(self) -> None:
+        if self.otc is not None:
+            _check_asn(self.otc)
         if self.next_hop.version != self.prefix.version:
             # IPv6 over an IPv4 next hop (RFC 8950) is not needed by verify.
             raise ValueError(f"{self.prefix}: next hop {self.next_hop} is of the other family")
@@ -303,6 +310,9 @@ def _common_attributes(route: Route) -> list[tuple[int, bytes]]:
         value = b"".join(struct.pack("!III", *triple) for triple in route.large_communities)
         attributes.append((ATTR_LARGE_COMMUNITY,
                            encode_attribute(OPTIONAL | TRANSITIVE, ATTR_LARGE_COMMUNITY, value)))
+    if route.otc is not None:
+        attributes.append((ATTR_OTC, encode_attribute(OPTIONAL | TRANSITIVE, ATTR_OTC,
+                                                      struct.pack("!I", route.otc))))
     return attributes
 
 
@@ -764,7 +774,7 @@ def _route(raw: object, where: str, default_next_hop: Mapping[Family, IpAddress]
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}: a route is an object")
     unknown = set(raw) - {"prefix", "as_path", "next_hop", "link_local", "communities",
-                          "large_communities"}
+                          "large_communities", "otc"}
     if unknown:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
     try:
@@ -782,10 +792,14 @@ def _route(raw: object, where: str, default_next_hop: Mapping[Family, IpAddress]
         link = _address(link_local, f"{where} link_local") if link_local is not None else None
         if link is not None and not isinstance(link, IPv6Address):
             raise ConfigError(f"{where}: link_local must be an IPv6 address")
+        otc = raw.get("otc")
+        if otc is not None and (isinstance(otc, bool) or not isinstance(otc, int)):
+            raise ConfigError(f"{where} otc: an ASN as a number, not {otc!r}")
         return Route(prefix=prefix, as_path=as_path, next_hop=next_hop, link_local=link,
                      communities=tuple(_numbers(c, 2) for c in raw.get("communities", [])),
                      large_communities=tuple(_numbers(c, 3)
-                                             for c in raw.get("large_communities", [])))
+                                             for c in raw.get("large_communities", [])),
+                     otc=otc)
     except (KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: {exc}") from None
 
@@ -1154,6 +1168,7 @@ def describe(route: Route) -> str:
     next_hop = f"{route.next_hop}" + (f" {route.link_local}" if route.link_local else "")
     extras = "".join(f" ({a},{b})" for a, b in route.communities)
     extras += "".join(f" ({a}, {b}, {c})" for a, b, c in route.large_communities)
+    extras += f" otc {route.otc}" if route.otc is not None else ""
     return f"{route.prefix} path [{path}] via {next_hop}{extras}"
 
 

@@ -71,7 +71,8 @@ def http_pdb(make_peeringdb_server: MakePeeringDbServer,
 
 def _authorizations(server: PeeringDbFixtureServer) -> list[str | None]:
     assert server.requests, "the server was never asked"
-    return [r.headers.get("authorization") for r in server.requests]
+    # Distinct values, in order: a refresh asks more than once (members, never-via list).
+    return list(dict.fromkeys(r.headers.get("authorization") for r in server.requests))
 
 
 # --- through refresh(): where the URL came from decides ---

@@ -47,8 +47,8 @@ from tests.security.snapshot_world import (
     write_json,
 )
 
-FILES = ["irr/AS10745.json", "irr/AS3333.json", "meta.json", "peeringdb/AS10745.json",
-         "peeringdb/AS3333.json"]
+FILES = ["irr/AS10745.json", "irr/AS3333.json", "meta.json", "never_via_route_servers.json",
+         "peeringdb/AS10745.json", "peeringdb/AS3333.json"]
 
 
 @pytest.fixture
@@ -199,13 +199,13 @@ def test_unrecorded_files_are_a_warning_without_a_key(exchange: Path, sources: S
     result = build(exchange, tmp_path / "out", offline=True, settings=Settings())
     assert result.written
     assert result.warnings == (
-        "5 snapshot file(s) are not recorded in snapshot/provenance.json (written before rsgen "
+        "6 snapshot file(s) are not recorded in snapshot/provenance.json (written before rsgen "
         "recorded provenance, or not by rsgen refresh; run rsgen refresh to record them): "
-        "irr/AS10745.json, irr/AS3333.json, meta.json, peeringdb/AS10745.json, "
-        "peeringdb/AS3333.json",)
+        "irr/AS10745.json, irr/AS3333.json, meta.json, never_via_route_servers.json, "
+        "peeringdb/AS10745.json and 1 more",)
     checked = rsgen_cli("check", "-C", str(exchange))
     assert checked.returncode == 0, checked.stderr
-    assert "warning: 5 snapshot file(s) are not recorded" in checked.stderr
+    assert "warning: 6 snapshot file(s) are not recorded" in checked.stderr
     assert "ok: snapshot: IRR data for 2 members, not modified (provenance warnings above)" \
         in checked.stdout
 
