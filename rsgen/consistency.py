@@ -63,6 +63,18 @@ def consistency_problems(config: Config) -> list[Problem]:
                                         "each address belongs to one member session"))
             else:
                 first_owner[address] = file
+        own = {s.ip for s in member.sessions}
+        for address in member.extra_next_hops:
+            if address in server_addresses:
+                problems.append(Problem(f"next_hops: {address} belongs to route server "
+                                        f"{server_addresses[address]}", file, asn_line))
+            elif not lan.contains(address):
+                problems.append(Problem(f"next_hops: {address} is outside the peering LAN",
+                                        file, asn_line, "next hops are routers on the LAN"))
+            elif address in own:
+                problems.append(Problem(f"next_hops: {address} is already a session address "
+                                        "of this member", file, asn_line,
+                                        "list only routers without a route-server session"))
         first_of_family: dict[int, Session] = {}
         for session in member.sessions:
             first_of_family.setdefault(session.ip.version, session)
@@ -75,4 +87,16 @@ def consistency_problems(config: Config) -> list[Problem]:
                     session.location.line if session.location else asn_line,
                     f"remove the IPv{version} sessions or give a route server an "
                     f"IPv{version} address"))
+    # Another member's router is never a next hop of this member's routes, nor one router of
+    # two members: traffic would go where the route's owner never asked.
+    claimed: dict[IPAddress, str] = {}
+    for member in config.members:
+        for address in member.extra_next_hops:
+            owner = first_owner.get(address) or claimed.get(address)
+            if owner is not None and owner != member.location.file:
+                problems.append(Problem(f"next_hops: {address} is a router of another member "
+                                        f"({owner})", member.location.file,
+                                        member.location.line or 1,
+                                        "list only this member's own routers"))
+            claimed.setdefault(address, member.location.file)
     return problems

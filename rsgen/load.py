@@ -476,6 +476,7 @@ def _member(document: YamlDocument, problems: list[Problem]) -> Member | None:
             sessions.append(Session(address, raw.get("description"), c.location(path),
                                     password.removeprefix("env:") if password else None))
     limits = data.get("max_prefixes", {})
+    extra = [c.address(("next_hops", i), text) for i, text in enumerate(data.get("next_hops", []))]
     if c.failed:
         return None
     return Member(
@@ -486,6 +487,9 @@ def _member(document: YamlDocument, problems: list[Problem]) -> Member | None:
         max_prefixes=MaxPrefixes(limits.get("ipv4"), limits.get("ipv6")),
         description=data.get("description"),
         location=c.location(("asn",)),  # where problems with the member as a whole point
+        extra_next_hops=tuple(sorted((a for a in extra if a is not None),
+                                     key=lambda a: (a.version, a.packed))),
+        irr_more_specifics=bool(data.get("irr", {}).get("more_specifics", False)),
     )
 
 

@@ -203,6 +203,10 @@ class Member:
     max_prefixes: MaxPrefixes = MaxPrefixes()
     description: str | None = None
     location: Location = Location("members/?")
+    # Other routers of the member on the peering LAN that its routes may name as next hop.
+    extra_next_hops: tuple[IPAddress, ...] = ()
+    # Accept more-specifics of registered prefixes down to the policy's maximum length.
+    irr_more_specifics: bool = False
 
 
 @dataclass(frozen=True)

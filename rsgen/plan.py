@@ -20,7 +20,7 @@ from typing import Any
 import rsgen
 from rsgen.errors import InvalidInput, NoSnapshot, Problem
 from rsgen.model import Config, Member, PeeringLan, PolicySettings, RouteServer, Session, Snapshot
-from rsgen.policy import choose_as_sets, max_prefixes, receive_limit
+from rsgen.policy import accepted_prefixes, choose_as_sets, max_prefixes, receive_limit
 from rsgen.rules import REJECT_REASON_ID, Scope, checks_for
 from rsgen.settings import Settings
 from rsgen.values import (
@@ -105,6 +105,7 @@ class MemberPlan:
     origins: tuple[int, ...]
     export_filter: str  # BIRD filter name: what this member receives
     families: tuple[FamilyPlan, ...]
+    irr_more_specifics: bool  # the prefix lists admit more-specifics (member file)
 
     def family(self, version: int) -> FamilyPlan | None:
         return next((f for f in self.families if f.version == version), None)
@@ -226,14 +227,15 @@ def _member(config: Config, snapshot: Snapshot, settings: Settings, server: Rout
             description=safe_comment(s.description or member.name),
             password_env=s.password_env, password=session_password(member, s, settings))
             for s in own)
+        extra = tuple(a for a in member.extra_next_hops if a.version == version)
         limit, source = max_prefixes(member, peeringdb, policy, version)
         receive = receive_limit(limit, policy)
         families.append(FamilyPlan(
             version=version,
             import_filter=bird_symbol("import", asn, f"v{version}"),
             prefix_set=bird_symbol(asn, "PREFIXES", f"V{version}"),
-            prefixes=irr.prefixes(version),
-            next_hops=tuple(s.address for s in sessions),
+            prefixes=accepted_prefixes(member, irr, policy, version),
+            next_hops=tuple(s.address for s in sessions) + extra,
             import_limit=Limit(limit, source),
             receive_limit=Limit(receive, f"{policy.receive_limit_multiplier} x the import "
                                          f"limit, at least {policy.receive_limit_minimum}"),
@@ -253,6 +255,7 @@ def _member(config: Config, snapshot: Snapshot, settings: Settings, server: Rout
         origins=irr.origins,
         export_filter=bird_symbol("export", asn),
         families=tuple(families),
+        irr_more_specifics=member.irr_more_specifics,
     )
 
 

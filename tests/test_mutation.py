@@ -66,3 +66,26 @@ def test_verify_catches_a_link_local_next_hop_passed_on(tmp_path: Path) -> None:
     assert text.count(REWRITE) == 1
     member.write_text(text.replace(REWRITE, ""), encoding="utf-8")
     assert _verify(templates, tmp_path) == {(MEMBERS[0], LINK_LOCAL_NEXT_HOP)}
+
+
+def test_verify_catches_extra_next_hops_and_more_specifics_not_honoured(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The member-file settings next_hops (AS38193) and irr.more_specifics (AS59257): with the
+    next-hop check back to session addresses only, and the plan's prefix lists back to the
+    registered ones, verify fails for exactly the two scenarios that prove the settings."""
+    import rsgen.plan
+    from rsgen.verification.scenarios import AUTHORISED_NEXT_HOP, MORE_SPECIFIC
+
+    templates = Path(shutil.copytree(REPO / "templates", tmp_path / "templates"))
+    snippet = templates / "bird2" / "rules" / "next_hop.conf.j2"
+    text = snippet.read_text(encoding="utf-8")
+    assert "family.next_hops" in text
+    snippet.write_text(text.replace("family.next_hops",
+                                    "family.sessions | map(attribute='address')"),
+                       encoding="utf-8")
+    monkeypatch.setattr(rsgen.plan, "accepted_prefixes",
+                        lambda member, irr, policy, version: irr.prefixes(version))
+    report = verify(VerifyOptions(copy_example(tmp_path / "ix"), members=(38193, 59257),
+                                  templates=templates))
+    failed = {(o.route.member_asn, o.route.rule) for o in report.outcomes if not o.ok}
+    assert failed == {(38193, AUTHORISED_NEXT_HOP), (59257, MORE_SPECIFIC)}

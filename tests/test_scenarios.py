@@ -12,7 +12,9 @@ from rsgen.snapshot import read_snapshot
 from rsgen.values import BOGON_PREFIXES_V6, is_bogon_prefix, outside_ipv6_global_unicast
 from rsgen.verification.scenarios import (
     ACCEPT,
+    AUTHORISED_NEXT_HOP,
     LINK_LOCAL_NEXT_HOP,
+    MORE_SPECIFIC,
     NO_ADVERTISE,
     NO_EXPORT,
     VIOLATIONS,
@@ -68,12 +70,18 @@ def test_accepted_routes_come_from_the_members_irr_list_and_are_unique() -> None
     (a receiving member sees one route per prefix)."""
     snapshot = read_snapshot(REPO)
     accepted = [r for routes in _plan().values() for r in routes if r.accepted]
-    assert {r.rule for r in accepted} == {ACCEPT, WELL_KNOWN_COMMUNITIES}
+    # The example's member files set next_hops (AS38193) and irr.more_specifics (AS59257).
+    assert {r.rule for r in accepted} == {ACCEPT, WELL_KNOWN_COMMUNITIES, AUTHORISED_NEXT_HOP,
+                                          MORE_SPECIFIC}
     assert len({r.network for r in accepted}) == len(accepted)
     for route in accepted:
         irr = snapshot.irr[route.member_asn]
         entries = irr.ipv4 if route.family == 4 else irr.ipv6
-        assert any(entry.matches(route.network) for entry in entries)
+        # Registered exactly, except the more-specific, which only the setting admits.
+        assert any(entry.matches(route.network) for entry in entries) == \
+            (route.rule != MORE_SPECIFIC)
+        assert route.rule != MORE_SPECIFIC or any(
+            entry.network.supernet_of(route.network) for entry in entries)
         assert not is_bogon_prefix(route.network)
         assert route.as_path == (route.member_asn,)
 
@@ -142,7 +150,8 @@ def test_well_known_communities_route_is_a_registered_prefix_of_each_member() ->
     plan = _plan()
     tagged = [r for routes in plan.values() for r in routes if r.communities]
     assert {r.rule for r in tagged} == {WELL_KNOWN_COMMUNITIES}
-    assert {r.member_asn for r in tagged} == {9541, 17557, 23674, 38193, 45669, 58453}
+    # AS38193's second registered IPv4 prefix goes to its extra next hop's route.
+    assert {r.member_asn for r in tagged} == {9541, 17557, 23674, 45669, 58453}
     for route in tagged:
         irr = snapshot.irr[route.member_asn]
         entries = irr.ipv4 if route.family == 4 else irr.ipv6

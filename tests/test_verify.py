@@ -25,8 +25,10 @@ from rsgen.verification.run import VerifyOptions, verify
 from rsgen.verification.scenarios import (
     ACCEPT,
     ALTERNATIVE_PATH,
+    AUTHORISED_NEXT_HOP,
     IMPORT_LIMIT,
     LINK_LOCAL_NEXT_HOP,
+    MORE_SPECIFIC,
     MULTI_ROUTER_BEST,
     WELL_KNOWN_COMMUNITIES,
 )
@@ -79,7 +81,8 @@ def test_example_exchange_passes_every_rule(example: Path) -> None:
     # No member-file limit of the example is small enough for IMPORT_LIMIT to run.
     # One member is simulated by rsgen's speaker: AS_SET and link-local next hop too.
     assert rules_seen == {ACCEPT, WELL_KNOWN_COMMUNITIES, MULTI_ROUTER_BEST, ALTERNATIVE_PATH,
-                          LINK_LOCAL_NEXT_HOP, *(rule.name for rule in RULES)}
+                          LINK_LOCAL_NEXT_HOP, AUTHORISED_NEXT_HOP, MORE_SPECIFIC,
+                          *(rule.name for rule in RULES)}
     assert len(report.members) == 8
     accepted = [o for o in report.outcomes if o.route.accepted]
     assert all(o.receivers_seen == o.receivers_expected > 0 for o in accepted)

@@ -17,8 +17,10 @@ from rsgen.verification.run import VerifyReport
 from rsgen.verification.scenarios import (
     ACCEPT,
     ALTERNATIVE_PATH,
+    AUTHORISED_NEXT_HOP,
     IMPORT_LIMIT,
     LINK_LOCAL_NEXT_HOP,
+    MORE_SPECIFIC,
     MULTI_ROUTER_BEST,
     WELL_KNOWN_COMMUNITIES,
 )
@@ -73,7 +75,8 @@ def _plain(text: object) -> str:
 
 # The checks beyond one route per rule share the table's last column.
 _OTHER = "other"
-_OTHER_SCENARIOS = frozenset({MULTI_ROUTER_BEST, ALTERNATIVE_PATH, IMPORT_LIMIT})
+_OTHER_SCENARIOS = frozenset({MULTI_ROUTER_BEST, ALTERNATIVE_PATH, IMPORT_LIMIT, MORE_SPECIFIC,
+                              AUTHORISED_NEXT_HOP})
 _OK, _FAIL = "[green]ok[/green]", "[red]FAIL[/red]"
 
 
@@ -105,7 +108,9 @@ def print_table(report: VerifyReport, console: Console) -> None:
     console.print("no-export: accepted with NO_EXPORT and NO_ADVERTISE, which must reach every "
                   "other member; accept includes, for the member rsgen's speaker plays, its IPv6 "
                   "route sent with a foreign link-local next hop, which must not reach anyone; "
-                  "other: the shared-prefix and import-limit checks; rules: "
+                  "other: the shared-prefix, import-limit, more-specific and extra next-hop "
+                  "checks; "
+                  "rules: "
                   + ", ".join(f"{rule.code} {rule.text}" for rule in RULES), emoji=False)
     failed = [o for o in report.outcomes if not o.ok]
     for outcome in failed:

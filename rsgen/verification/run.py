@@ -163,6 +163,8 @@ def expectations(exchange_plan: ExchangePlan, members: Sequence[Member],
                          for server, family in families.items()}
             senders = frozenset(str(s.address) for family in families.values()
                                 for s in family.sessions if route.sender in (None, s.address))
+            if route.accepted and route.next_hop is not None:
+                senders = frozenset({str(route.next_hop)})  # an authorised other router
             receivers = {name: tuple(p.name for p in peers if p.version == route.family)
                          for name, (router, peers) in sessions.items()
                          if router.member.asn != member.asn

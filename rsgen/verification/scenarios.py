@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rsgen.model import Exchange, IrrData, Member
+from rsgen.policy import accepted_prefixes
 from rsgen.rules import RULE_BY_NAME, RULES
 from rsgen.values import IPAddress, IPNetwork, PrefixRange, is_bogon_prefix
 
@@ -35,8 +36,14 @@ ALTERNATIVE_PATH = "alternative_path"
 # checked.
 LINK_LOCAL_NEXT_HOP = "link_local_next_hop"
 _FOREIGN_LINK_LOCAL = ipaddress.IPv6Address("fe80::bad:1")
-ACCEPTING = (ACCEPT, WELL_KNOWN_COMMUNITIES, LINK_LOCAL_NEXT_HOP, MULTI_ROUTER_BEST,
-             ALTERNATIVE_PATH)
+# Accepted only because the member file sets irr.more_specifics: a more-specific of a
+# registered prefix that the route object itself does not cover.
+MORE_SPECIFIC = "more_specific"
+# Accepted with one of the member file's extra next_hops: another router of the member.
+AUTHORISED_NEXT_HOP = "authorised_next_hop"
+ACCEPTING = (ACCEPT, WELL_KNOWN_COMMUNITIES, LINK_LOCAL_NEXT_HOP, MORE_SPECIFIC,
+             AUTHORISED_NEXT_HOP,
+             MULTI_ROUTER_BEST, ALTERNATIVE_PATH)
 # More routes the route server would accept than the member's import limit: the configured
 # max-prefix action must happen (announced last: it may take the sessions down).
 IMPORT_LIMIT = "import_limit"
@@ -277,8 +284,10 @@ def _family_routes(member: Member, irr: IrrData, exchange: Exchange, version: in
     entries = irr.prefixes(version)
     valid = [n for n in _valid_prefixes(entries, low, high, lan) if n not in taken]
     used = set(taken)  # this member's own prefixes must differ from each other, too
+    # Outside what the route server accepts: with irr.more_specifics that is wider.
+    accepted = accepted_prefixes(member, irr, exchange.policy, version)
     family = _Family(member, irr, exchange, version, lan, valid, set(valid), used,
-                     _outside_prefixes(entries, version, low, high, lan, used), crafted,
+                     _outside_prefixes(accepted, version, low, high, lan, used), crafted,
                      avoid_asns(exchange, never_via), never_via)
     routes: list[TestRoute] = []
     own_path = (member.asn,)
@@ -294,6 +303,12 @@ def _family_routes(member: Member, irr: IrrData, exchange: Exchange, version: in
             routes.append(family.route(ACCEPT, network, own_path, isolated=True))
         family.longer = _more_specific(network, high + 1)
         family.longer_isolated = True
+        extra = [a for a in member.extra_next_hops if a.version == version]
+        if extra and family.valid:  # the member file's setting first: it is this member's
+            network, _ = family.claim()
+            taken.add(network)
+            routes.append(family.route(AUTHORISED_NEXT_HOP, network, own_path, isolated=True,
+                                       next_hop=extra[0]))
         if family.valid:  # before the violating routes: a second registered prefix is rarer
             tagged, _ = family.claim()
             taken.add(tagged)
@@ -301,6 +316,12 @@ def _family_routes(member: Member, irr: IrrData, exchange: Exchange, version: in
                                        communities=(NO_EXPORT, NO_ADVERTISE)))
     else:
         family.longer = _more_specific(next(family.outside), high + 1)
+    if member.irr_more_specifics:
+        unregistered = _unregistered_more_specific(entries, high, lan, family.used)
+        if unregistered is not None:
+            family.used.add(unregistered)
+            taken.add(unregistered)
+            routes.append(family.route(MORE_SPECIFIC, unregistered, own_path, isolated=True))
     applicable = {rule.name for rule in RULES if version in rule.families}
     for name, violation in VIOLATIONS.items():
         if name in applicable:
@@ -308,6 +329,23 @@ def _family_routes(member: Member, irr: IrrData, exchange: Exchange, version: in
             if route is not None:
                 routes.append(route)
     return routes
+
+
+def _unregistered_more_specific(entries: tuple[PrefixRange, ...], high: int, lan: IPNetwork,
+                                used: set[IPNetwork]) -> IPNetwork | None:
+    """A prefix one bit longer than a registered one that the registration itself does not
+    admit (irr.more_specifics must), within the exchange's length limit."""
+    for entry in entries:
+        length = entry.le + 1
+        if length > high or length <= entry.prefixlen:
+            continue
+        candidate = _more_specific(entry.network, length)
+        if candidate is None:
+            continue
+        if not any(e.matches(candidate) for e in entries) and not is_bogon_prefix(candidate) \
+                and not candidate.overlaps(lan) and candidate not in used:
+            return candidate
+    return None
 
 
 def avoid_asns(exchange: Exchange, never_via: frozenset[int] = frozenset()) -> frozenset[int]:
@@ -367,8 +405,8 @@ def _more_specific(network: IPNetwork, length: int) -> IPNetwork | None:
 def _foreign_next_hop(member: Member, exchange: Exchange, version: int,
                       lan: IPNetwork) -> IPAddress:
     """An address on the peering LAN that is not the member's (nor a route server's)."""
-    used = {s.ip for s in member.sessions} | {a for rs in exchange.route_servers
-                                              for a in rs.addresses()}
+    used = {s.ip for s in member.sessions} | set(member.extra_next_hops) | \
+        {a for rs in exchange.route_servers for a in rs.addresses()}
     for candidate in reversed(list(_last_hosts(lan, 64))):
         if candidate not in used:
             return candidate
