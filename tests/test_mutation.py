@@ -89,3 +89,20 @@ def test_verify_catches_extra_next_hops_and_more_specifics_not_honoured(
                                   templates=templates))
     failed = {(o.route.member_asn, o.route.rule) for o in report.outcomes if not o.ok}
     assert failed == {(38193, AUTHORISED_NEXT_HOP), (59257, MORE_SPECIFIC)}
+
+
+def test_verify_catches_graceful_shutdown_ignored(tmp_path: Path) -> None:
+    """Without the local-preference line for 65535:0, the customer's shorter path wins again:
+    every other member gets it instead of its transit's, and verify says so."""
+    from rsgen.verification.scenarios import GRACEFUL_SHUTDOWN_ALTERNATIVE
+
+    templates = Path(shutil.copytree(REPO / "templates", tmp_path / "templates"))
+    policy = templates / "bird2" / "policy.conf.j2"
+    line = "    if (65535, 0) ~ bgp_community then bgp_local_pref = 0;\n"
+    text = policy.read_text(encoding="utf-8")
+    assert text.count(line) == 1
+    policy.write_text(text.replace(line, ""), encoding="utf-8")
+    report = verify(VerifyOptions(copy_example(tmp_path / "ix"), members=(9541, 17557, 137512),
+                                  templates=templates))
+    failed = {(o.route.member_asn, o.route.rule) for o in report.outcomes if not o.ok}
+    assert failed == {(17557, GRACEFUL_SHUTDOWN_ALTERNATIVE)}

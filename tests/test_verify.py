@@ -26,6 +26,8 @@ from rsgen.verification.scenarios import (
     ACCEPT,
     ALTERNATIVE_PATH,
     AUTHORISED_NEXT_HOP,
+    GRACEFUL_SHUTDOWN,
+    GRACEFUL_SHUTDOWN_ALTERNATIVE,
     IMPORT_LIMIT,
     LINK_LOCAL_NEXT_HOP,
     MORE_SPECIFIC,
@@ -82,6 +84,7 @@ def test_example_exchange_passes_every_rule(example: Path) -> None:
     # One member is simulated by rsgen's speaker: AS_SET and link-local next hop too.
     assert rules_seen == {ACCEPT, WELL_KNOWN_COMMUNITIES, MULTI_ROUTER_BEST, ALTERNATIVE_PATH,
                           LINK_LOCAL_NEXT_HOP, AUTHORISED_NEXT_HOP, MORE_SPECIFIC,
+                          GRACEFUL_SHUTDOWN, GRACEFUL_SHUTDOWN_ALTERNATIVE,
                           *(rule.name for rule in RULES)}
     assert len(report.members) == 8
     accepted = [o for o in report.outcomes if o.route.accepted]

@@ -57,6 +57,7 @@ from rsgen.verification.scenarios import (
     TestRoute,
     alternative_path_routes,
     avoid_asns,
+    graceful_shutdown_routes,
     import_limit_routes,
     member_routes,
 )
@@ -168,7 +169,8 @@ def expectations(exchange_plan: ExchangePlan, members: Sequence[Member],
             receivers = {name: tuple(p.name for p in peers if p.version == route.family)
                          for name, (router, peers) in sessions.items()
                          if router.member.asn != member.asn
-                         and route.receiver_asn in (None, router.member.asn)}
+                         and route.receiver_asn in (None, router.member.asn)
+                         and router.member.asn not in route.not_to}
             result.append(Expectation(
                 route, protocols, senders,
                 {name: names for name, names in receivers.items() if names}))
@@ -225,11 +227,11 @@ def scenario_routes(config: Config, snapshot: Snapshot, exchange_plan: ExchangeP
                     members: Sequence[Member],
                     routes: dict[int, list[TestRoute]]) -> list[list[TestRoute]]:
     """The rounds after the per-member ones: the same prefix from two members (path hiding by
-    the receiving member's own ASN), then the import limit tripped (last: it may take
-    sessions down), with the limits and action the plan gives. Empty rounds are left out."""
-    alternative = alternative_path_routes(members, snapshot.irr, routes,
-                                          avoid_asns(config.exchange,
-                                                     snapshot.never_via_route_servers))
+    the receiving member's own ASN), graceful shutdown, then the import limit tripped (last:
+    it may take sessions down), with the limits and action the plan gives. Empty rounds are
+    left out."""
+    avoid = avoid_asns(config.exchange, snapshot.never_via_route_servers)
+    alternative = alternative_path_routes(members, snapshot.irr, routes, avoid)
     limited = []
     for member in members:
         limits: dict[int, tuple[int, str]] = {}
@@ -238,7 +240,8 @@ def scenario_routes(config: Config, snapshot: Snapshot, exchange_plan: ExchangeP
             if planned:
                 limits[version] = (planned[0].import_limit.value, planned[0].limit_action)
         limited += import_limit_routes(member, snapshot.irr[member.asn], config.exchange, limits)
-    return [batch for batch in (alternative, limited) if batch]
+    shutdown = graceful_shutdown_routes(members, snapshot.irr, routes, avoid)
+    return [batch for batch in (alternative, shutdown, limited) if batch]
 
 
 def _hosts(config: Config, members: Sequence[Member]) -> list[HostSpec]:

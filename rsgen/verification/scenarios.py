@@ -36,18 +36,23 @@ ALTERNATIVE_PATH = "alternative_path"
 # checked.
 LINK_LOCAL_NEXT_HOP = "link_local_next_hop"
 _FOREIGN_LINK_LOCAL = ipaddress.IPv6Address("fe80::bad:1")
+# The same prefix from a member X with GRACEFUL_SHUTDOWN and a short path, and from its transit
+# M with a longer one (graceful_shutdown_routes): M's must win.
+GRACEFUL_SHUTDOWN = "graceful_shutdown"
+GRACEFUL_SHUTDOWN_ALTERNATIVE = "graceful_shutdown_alternative"
 # Accepted only because the member file sets irr.more_specifics: a more-specific of a
 # registered prefix that the route object itself does not cover.
 MORE_SPECIFIC = "more_specific"
 # Accepted with one of the member file's extra next_hops: another router of the member.
 AUTHORISED_NEXT_HOP = "authorised_next_hop"
 ACCEPTING = (ACCEPT, WELL_KNOWN_COMMUNITIES, LINK_LOCAL_NEXT_HOP, MORE_SPECIFIC,
-             AUTHORISED_NEXT_HOP,
+             AUTHORISED_NEXT_HOP, GRACEFUL_SHUTDOWN, GRACEFUL_SHUTDOWN_ALTERNATIVE,
              MULTI_ROUTER_BEST, ALTERNATIVE_PATH)
 # More routes the route server would accept than the member's import limit: the configured
 # max-prefix action must happen (announced last: it may take the sessions down).
 IMPORT_LIMIT = "import_limit"
 NO_EXPORT, NO_ADVERTISE = (65535, 65281), (65535, 65282)
+GSHUT = (65535, 0)  # GRACEFUL_SHUTDOWN, RFC 8326
 # Public ASNs used as foreign first AS, foreign origin or in an AS_SET: large content networks,
 # which buy transit, so a path through them breaks no other rule (transit-free networks would
 # break rule 8 first); the exchange's own lists are avoided all the same (_Family.avoid).
@@ -77,6 +82,9 @@ class TestRoute:
     sender: IPAddress | None = None
     # Only this member's routers must receive it (ALTERNATIVE_PATH); None: every other member.
     receiver_asn: int | None = None
+    # Members that must not be expected to receive it (beside the sender): they would drop
+    # it, or never get it, for a reason of their own (the path holds their ASN).
+    not_to: tuple[int, ...] = ()
     # IMPORT_LIMIT: (the sessions' import limit, the action) on the route that carries the
     # check; None on the others of the group, which are only announced.
     limit: tuple[int, str] | None = None
@@ -465,6 +473,44 @@ def alternative_path_routes(members: Sequence[Member], irr: Mapping[int, IrrData
                                         (other.asn,) * (len(best) + 1), None, True,
                                         receiver_asn=member.asn))
                 break
+    return routes
+
+
+def graceful_shutdown_routes(members: Sequence[Member], irr: Mapping[int, IrrData],
+                             regular: Mapping[int, list[TestRoute]],
+                             avoid: frozenset[int] = frozenset()) -> list[TestRoute]:
+    """GRACEFUL_SHUTDOWN (RFC 8326), one scenario per family where the data allows: member X
+    announces its accepted prefix with 65535:0 and its own short path, and its transit M
+    (whose AS-SET holds X and admits the prefix) the same prefix with the longer path M X.
+    The route server must prefer M's path (X's gets local preference 0), so every other
+    member receives M X (GRACEFUL_SHUTDOWN_ALTERNATIVE); M's routers, whose own path is
+    refused to them, get X's route with the community intact (GRACEFUL_SHUTDOWN)."""
+    routes: list[TestRoute] = []
+    for version in (4, 6):
+        found = None
+        for transit in members:
+            own = irr[transit.asn]
+            if not any(s.ip.version == version for s in transit.sessions):
+                continue
+            for customer in members:
+                candidate = next((r for r in regular.get(customer.asn, ())
+                                  if r.rule == ACCEPT and r.family == version), None)
+                if customer.asn == transit.asn or candidate is None or \
+                        customer.asn not in own.origins or customer.asn in avoid or \
+                        not any(e.matches(candidate.network) for e in own.prefixes(version)):
+                    continue
+                found = (transit, customer, candidate.network)
+                break
+            if found:
+                break
+        if found is None:
+            continue
+        transit, customer, network = found
+        routes.append(TestRoute(customer.asn, GRACEFUL_SHUTDOWN, network, (customer.asn,),
+                                None, True, communities=(GSHUT,), receiver_asn=transit.asn))
+        routes.append(TestRoute(transit.asn, GRACEFUL_SHUTDOWN_ALTERNATIVE, network,
+                                (transit.asn, customer.asn), None, True,
+                                not_to=(customer.asn,)))
     return routes
 
 
