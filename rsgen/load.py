@@ -34,6 +34,8 @@ from rsgen.model import (
     PeeringLan,
     PolicySettings,
     RouteServer,
+    RpkiSettings,
+    RtrServer,
     Session,
 )
 from rsgen.values import (
@@ -347,6 +349,14 @@ def _load_exchange(directory: Path, problems: list[Problem]) -> Exchange | None:
         elif low > high:  # only the maximum is written: point at it, not at a default
             c.problem(("policy", f"{family}_max_length"),
                       f"is {high}, shorter than the default {family}_min_length {low}")
+    rpki = None
+    if "rpki" in data:
+        rtr = []
+        for index, raw in enumerate(data["rpki"]["rtr_servers"]):
+            address = c.address(("rpki", "rtr_servers", index, "host"), raw["host"])
+            if address is not None:
+                rtr.append(RtrServer(address, raw.get("port", 3323)))
+        rpki = RpkiSettings(tuple(rtr), data["rpki"].get("invalid", "reject"))
     _check_server_addresses(c, servers, lan, lan_raw)
     names = [s.name for s in servers]
     for index, name in enumerate(names):
@@ -356,7 +366,7 @@ def _load_exchange(directory: Path, problems: list[Problem]) -> Exchange | None:
     if c.failed:
         return None
     return Exchange(data["name"], tuple(servers), lan, peeringdb, irr, policy,
-                    Location(EXCHANGE_FILE, 1))
+                    Location(EXCHANGE_FILE, 1), rpki)
 
 
 def _check_server_addresses(c: _Collector, servers: list[RouteServer], lan: PeeringLan,

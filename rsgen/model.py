@@ -123,6 +123,8 @@ class PolicySettings:
     # Log every rejected route (BIRD `print`): off, since a full reload (a new config, a route
     # refresh) logs every filtered route again; `birdc show route filtered all` lists them.
     log_rejected_routes: bool = False
+    # BGP roles (RFC 9234, `local role rs_server`): routes with OTC from a member are leaks.
+    bgp_roles: bool = True
     # Networks that buy no transit: behind a route-server member they mean a leak (reason 8).
     transit_free_asns: tuple[int, ...] = TRANSIT_FREE_ASNS
 
@@ -158,6 +160,20 @@ class IrrSettings:
 
 
 @dataclass(frozen=True)
+class RtrServer:
+    address: IPAddress
+    port: int = 3323
+
+
+@dataclass(frozen=True)
+class RpkiSettings:
+    """exchange.yml `rpki:` (ROV is on when an Exchange has one)."""
+
+    rtr_servers: tuple[RtrServer, ...]
+    invalid: str = "reject"
+
+
+@dataclass(frozen=True)
 class Exchange:
     name: str
     route_servers: tuple[RouteServer, ...]
@@ -166,6 +182,7 @@ class Exchange:
     irr: IrrSettings = field(default_factory=IrrSettings)
     policy: PolicySettings = field(default_factory=PolicySettings)
     location: Location = Location("exchange.yml")
+    rpki: RpkiSettings | None = None
 
 
 @dataclass(frozen=True)

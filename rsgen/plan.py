@@ -19,9 +19,18 @@ from typing import Any
 
 import rsgen
 from rsgen.errors import InvalidInput, NoSnapshot, Problem
-from rsgen.model import Config, Member, PeeringLan, PolicySettings, RouteServer, Session, Snapshot
+from rsgen.model import (
+    Config,
+    Exchange,
+    Member,
+    PeeringLan,
+    PolicySettings,
+    RouteServer,
+    Session,
+    Snapshot,
+)
 from rsgen.policy import accepted_prefixes, choose_as_sets, max_prefixes, receive_limit
-from rsgen.rules import REJECT_REASON_ID, Scope, checks_for
+from rsgen.rules import REJECT_REASON_ID, RPKI_INFO_ID, Scope, checks_for
 from rsgen.settings import Settings
 from rsgen.values import (
     AsSetName,
@@ -140,12 +149,36 @@ class RouteServerPlan:
     config_file: str
     families: tuple[ExchangeFamilyPlan, ...]  # the families this route server serves
     members: tuple[MemberPlan, ...]  # sorted by ASN; only members with a session here
+    # Announcement control also in standard communities (0:peer, 0:RS, RS:peer): only when
+    # the route server's ASN fits 16 bits (BIRD refuses a 32-bit one in a pair).
+    standard_control_communities: bool
 
     def address(self, version: int) -> IPAddress | None:
         return self.ipv4 if version == 4 else self.ipv6
 
     def member(self, asn: int) -> MemberPlan | None:
         return next((m for m in self.members if m.asn == asn), None)
+
+
+@dataclass(frozen=True)
+class RtrPlan:
+    protocol: str  # BIRD rpki protocol name
+    address: IPAddress
+    port: int
+
+
+@dataclass(frozen=True)
+class RpkiPlan:
+    """Origin validation: the ROA tables every route server fills from its RTR caches."""
+
+    roa4_table: str
+    roa6_table: str
+    servers: tuple[RtrPlan, ...]
+    invalid: str  # "reject"
+    info_id: int  # large communities (RS, info_id, 1) valid and (RS, info_id, 2) unknown
+
+    def table(self, version: int) -> str:
+        return self.roa4_table if version == 4 else self.roa6_table
 
 
 @dataclass(frozen=True)
@@ -158,6 +191,7 @@ class ExchangePlan:
     example_data: bool
     # PeeringDB's networks that are never reachable via route servers (the snapshot's list).
     never_via_route_servers: tuple[int, ...]
+    rpki: RpkiPlan | None  # None: no origin validation (exchange.yml has no rpki:)
     route_servers: tuple[RouteServerPlan, ...]
 
     def route_server(self, name: str) -> RouteServerPlan:
@@ -178,6 +212,11 @@ def plan(config: Config, snapshot: Snapshot, settings: Settings) -> ExchangePlan
         reject_reason_id=REJECT_REASON_ID,
         example_data=snapshot.example,
         never_via_route_servers=tuple(sorted(snapshot.never_via_route_servers)),
+        rpki=None if exchange.rpki is None else RpkiPlan(
+            roa4_table=bird_symbol("ROA_V4"), roa6_table=bird_symbol("ROA_V6"),
+            servers=tuple(RtrPlan(bird_symbol("RTR", index + 1), server.address, server.port)
+                          for index, server in enumerate(exchange.rpki.rtr_servers)),
+            invalid=exchange.rpki.invalid, info_id=RPKI_INFO_ID),
         route_servers=tuple(_route_server(config, snapshot, settings, server)
                             for server in exchange.route_servers),
     )
@@ -187,13 +226,12 @@ def _route_server(config: Config, snapshot: Snapshot, settings: Settings,
                   server: RouteServer) -> RouteServerPlan:
     policy = config.exchange.policy
     versions = tuple(v for v in (4, 6) if server.address(v) is not None)
-    never_via = bool(snapshot.never_via_route_servers)
     families = tuple(ExchangeFamilyPlan(
         version=v,
         checks_function=bird_symbol("import_checks", f"v{v}"),
         checks=tuple(CheckPlan(r.name, r.code, r.text)
-                     for r in checks_for(Scope.EXCHANGE, v) if _applies(r.name, policy,
-                                                                        never_via)),
+                     for r in checks_for(Scope.EXCHANGE, v)
+                     if _applies(r.name, config.exchange, snapshot)),
         peering_lan=config.exchange.peering_lan.network(v),
         min_length=policy.min_length(v),
         max_length=policy.max_length(v),
@@ -201,12 +239,12 @@ def _route_server(config: Config, snapshot: Snapshot, settings: Settings,
     members = tuple(m for m in (_member(config, snapshot, settings, server, member)
                                 for member in config.members) if m.families)
     return RouteServerPlan(server.name, server.asn, server.router_id, server.ipv4,
-                           server.ipv6, f"{server.name}.conf", families, members)
+                           server.ipv6, f"{server.name}.conf", families, members,
+                           standard_control_communities=server.asn <= 0xFFFF)
 
 
 def _member(config: Config, snapshot: Snapshot, settings: Settings, server: RouteServer,
             member: Member) -> MemberPlan:
-    never_via = bool(snapshot.never_via_route_servers)
     irr = snapshot.irr.get(member.asn)
     if irr is None:
         raise NoSnapshot(f"no IRR data for AS{member.asn} in the snapshot",
@@ -241,7 +279,7 @@ def _member(config: Config, snapshot: Snapshot, settings: Settings, server: Rout
                                          f"limit, at least {policy.receive_limit_minimum}"),
             limit_action=policy.max_prefix_action.value,
             checks=tuple(r.name for r in checks_for(Scope.EXCHANGE, version) + checks_for(
-                Scope.MEMBER, version) if _applies(r.name, policy, never_via)),
+                Scope.MEMBER, version) if _applies(r.name, config.exchange, snapshot)),
             global_next_hop_only=version == 6,
             sessions=sessions,
         ))
@@ -259,13 +297,15 @@ def _member(config: Config, snapshot: Snapshot, settings: Settings, server: Rout
     )
 
 
-def _applies(rule: str, policy: PolicySettings, never_via: bool) -> bool:
+def _applies(rule: str, exchange: Exchange, snapshot: Snapshot) -> bool:
     """Whether the exchange's settings and data turn a rule on (an empty ASN list: nothing to
-    check, and BIRD has no empty int set literal to check against)."""
+    check, and BIRD has no empty int set literal to check against; no RTR cache: no ROV)."""
     if rule == "transit_free":
-        return bool(policy.transit_free_asns)
+        return bool(exchange.policy.transit_free_asns)
     if rule == "never_via_route_servers":
-        return never_via
+        return bool(snapshot.never_via_route_servers)
+    if rule == "rpki_invalid":
+        return exchange.rpki is not None
     return True
 
 

@@ -18,6 +18,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 REJECT_REASON_ID = 65520
+# Informational large communities the route server adds: (RS, RPKI_INFO_ID, 1) RPKI valid,
+# (RS, RPKI_INFO_ID, 2) RPKI unknown (arouteserver's default numbers).
+RPKI_INFO_ID = 1000
+RPKI_VALID, RPKI_UNKNOWN = 1, 2
 
 
 class Scope(StrEnum):
@@ -68,6 +72,7 @@ RULES: tuple[Rule, ...] = (
     Rule(8, "transit_free", "transit-free ASN in AS path", Scope.EXCHANGE),
     Rule(15, "never_via_route_servers", "never-via-route-servers ASN in AS path",
          Scope.EXCHANGE),
+    Rule(14, "rpki_invalid", "RPKI origin validation: invalid", Scope.EXCHANGE),
     Rule(5, "next_hop", "next hop is not the member's address", Scope.MEMBER),
     Rule(9, "origin_as", "origin ASN not in the member's AS-SET", Scope.MEMBER),
     Rule(12, "irr_prefix", "prefix not in the member's IRR route objects", Scope.MEMBER),
@@ -87,7 +92,6 @@ RESERVED_CODES: dict[int, str] = {
     0: "generic: treat the route as rejected",
     4: "invalid AFI",
     11: "prefix in the member's own block list",
-    14: "RPKI invalid",
     65535: "unknown",
 }
 # Codes below this are arouteserver's; a rule arouteserver does not have takes the next free

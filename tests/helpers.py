@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from rsgen.settings import Settings
 
@@ -39,3 +43,40 @@ def copy_example(destination: Path, *, with_snapshot: bool = True) -> Path:
     if with_snapshot:
         shutil.copytree(REPO / "snapshot", destination / "snapshot")
     return destination
+
+
+NOBODY_UID = 65534  # the unprivileged user lab programs run as
+
+
+def python_for_nobody() -> str:
+    """A Python >= 3.11 that the unprivileged lab user can run (ours may live under /root)."""
+    setpriv = shutil.which("setpriv")
+    assert setpriv is not None, "setpriv is not installed"
+    for candidate in ("/usr/bin/python3", sys.executable):
+        done = subprocess.run(
+            [setpriv, f"--reuid={NOBODY_UID}", f"--regid={NOBODY_UID}", "--clear-groups", candidate,
+             "-c", "import sys; assert sys.version_info >= (3, 11)"],
+            capture_output=True, check=False, cwd="/")
+        if done.returncode == 0:
+            return candidate
+    raise AssertionError("no Python >= 3.11 that nobody can run")
+
+
+T = TypeVar("T")
+
+
+def eventually(probe: Callable[[], T | None], what: str, timeout: float = 60.0) -> T:
+    """Poll probe until it returns something other than None; fail after a generous deadline
+    (lab programs start, connect and settle at their own pace: never assert a duration)."""
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = probe()
+        except Exception as exc:  # BIRD's socket is not there yet, for instance
+            last_error = exc
+        else:
+            if result is not None:
+                return result
+        time.sleep(0.2)
+    raise AssertionError(f"{what}: not within {timeout} s (last error: {last_error})")

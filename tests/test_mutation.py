@@ -16,7 +16,7 @@ import pytest
 
 from rsgen.rules import RULES, Rule
 from rsgen.verification.run import VerifyOptions, verify
-from rsgen.verification.scenarios import LINK_LOCAL_NEXT_HOP
+from rsgen.verification.scenarios import ACCEPT, LINK_LOCAL_NEXT_HOP, RPKI_BEFORE_CHANGE
 from tests.helpers import REPO, copy_example
 
 # Two members that between them exercise every rule; the first is simulated by rsgen's
@@ -32,6 +32,16 @@ def test_every_rule_has_a_snippet_that_rejects_with_it() -> None:
         snippet = REPO / "templates" / rule.snippet
         assert snippet.is_file(), f"rule {rule.name} has no snippet {rule.snippet}"
         assert "reject(rule_name)" in snippet.read_text(encoding="utf-8"), rule.name
+
+
+def _without(tmp_path: Path, template: str, line: str) -> Path:
+    """A copy of the templates whose bird2/`template` lacks `line` (found exactly once)."""
+    templates = Path(shutil.copytree(REPO / "templates", tmp_path / "templates"))
+    path = templates / "bird2" / template
+    text = path.read_text(encoding="utf-8")
+    assert text.count(line) == 1
+    path.write_text(text.replace(line, ""), encoding="utf-8")
+    return templates
 
 
 def _verify(templates: Path, tmp_path: Path) -> set[tuple[int, str]]:
@@ -51,7 +61,11 @@ def test_verify_catches_the_removal_of_each_rule(rule: Rule, tmp_path: Path) -> 
                                           encoding="utf-8")
     failed = _verify(templates, tmp_path)
     assert failed, f"verify did not notice that {rule.name} was removed"
-    assert {name for _, name in failed} == {rule.name}, failed
+    names = {name for _, name in failed}
+    # The ROV snippet also tags valid routes: without it, they arrive untagged.
+    also = {ACCEPT, RPKI_BEFORE_CHANGE} if rule.name == "rpki_invalid" else set()
+    assert rule.name in names and names <= {rule.name} | also, failed
+    failed = {(asn, name) for asn, name in failed if name == rule.name}
     # AS_SETs come only from the speaker's member; every other rule from both.
     expected = {MEMBERS[0]} if rule.name == "as_set" else set(MEMBERS)
     assert {asn for asn, _ in failed} == expected, failed
@@ -96,13 +110,55 @@ def test_verify_catches_graceful_shutdown_ignored(tmp_path: Path) -> None:
     every other member gets it instead of its transit's, and verify says so."""
     from rsgen.verification.scenarios import GRACEFUL_SHUTDOWN_ALTERNATIVE
 
-    templates = Path(shutil.copytree(REPO / "templates", tmp_path / "templates"))
-    policy = templates / "bird2" / "policy.conf.j2"
-    line = "    if (65535, 0) ~ bgp_community then bgp_local_pref = 0;\n"
-    text = policy.read_text(encoding="utf-8")
-    assert text.count(line) == 1
-    policy.write_text(text.replace(line, ""), encoding="utf-8")
+    templates = _without(tmp_path, "policy.conf.j2",
+                         "    if (65535, 0) ~ bgp_community then bgp_local_pref = 0;\n")
     report = verify(VerifyOptions(copy_example(tmp_path / "ix"), members=(9541, 17557, 137512),
                                   templates=templates))
     failed = {(o.route.member_asn, o.route.rule) for o in report.outcomes if not o.ok}
     assert failed == {(17557, GRACEFUL_SHUTDOWN_ALTERNATIVE)}
+
+
+def test_verify_catches_bgp_roles_off(tmp_path: Path) -> None:
+    """Without `local role rs_server`, the speaker's route carrying Only-to-Customer is no
+    longer dropped as a leak (the IRR check filters it instead): verify fails for exactly it."""
+    from rsgen.verification.scenarios import ROUTE_LEAK
+
+    templates = _without(tmp_path, "member.conf.j2", "    local role rs_server;\n")
+    failed = _verify(templates, tmp_path)
+    assert failed == {(MEMBERS[0], ROUTE_LEAK)}
+
+
+# --- announcement control: each call in the export filter, removed in turn ---
+
+_ANNOUNCE_TO = "    if !announce_to({{ member.asn }}) then reject;\n"
+_PREPEND = "    prepend_member(prepend_times({{ member.asn }}));\n"
+_STRIP = "    strip_control_communities();\n"
+
+
+@pytest.mark.parametrize(("line", "expected"), [
+    (_ANNOUNCE_TO, {"not_to_member", "only_to_member", "standard_not_to_member",
+                    "standard_only_to_member"}),
+    (_PREPEND, {"prepend_to_member", "prepend_to_all"}),
+    (_STRIP, {"not_to_member", "only_to_member", "prepend_to_member", "prepend_to_all",
+              "standard_not_to_member", "standard_only_to_member"}),
+], ids=["announce_to", "prepend", "strip_control_communities"])
+def test_verify_catches_announcement_control_removed(line: str, expected: set[str],
+                                                     tmp_path: Path) -> None:
+    """Without one of the export filter's announcement-control calls, verify fails for
+    exactly the scenarios that prove it, on the whole example (a scenario needs a sender and
+    two other members): withheld routes exported, prepends missing, control communities
+    passed on."""
+    templates = Path(shutil.copytree(REPO / "templates", tmp_path / "templates"))
+    member = templates / "bird2" / "member.conf.j2"
+    text = member.read_text(encoding="utf-8")
+    assert text.count(line) == 1
+    member.write_text(text.replace(line, ""), encoding="utf-8")
+    report = verify(VerifyOptions(copy_example(tmp_path / "ix"), templates=templates))
+    failed = {o.route.rule for o in report.outcomes if not o.ok}
+    assert failed == expected, [(o.route.rule, o.problems[:2]) for o in report.outcomes
+                                 if not o.ok and o.route.rule not in expected]
+    if line == _ANNOUNCE_TO:
+        for outcome in report.outcomes:
+            if not outcome.ok:
+                assert any(p.startswith("withheld: ") for p in outcome.problems)
+                assert any(p.startswith("leaked: ") for p in outcome.problems)

@@ -214,3 +214,142 @@ def test_rounds_split_on_the_receive_limit_and_accepted_routes_only() -> None:
         ([len(routes) % 4] if len(routes) % 4 else [])
     by_import = _split(routes, 1, 1000)
     assert len(by_import) == 2 and all(sum(r.accepted for r in b) == 1 for b in by_import)
+
+
+# --- announcement control (RFC 8195 style) ---
+
+
+def _control(standard: bool) -> tuple[dict[int, list], list]:  # type: ignore[type-arg]
+    from rsgen.verification.scenarios import announcement_control_routes
+
+    config = load_checked(REPO)
+    regular = _plan()
+    return regular, announcement_control_routes(config.members, regular, standard=standard)
+
+
+def test_announcement_control_reuses_own_accepted_prefixes_once() -> None:
+    """Each scenario is a member's own accepted prefix, announced with its own path, its own
+    large (and, for a 16-bit ASN, standard) community and control communities naming RS."""
+    from rsgen.verification.scenarios import (
+        NOT_TO_MEMBER,
+        ONLY_TO_MEMBER,
+        PREPEND_TO_ALL,
+        PREPEND_TO_MEMBER,
+        RS,
+        STANDARD_NOT_TO_MEMBER,
+        STANDARD_ONLY_TO_MEMBER,
+    )
+
+    regular, routes = _control(standard=True)
+    assert [r.rule for r in routes] == [NOT_TO_MEMBER, ONLY_TO_MEMBER, *[PREPEND_TO_MEMBER] * 3,
+                                        PREPEND_TO_ALL, STANDARD_NOT_TO_MEMBER,
+                                        STANDARD_ONLY_TO_MEMBER]
+    assert len({r.network for r in routes}) == len(routes)
+    assert {r.family for r in routes} == {4, 6}
+    config = load_checked(REPO)
+    family_members = {v: {m.asn for m in config.members
+                          if any(s.ip.version == v for s in m.sessions)} for v in (4, 6)}
+    for route in routes:
+        asn = route.member_asn
+        assert route.network in {r.network for r in regular[asn] if r.accepted}
+        assert route.as_path == (asn,) and route.accepted and route.sender is None
+        assert route.large_communities == ((asn, 7, 7),)
+        assert ((asn, 100) in route.communities) == (asn <= 0xFFFF)
+        assert asn not in route.withheld_from
+        assert all(a == RS for a, _, _ in route.control_large_communities)
+        others = family_members[route.family] - {asn}
+        if route.rule in (ONLY_TO_MEMBER, STANDARD_ONLY_TO_MEMBER):
+            (target,) = others - set(route.withheld_from)
+            assert route.control_large_communities in (((RS, 0, 0), (RS, 1, target)), ())
+            assert route.control_communities in (((0, RS), (RS, target)), ())
+        if route.rule == NOT_TO_MEMBER:  # a 32-bit receiver: only the large form names it
+            assert route.withheld_from == (137512,)
+            assert route.control_large_communities == ((RS, 0, 137512),)
+        if route.rule == STANDARD_NOT_TO_MEMBER:
+            (target,) = route.withheld_from
+            assert target <= 0xFFFF and route.control_communities == ((0, target),)
+    prepends = [r for r in routes if r.rule == PREPEND_TO_MEMBER]
+    assert [r.control_large_communities[0][1] for r in prepends] == [101, 102, 103]
+    assert all(r.prepends == ((r.control_large_communities[0][2], n),)
+               for n, r in enumerate(prepends, start=1))
+    (everyone,) = [r for r in routes if r.rule == PREPEND_TO_ALL]
+    assert everyone.control_large_communities == ((RS, 103, 0),)
+    assert everyone.prepends == ((0, 3),) and NO_EXPORT in everyone.communities
+
+
+def test_announcement_control_without_standard_forms() -> None:
+    """A 32-bit route-server ASN: only the large forms; 0:X goes as an ordinary community."""
+    from rsgen.verification.scenarios import STANDARD_NOT_CONTROL
+
+    _, routes = _control(standard=False)
+    assert not any(r.control_communities for r in routes)
+    (ordinary,) = [r for r in routes if r.rule == STANDARD_NOT_CONTROL]
+    (zero,) = [c for c in ordinary.communities if c[0] == 0]
+    assert 0 < zero[1] <= 0xFFFF and not ordinary.withheld_from and not ordinary.prepends
+
+
+def test_control_communities_name_each_sessions_route_server() -> None:
+    """RS stands for the ASN of the route server a session goes to; prepends per receiver."""
+    from rsgen.verification.scenarios import RS, TestRoute
+
+    route = TestRoute(64501, "x", ipaddress.ip_network("192.0.2.0/24"), (64501,), None, True,
+                      communities=((64501, 100),), large_communities=((64501, 7, 7),),
+                      control_communities=((0, RS), (RS, 64502)),
+                      control_large_communities=((RS, 103, 0), (RS, 101, 64503)),
+                      prepends=((0, 3), (64503, 1)))
+    assert route.communities_for(64500) == ((64501, 100), (0, 64500), (64500, 64502))
+    assert route.large_communities_for(4200000500) == (
+        (64501, 7, 7), (4200000500, 103, 0), (4200000500, 101, 64503))
+    assert route.path_to(64502) == (64501,) * 4
+    assert route.path_to(64503) == (64501, 64501)
+
+
+def test_withheld_routes_are_judged_by_the_route_servers_export() -> None:
+    """A withheld route fails while a route server exports it to the member, or while that
+    export has not been read, and while the member's router has it."""
+    from rsgen.verification.birdc import BgpRoute
+    from rsgen.verification.expect import Expectation, Observation, compare
+    from rsgen.verification.scenarios import NOT_TO_MEMBER, RS, TestRoute
+
+    network = ipaddress.ip_network("192.0.2.0/24")
+    route = TestRoute(64501, NOT_TO_MEMBER, network, (64501,), None, True,
+                      control_large_communities=((RS, 0, 64502),), withheld_from=(64502,))
+
+    def bgp(protocol: str, large: tuple = ()) -> BgpRoute:  # type: ignore[type-arg]
+        return BgpRoute(network, protocol, "master4", (64501,), ("192.0.2.10",), large, (),
+                        True, False)
+
+    expectation = Expectation(route, {"rs1": ("AS64501_a",)}, frozenset({"192.0.2.10"}),
+                              {"AS64503": ("rs1_c",)}, session_asns={"rs1_c": 64500},
+                              withheld={"AS64502": ("rs1_b",)},
+                              withheld_protocols={"rs1": ("AS64502_b",)})
+    accepted = {"rs1": [bgp("AS64501_a")]}
+
+    def problems(exported: frozenset, received: dict) -> tuple[str, ...]:  # type: ignore[type-arg]
+        observation = Observation(accepted, {}, received,
+                                  exported={"rs1": {"AS64502_b": exported}} if exported
+                                  is not None else {})
+        return compare(expectation, observation, {"rs1": 64500}).problems
+
+    good = {"AS64503": [bgp("rs1_c")]}
+    assert problems(frozenset(), good) == ()
+    assert problems(frozenset({network}), good) == ("withheld: rs1 exports it to AS64502_b",)
+    assert problems(None, good) == ("rs1/AS64502_b: its export was not read",)  # type: ignore[arg-type]
+    assert problems(frozenset(), {**good, "AS64502": [bgp("rs1_b")]}) == (
+        "leaked: AS64502 session rs1_b received it",)
+    # The control community reaching a receiver: not received as it must be.
+    (missing,) = problems(frozenset(), {"AS64503": [bgp("rs1_c", ((64500, 0, 64502),))]})
+    assert missing.startswith("AS64503 session rs1_c did not receive it")
+
+
+def test_announcement_control_needs_three_members_and_one_meaning_of_0_x() -> None:
+    """No scenario without a sender and two other members in a family; with route servers
+    of both sizes (0:X a control community on some only), no standard-form scenario."""
+    from rsgen.verification.scenarios import ANNOUNCEMENT_CONTROL, announcement_control_routes
+
+    config = load_checked(REPO)
+    regular = _plan()
+    assert announcement_control_routes(config.members[:2], regular, standard=True) == []
+    mixed = announcement_control_routes(config.members, regular, standard=None)
+    assert {r.rule for r in mixed} == set(ANNOUNCEMENT_CONTROL[:4])
+    assert not any(r.control_communities or (0, r.member_asn) in r.communities for r in mixed)

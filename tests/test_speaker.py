@@ -27,12 +27,10 @@ import contextlib
 import ipaddress
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,7 +41,7 @@ import pytest
 from rsgen.verification import speaker as S
 from rsgen.verification.birdc import BgpRoute, Birdc
 from rsgen.verification.lab import HostSpec, Lab, confinement, pids_in
-from tests.helpers import REPO
+from tests.helpers import REPO, eventually, python_for_nobody
 
 T = TypeVar("T")
 
@@ -672,20 +670,6 @@ FIRST_ROUTES: list[dict[str, Any]] = [
 ]
 
 
-def _python_for_nobody() -> str:
-    """A Python >= 3.11 that the unprivileged lab user can run (ours may live under /root)."""
-    setpriv = shutil.which("setpriv")
-    assert setpriv is not None, "setpriv is not installed"
-    for candidate in ("/usr/bin/python3", sys.executable):
-        done = subprocess.run(
-            [setpriv, f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", candidate,
-             "-c", "import sys; assert sys.version_info >= (3, 11)"],
-            capture_output=True, check=False, cwd="/")
-        if done.returncode == 0:
-            return candidate
-    raise AssertionError("no Python >= 3.11 that nobody can run")
-
-
 @dataclass
 class SpeakerLab:
     lab: Lab
@@ -718,27 +702,14 @@ def _speaker_lab(workdir: Path, routes: list[dict[str, Any]], *, rs_conf: str = 
             lab.spawn(host, ["bird", "-f", "-c", lab.inside(host, "bird.conf"),
                              "-s", lab.inside(host, "bird.ctl")], log=workdir / f"{host}.log")
         log = workdir / "speaker.log"
-        lab.spawn("member", [_python_for_nobody(), lab.inside("member", "speaker.py"),
+        lab.spawn("member", [python_for_nobody(), lab.inside("member", "speaker.py"),
                              lab.inside("member", "speaker.json")], log=log)
         yield SpeakerLab(lab, Birdc(lab.directory("rs") / "bird.ctl"),
                          Birdc(lab.directory("receiver") / "bird.ctl"), config, log)
 
 
 def _eventually(probe: Callable[[], T | None], what: str, timeout: float = 60.0) -> T:
-    """Poll probe until it returns something other than None (BIRD starts and connects at its
-    own pace: start delay, connect retry); fail after a generous deadline."""
-    deadline = time.monotonic() + timeout
-    last_error: Exception | None = None
-    while time.monotonic() < deadline:
-        try:
-            result = probe()
-        except Exception as exc:  # BIRD's socket is not there yet, for instance
-            last_error = exc
-        else:
-            if result is not None:
-                return result
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: not within {timeout} s (last error: {last_error})")
+    return eventually(probe, what, timeout)
 
 
 def _routes_when(birdc: Birdc, prefixes: set[str], *, filtered: bool = False,

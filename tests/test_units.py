@@ -203,9 +203,9 @@ def test_reject_codes_are_arouteservers_for_the_rules_both_have() -> None:
         (1, "as_path_length"), (2, "bogon_prefix"), (3, "peering_lan"), (5, "next_hop"),
         (6, "first_as"), (7, "bogon_asn"), (8, "transit_free"), (9, "origin_as"),
         (10, "ipv6_not_global_unicast"), (12, "irr_prefix"), (13, "prefix_length"),
-        (15, "never_via_route_servers"), (64, "as_set")]
+        (14, "rpki_invalid"), (15, "never_via_route_servers"), (64, "as_set")]
     assert len(RULE_BY_CODE) == len(RULE_BY_NAME) == len(RULES)
-    assert {0, 4, 11, 14, 65535} == set(RESERVED_CODES)
+    assert {0, 4, 11, 65535} == set(RESERVED_CODES)
     assert not set(RULE_BY_CODE) & set(RESERVED_CODES)
     assert all(code <= 15 or code >= FIRST_RSGEN_CODE for code in RULE_BY_CODE)
 

@@ -32,6 +32,15 @@ from rsgen.verification.scenarios import (
     LINK_LOCAL_NEXT_HOP,
     MORE_SPECIFIC,
     MULTI_ROUTER_BEST,
+    NOT_TO_MEMBER,
+    ONLY_TO_MEMBER,
+    PREPEND_TO_ALL,
+    PREPEND_TO_MEMBER,
+    ROUTE_LEAK,
+    RPKI_BEFORE_CHANGE,
+    STANDARD_NOT_CONTROL,
+    STANDARD_NOT_TO_MEMBER,
+    STANDARD_ONLY_TO_MEMBER,
     WELL_KNOWN_COMMUNITIES,
 )
 from tests.helpers import REPO, copy_example
@@ -84,12 +93,48 @@ def test_example_exchange_passes_every_rule(example: Path) -> None:
     # One member is simulated by rsgen's speaker: AS_SET and link-local next hop too.
     assert rules_seen == {ACCEPT, WELL_KNOWN_COMMUNITIES, MULTI_ROUTER_BEST, ALTERNATIVE_PATH,
                           LINK_LOCAL_NEXT_HOP, AUTHORISED_NEXT_HOP, MORE_SPECIFIC,
-                          GRACEFUL_SHUTDOWN, GRACEFUL_SHUTDOWN_ALTERNATIVE,
+                          GRACEFUL_SHUTDOWN, GRACEFUL_SHUTDOWN_ALTERNATIVE, RPKI_BEFORE_CHANGE,
+                          ROUTE_LEAK, *_ANNOUNCEMENT_CONTROL_16_BIT,
                           *(rule.name for rule in RULES)}
     assert len(report.members) == 8
     accepted = [o for o in report.outcomes if o.route.accepted]
     assert all(o.receivers_seen == o.receivers_expected > 0 for o in accepted)
     assert _namespaces(os.getpid()) == set()
+
+
+_LARGE_CONTROL = {NOT_TO_MEMBER, ONLY_TO_MEMBER, PREPEND_TO_MEMBER, PREPEND_TO_ALL}
+_ANNOUNCEMENT_CONTROL_16_BIT = {*_LARGE_CONTROL, STANDARD_NOT_TO_MEMBER,
+                                STANDARD_ONLY_TO_MEMBER}
+
+
+@pytest.mark.parametrize("asns", [(4200000500, 4200000500), (4200000500, 64500)],
+                         ids=["32-bit", "32-bit-and-16-bit"])
+def test_announcement_control_with_a_32_bit_route_server_asn(
+        example: Path, tmp_path: Path, asns: tuple[int, int]) -> None:
+    """Route servers with a 32-bit ASN (or one of each): the configs have no standard forms
+    where the ASN does not fit 16 bits, and verify proves the large ones with each session's
+    own route-server ASN; 0:X, no control community then, reaches X like everyone."""
+    exchange = example / "exchange.yml"
+    text = exchange.read_text()
+    assert text.count("    asn: 64500") == 2
+    for asn in asns:
+        text = text.replace("    asn: 64500", f"    asn: {asn}", 1)
+    exchange.write_text(text)
+    out = tmp_path / "out"
+    report = verify(VerifyOptions(example, output=out))
+    failures = [(o.route.member_asn, o.route.rule, o.problems) for o in report.outcomes
+                if not o.ok]
+    assert failures == []
+    rules = {o.route.rule for o in report.outcomes}
+    # 0:X is ordinary for a 32-bit route server only: with one of each, no such scenario.
+    assert rules & {STANDARD_NOT_CONTROL, *_ANNOUNCEMENT_CONTROL_16_BIT} == \
+        _LARGE_CONTROL | ({STANDARD_NOT_CONTROL} if asns[1] > 0xFFFF else set())
+    for name, asn in zip(("rs1", "rs2"), asns, strict=True):
+        config = (out / f"{name}.conf").read_text()
+        assert f"define RS_ASN = {asn};" in config
+        assert ("(0, RS_ASN) ~ bgp_community" in config) == (asn <= 0xFFFF), name
+    withheld = [o for o in report.outcomes if o.route.withheld_from]
+    assert withheld and all(o.receivers_seen == o.receivers_expected > 0 for o in withheld)
 
 
 def _remove_rule(templates: Path, name: str) -> None:
@@ -362,6 +407,9 @@ def test_other_router_of_a_member_gets_the_alternative_path(example: Path,
                           "")
     report = verify(VerifyOptions(example, members=(17557, 137512, 9541), templates=old))
     failed = [o for o in report.outcomes if not o.ok]
+    # Graceful shutdown's transit relies on the same check: its own path is its best.
+    assert {o.route.rule for o in failed} - {ALTERNATIVE_PATH} <= {GRACEFUL_SHUTDOWN}
+    failed = [o for o in failed if o.route.rule == ALTERNATIVE_PATH]
     assert {(o.route.rule, str(o.route.network)) for o in failed} == {
         (ALTERNATIVE_PATH, "103.151.44.0/22"), (ALTERNATIVE_PATH, "2404:f4c0::/32")}
     for outcome in failed:  # the first router gets it anyway (BIRD never echoes a route)

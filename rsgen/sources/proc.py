@@ -18,7 +18,8 @@ from pathlib import Path
 from rsgen.errors import MissingTool, RsgenError
 
 # Debian packages that provide the tools rsgen runs, for the "not installed" hint.
-_PACKAGES = {"bgpq4": "bgpq4", "bird": "bird2", "birdc": "bird2", "bwrap": "bubblewrap"}
+_PACKAGES = {"bgpq4": "bgpq4", "bird": "bird2", "birdc": "bird2", "bwrap": "bubblewrap",
+             "stayrtr": "stayrtr"}
 
 # The only environment variables a tool (bgpq4, bird, birdc, ip) gets. A CI runner's
 # environment holds secrets (BGP passwords in RS_PW_*, PEERINGDB_API_KEY, RSGEN_SNAPSHOT_KEY,

@@ -266,6 +266,13 @@ class Birdc:
             words += ["protocol", _symbol(protocol)]
         return parse_routes(self.command(*words), filtered=filtered)
 
+    def exported(self, protocol: str) -> frozenset[IpNetwork]:
+        """The prefixes BIRD's export filter passes to `protocol` now (`show route export`:
+        the filter run on its channel's table, the next-best route where the best is
+        refused)."""
+        shown = self.command("show", "route", "export", _symbol(protocol))
+        return frozenset(r.network for r in parse_routes(shown))
+
     def protocols(self) -> list[ProtocolStatus]:
         """Every protocol's row of `show protocols`."""
         return parse_protocols(self.command("show", "protocols"))

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from rsgen.rules import REJECT_REASON_ID, RULE_BY_CODE
-from rsgen.verification.birdc import BgpRoute, ProtocolStatus
-from rsgen.verification.scenarios import IMPORT_LIMIT, TestRoute
+from rsgen.rules import REJECT_REASON_ID, RPKI_INFO_ID, RPKI_VALID, RULE_BY_CODE
+from rsgen.verification.birdc import BgpRoute, IpNetwork, ProtocolStatus
+from rsgen.verification.scenarios import IMPORT_LIMIT, ROUTE_LEAK, TestRoute
 
 
 @dataclass(frozen=True)
@@ -27,6 +27,10 @@ class Observation:
     # import-limit check runs): `block` and `warn` are judged by it, not by route counts
     # alone, which a lab still receiving the last route would also show.
     limits_hit: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # route server -> protocol -> the prefixes its export filter passes to that session (read
+    # only for routes withheld from some members: the route server's own verdict, which
+    # does not depend on how far an UPDATE has travelled)
+    exported: Mapping[str, Mapping[str, frozenset[IpNetwork]]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,14 @@ class Expectation:
     protocols: Mapping[str, tuple[str, ...]]  # route server -> the member's BGP protocols
     sender_addresses: frozenset[str]  # the member's addresses in the route's family
     receivers: Mapping[str, tuple[str, ...]]  # other members' routers -> their sessions
+    # Announcement control. Receiving router -> the AS path it must get, where that is not
+    # the one sent (prepends); receiving session -> its route server's ASN (control
+    # communities name it); routers that must NOT receive it -> their sessions; route
+    # server -> those members' protocols, which it must not export it to.
+    paths: Mapping[str, tuple[int, ...]] = field(default_factory=dict)
+    session_asns: Mapping[str, int] = field(default_factory=dict)
+    withheld: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    withheld_protocols: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -71,7 +83,7 @@ def _route_server_view(expectation: Expectation, observation: Observation,
     route = expectation.route
     seen: dict[str, str] = {}
     problems: list[str] = []
-    want = describe_reason(route.expected_reason)
+    want = "absent" if route.rule == ROUTE_LEAK else describe_reason(route.expected_reason)
     for server, protocols in sorted(expectation.protocols.items()):
         for protocol in protocols:
             key = f"{server}/{protocol}"
@@ -103,8 +115,20 @@ def _same_path(route: TestRoute, seen: BgpRoute) -> bool:
         sorted(tail) == sorted(route.as_set)
 
 
+def _control_gone(route: TestRoute, seen: BgpRoute, rs_asns: frozenset[int]) -> bool:
+    """Whether none of the route's control communities (with these route-server ASNs)
+    reached the receiver, while its own large communities did."""
+    standard = {c for asn in rs_asns for c in route.communities_for(asn)} - \
+        set(route.communities)
+    large = {c for asn in rs_asns for c in route.large_communities_for(asn)} - \
+        set(route.large_communities)
+    return not standard & set(seen.communities) and not large & set(seen.large_communities) \
+        and set(route.large_communities) <= set(seen.large_communities)
+
+
 def _received(route: TestRoute, routes: Sequence[BgpRoute], protocol: str,
-              senders: frozenset[str] | None) -> bool:
+              senders: frozenset[str] | None, rs_asns: frozenset[int] = frozenset(),
+              path: tuple[int, ...] | None = None, session_asn: int | None = None) -> bool:
     """Whether a receiving session got this route with the AS path it was sent with (so the
     route server's ASN is absent, RFC 7947), with every community it was sent with and, when
     `senders` is given, with the sender's own next hop: first in the list, and for a route
@@ -113,8 +137,15 @@ def _received(route: TestRoute, routes: Sequence[BgpRoute], protocol: str,
         if seen.protocol != protocol or seen.network != route.network:
             continue
         hops = set(seen.next_hop if route.link_local is not None else seen.next_hop[:1])
-        if _same_path(route, seen) and set(route.communities) <= set(seen.communities) \
-                and (senders is None or hops <= senders):
+        tagged = not route.rpki_valid or any(
+            a in rs_asns and (b, c) == (RPKI_INFO_ID, RPKI_VALID)
+            for a, b, c in seen.large_communities)
+        same = _same_path(route, seen) if path is None else \
+            seen.as_path == path and not seen.as_path_has_set
+        control = frozenset(rs_asns) if session_asn is None else frozenset({session_asn})
+        if same and set(route.communities) <= set(seen.communities) \
+                and (senders is None or hops <= senders) and tagged \
+                and _control_gone(route, seen, control):
             return True
     return False
 
@@ -132,22 +163,55 @@ def compare(expectation: Expectation, observation: Observation,
                          for p in protocols]
     senders = expectation.sender_addresses if route.accepted else None
     got = [(router, p) for router, p in expected_sessions
-           if _received(route, observation.received.get(router, ()), p, senders)]
+           if _received(route, observation.received.get(router, ()), p, senders,
+                        frozenset(rs_asns.values()), expectation.paths.get(router),
+                        expectation.session_asns.get(p))]
     if route.accepted:
         communities = "".join(f" and community ({a},{b})" for a, b in route.communities)
         if route.link_local is not None:
             communities += f" and without the link-local next hop {route.link_local}"
+        if route.rpki_valid:
+            communities += f" and the RPKI valid tag (RS, {RPKI_INFO_ID}, {RPKI_VALID})"
+        if route.large_communities:
+            communities += "".join(f" and large community ({a}, {b}, {c})"
+                                   for a, b, c in route.large_communities)
+        if route.control_communities or route.control_large_communities:
+            communities += " and without its control communities"
         for router, protocol in expected_sessions:
             if (router, protocol) not in got:
+                path = expectation.paths.get(router, route.as_path)
                 problems.append(f"{router} session {protocol} did not receive it with next hop "
                                 f"{'/'.join(sorted(expectation.sender_addresses))} and AS path "
-                                f"{' '.join(map(str, route.as_path))}{communities}")
+                                f"{' '.join(map(str, path))}{communities}")
+        problems += _withheld_problems(expectation, observation)
         return Outcome(route, "accepted", summary, len(expected_sessions), len(got),
                        tuple(problems))
     for router, protocol in got:
         problems.append(f"leaked: {router} session {protocol} received it")
-    return Outcome(route, describe_reason(route.expected_reason), summary, 0, len(got),
-                   tuple(problems))
+    expected = "absent (dropped as a leak)" if route.rule == ROUTE_LEAK else \
+        describe_reason(route.expected_reason)
+    return Outcome(route, expected, summary, 0, len(got), tuple(problems))
+
+
+def _withheld_problems(expectation: Expectation, observation: Observation) -> list[str]:
+    """A route withheld from some members: the route servers must not export it to them
+    (judged by their export filters, so a route in flight cannot pass for withheld), and their
+    routers must not have it."""
+    route = expectation.route
+    problems = []
+    for server, protocols in sorted(expectation.withheld_protocols.items()):
+        exported = observation.exported.get(server, {})
+        for protocol in protocols:
+            if protocol not in exported:
+                problems.append(f"{server}/{protocol}: its export was not read")
+            elif route.network in exported[protocol]:
+                problems.append(f"withheld: {server} exports it to {protocol}")
+    for router, protocols in sorted(expectation.withheld.items()):
+        for protocol in protocols:
+            if any(r.protocol == protocol and r.network == route.network
+                   for r in observation.received.get(router, ())):
+                problems.append(f"leaked: {router} session {protocol} received it")
+    return problems
 
 
 def describe_limit(limit: int, action: str) -> str:

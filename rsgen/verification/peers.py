@@ -204,9 +204,13 @@ def speaker_config(router: Router, sessions: Sequence[PeerSession],
             entry: dict[str, Any] = {
                 "prefix": str(route.network), "as_path": path,
                 "next_hop": str(route.next_hop or session.local),
-                "communities": [list(c) for c in route.communities]}
+                "communities": [list(c) for c in route.communities_for(session.remote_asn)],
+                "large_communities": [list(c) for c in
+                                      route.large_communities_for(session.remote_asn)]}
             if route.link_local is not None:
                 entry["link_local"] = str(route.link_local)
+            if route.otc is not None:
+                entry["otc"] = route.otc
             listed.append(entry)
         return listed
 

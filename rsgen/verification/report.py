@@ -17,6 +17,7 @@ from rsgen.verification.run import VerifyReport
 from rsgen.verification.scenarios import (
     ACCEPT,
     ALTERNATIVE_PATH,
+    ANNOUNCEMENT_CONTROL,
     AUTHORISED_NEXT_HOP,
     GRACEFUL_SHUTDOWN,
     GRACEFUL_SHUTDOWN_ALTERNATIVE,
@@ -24,6 +25,8 @@ from rsgen.verification.scenarios import (
     LINK_LOCAL_NEXT_HOP,
     MORE_SPECIFIC,
     MULTI_ROUTER_BEST,
+    ROUTE_LEAK,
+    RPKI_BEFORE_CHANGE,
     WELL_KNOWN_COMMUNITIES,
 )
 
@@ -79,7 +82,8 @@ def _plain(text: object) -> str:
 _OTHER = "other"
 _OTHER_SCENARIOS = frozenset({MULTI_ROUTER_BEST, ALTERNATIVE_PATH, IMPORT_LIMIT, MORE_SPECIFIC,
                               AUTHORISED_NEXT_HOP, GRACEFUL_SHUTDOWN,
-                              GRACEFUL_SHUTDOWN_ALTERNATIVE})
+                              GRACEFUL_SHUTDOWN_ALTERNATIVE, ROUTE_LEAK, RPKI_BEFORE_CHANGE,
+                              *ANNOUNCEMENT_CONTROL})
 _OK, _FAIL = "[green]ok[/green]", "[red]FAIL[/red]"
 
 
@@ -111,7 +115,8 @@ def print_table(report: VerifyReport, console: Console) -> None:
     console.print("no-export: accepted with NO_EXPORT and NO_ADVERTISE, which must reach every "
                   "other member; accept includes, for the member rsgen's speaker plays, its IPv6 "
                   "route sent with a foreign link-local next hop, which must not reach anyone; "
-                  "other: the shared-prefix, graceful-shutdown, import-limit, more-specific and "
+                  "other: the shared-prefix, graceful-shutdown, announcement-control, "
+                  "import-limit, more-specific and "
                   "extra next-hop "
                   "checks; "
                   "rules: "

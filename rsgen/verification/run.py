@@ -15,7 +15,7 @@ import logging
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,8 +23,8 @@ from rsgen.builder import build_stage
 from rsgen.errors import InvalidInput, VerifyFailed
 from rsgen.load import load_checked
 from rsgen.lock import exchange_lock
-from rsgen.model import Config, Member, Snapshot
-from rsgen.plan import ExchangePlan, FamilyPlan
+from rsgen.model import Config, Member, RtrServer, Snapshot
+from rsgen.plan import ExchangePlan, FamilyPlan, RpkiPlan
 from rsgen.render import default_templates_dir, make_environment
 from rsgen.settings import Settings
 from rsgen.snapshot import recover_snapshot
@@ -52,14 +52,18 @@ from rsgen.verification.peers import (
     routers,
     spawn_bird,
 )
+from rsgen.verification.rtr import Roa, start_stayrtr, update_roas
 from rsgen.verification.scenarios import (
     IMPORT_LIMIT,
     TestRoute,
     alternative_path_routes,
+    announcement_control_routes,
     avoid_asns,
     graceful_shutdown_routes,
     import_limit_routes,
     member_routes,
+    rpki_change_routes,
+    rpki_roas,
 )
 
 log = logging.getLogger(__name__)
@@ -171,10 +175,29 @@ def expectations(exchange_plan: ExchangePlan, members: Sequence[Member],
                          if router.member.asn != member.asn
                          and route.receiver_asn in (None, router.member.asn)
                          and router.member.asn not in route.not_to}
+            withheld = {name: receivers.pop(name) for name, (router, _) in sessions.items()
+                        if name in receivers and router.member.asn in route.withheld_from}
+            paths = {name: sessions[name][0].member.asn for name in receivers}
             result.append(Expectation(
                 route, protocols, senders,
-                {name: names for name, names in receivers.items() if names}))
+                {name: names for name, names in receivers.items() if names},
+                paths={name: route.path_to(asn) for name, asn in paths.items()
+                       if route.path_to(asn) != route.as_path},
+                session_asns={p.name: p.remote_asn for _, peers in sessions.values()
+                              for p in peers if p.version == route.family},
+                withheld={name: names for name, names in withheld.items() if names},
+                withheld_protocols=_withheld_protocols(exchange_plan, route)))
     return result
+
+
+def _withheld_protocols(exchange_plan: ExchangePlan,
+                        route: TestRoute) -> dict[str, tuple[str, ...]]:
+    """Route server -> the sessions of the members a route is withheld from, in its family."""
+    found: dict[str, tuple[str, ...]] = {}
+    for asn in route.withheld_from:
+        for server, family in planned_families(exchange_plan, asn, route.family).items():
+            found[server] = found.get(server, ()) + tuple(s.protocol for s in family.sessions)
+    return found
 
 
 def rounds(exchange_plan: ExchangePlan, members: Sequence[Member],
@@ -227,7 +250,8 @@ def scenario_routes(config: Config, snapshot: Snapshot, exchange_plan: ExchangeP
                     members: Sequence[Member],
                     routes: dict[int, list[TestRoute]]) -> list[list[TestRoute]]:
     """The rounds after the per-member ones: the same prefix from two members (path hiding by
-    the receiving member's own ASN), graceful shutdown, then the import limit tripped (last:
+    the receiving member's own ASN), graceful shutdown, announcement control (the standard
+    forms where every route server's ASN fits 16 bits), then the import limit tripped (last:
     it may take sessions down), with the limits and action the plan gives. Empty rounds are
     left out."""
     avoid = avoid_asns(config.exchange, snapshot.never_via_route_servers)
@@ -241,7 +265,10 @@ def scenario_routes(config: Config, snapshot: Snapshot, exchange_plan: ExchangeP
                 limits[version] = (planned[0].import_limit.value, planned[0].limit_action)
         limited += import_limit_routes(member, snapshot.irr[member.asn], config.exchange, limits)
     shutdown = graceful_shutdown_routes(members, snapshot.irr, routes, avoid)
-    return [batch for batch in (alternative, shutdown, limited) if batch]
+    standard = {s.standard_control_communities for s in exchange_plan.route_servers}
+    control = announcement_control_routes(
+        members, routes, standard=standard.pop() if len(standard) == 1 else None)
+    return [batch for batch in (alternative, shutdown, control, limited) if batch]
 
 
 def _hosts(config: Config, members: Sequence[Member]) -> list[HostSpec]:
@@ -256,7 +283,27 @@ def _hosts(config: Config, members: Sequence[Member]) -> list[HostSpec]:
              for s in config.exchange.route_servers]
     hosts += [HostSpec(r.name, tuple(interface(a) for a in r.addresses))
               for m in members for r in routers(m)]
+    hosts += [HostSpec(name, (interface(server.address),))
+              for name, server in rtr_hosts(config)]
     return hosts
+
+
+def rtr_hosts(config: Config) -> list[tuple[str, RtrServer]]:
+    """The lab host of each RTR cache (a name no route server or member router can have), at
+    the address the route servers connect to: which must be on the peering LAN, the only
+    network the lab has."""
+    rpki = config.exchange.rpki
+    if rpki is None:
+        return []
+    lan = config.exchange.peering_lan
+    outside = [s for s in rpki.rtr_servers if not lan.contains(s.address)]
+    if outside:
+        raise InvalidInput(
+            f"rsgen verify runs RTR caches only on the peering LAN; "
+            f"{', '.join(str(s.address) for s in outside)} is outside it",
+            hint="verify an exchange.yml copy whose rpki.rtr_servers are peering-LAN "
+                 "addresses (the route servers' configs are otherwise the same)")
+    return [(f"RTR-{index + 1}", server) for index, server in enumerate(rpki.rtr_servers)]
 
 
 def _check_tools(settings: Settings) -> None:
@@ -288,6 +335,7 @@ def verify(options: VerifyOptions, progress: Progress | None = None,
     for name in cleanup_stale():
         log.info("removed namespace %s left by an earlier, killed run", name)
     config = load_checked(options.directory)
+    rtr_hosts(config)  # refuse what the lab cannot place before building anything
     workdir = Path(tempfile.mkdtemp(prefix="rsgen-verify-"))
     output = options.output or workdir / "configs"
     # The same code path as `rsgen build`, offline: verify tests what would be deployed. The
@@ -310,6 +358,19 @@ def verify(options: VerifyOptions, progress: Progress | None = None,
                                    never_via=snapshot.never_via_route_servers)
               for m in members}
     extra = scenario_routes(config, snapshot, exchange_plan, members, routes)
+    roas: list[Roa] = []
+    change: tuple[int, list[Roa]] | None = None  # (round, ROAs from that round on)
+    if config.exchange.rpki is not None:
+        routes, extra, roas = rpki_roas(routes, extra)
+        switch = rpki_change_routes(routes, avoid_asns(config.exchange,
+                                                       snapshot.never_via_route_servers))
+        if switch is not None:
+            before, after, old, new = switch
+            # Before the import-limit round, which may take sessions down.
+            at = next((i for i, batch in enumerate(extra)
+                       if any(r.rule == IMPORT_LIMIT for r in batch)), len(extra))
+            extra[at:at] = [before, after]
+            change = (at + 1, [r for r in roas if r != old] + [new])
     plans = expectations(exchange_plan, members, {
         m.asn: routes[m.asn] + [r for batch in extra for r in batch if r.member_asn == m.asn]
         for m in members})
@@ -324,6 +385,9 @@ def verify(options: VerifyOptions, progress: Progress | None = None,
     try:
         with terminate_on_signals(), Lab(_hosts(config, members), workdir,
                                          confine=confine) as lab:
+            # The RTR caches first: a route server that finds none waits its retry interval.
+            for name, rtr in rtr_hosts(config):
+                start_stayrtr(lab, name, roas, rtr.address, rtr.port, workdir / f"{name}.log")
             rs_control = {}
             for server in servers:
                 # The config build checked and wrote, byte for byte, in the host's directory.
@@ -333,6 +397,7 @@ def verify(options: VerifyOptions, progress: Progress | None = None,
                 rs_control[server.name] = Birdc(lab.directory(server.name) / CONTROL,
                                                 birdc=settings.tools.birdc)
             schedule = rounds(exchange_plan, members, routes)
+            first_extra = len(schedule)
             for batch in extra:
                 schedule.append({m.asn: [r for r in batch if r.member_asn == m.asn]
                                  for m in members})
@@ -347,8 +412,18 @@ def verify(options: VerifyOptions, progress: Progress | None = None,
                 peer.start()
             _wait_for_sessions(exchange_plan, members, rs_control, options, report_progress,
                                workdir)
+            if exchange_plan.rpki is not None and roas:
+                # Routes met before the caches answered were only "unknown": wait for the
+                # ROAs (BIRD then checks those routes again by itself).
+                _wait_for_roas(rs_control, exchange_plan.rpki, roas, options)
             rs_asns = {s.name: s.asn for s in servers}
             for number, announced in enumerate(schedule):
+                if change is not None and number == first_extra + change[0]:
+                    # The ROA change: the member's announcement stays as it was.
+                    for name, _ in rtr_hosts(config):
+                        update_roas(lab, name, change[1])
+                    assert exchange_plan.rpki is not None
+                    _wait_for_roas(rs_control, exchange_plan.rpki, change[1], options)
                 if number:
                     for peer in peers:
                         _write_round(peer, exchange_plan, schedule, number)
@@ -378,6 +453,27 @@ def _write_round(peer: SimulatedRouter, exchange_plan: ExchangePlan,
                              if number < len(schedule) else [])
                  if r.sender is None or r.sender in router.addresses]
     peer.write(peer_sessions(router, exchange_plan), announced, number)
+
+
+def _wait_for_roas(rs_control: dict[str, Birdc], rpki: RpkiPlan, roas: Sequence[Roa],
+                   options: VerifyOptions) -> None:
+    """Until every route server's ROA tables hold these ROAs (stayrtr re-reads its file every
+    few seconds, then BIRD fetches the change): only then is a verdict on the routes fair."""
+    deadline = time.monotonic() + options.settle_timeout
+    wanted = {(f"{roa.prefix}-{roa.max_length}", f"AS{roa.asn}") for roa in roas}
+    for server, control in rs_control.items():
+        while True:
+            held = {tuple(line.split()[:2])
+                    for table in (rpki.roa4_table, rpki.roa6_table)
+                    for line in control.command("show", "route", "table", table).splitlines()}
+            if wanted <= held:
+                break
+            if time.monotonic() > deadline:
+                missing = ", ".join(" ".join(roa) for roa in sorted(wanted - held)[:3])
+                raise VerifyFailed(f"{server} did not get the ROAs {missing} from its RTR "
+                                   f"caches within {options.settle_timeout:g} s",
+                                   hint="see the stayrtr and BIRD logs (run with --keep)")
+            time.sleep(POLL_SECONDS)
 
 
 def _wait_for_control(controls: dict[str, Birdc], deadline: float) -> None:
@@ -418,9 +514,12 @@ def _wait_for_sessions(exchange_plan: ExchangePlan, members: Sequence[Member],
 
 
 def _observe(rs_control: dict[str, Birdc], peers: Sequence[SimulatedRouter], *,
-             limits: bool = False) -> Observation:
+             limits: bool = False,
+             exports: Mapping[str, frozenset[str]] | None = None) -> Observation:
     """What the route servers and the simulated members show now; with `limits`, also which
-    sessions' import limits are hit (one `show protocols all` per route server)."""
+    sessions' import limits are hit (one `show protocols all` per route server); `exports`:
+    route server -> the sessions whose export to read (after the routes: a route seen
+    accepted is then judged by the export filter, whatever the receivers have yet)."""
     accepted: dict[str, list[BgpRoute]] = {}
     filtered: dict[str, list[BgpRoute]] = {}
     protocols: dict[str, list[ProtocolStatus]] = {}
@@ -431,8 +530,10 @@ def _observe(rs_control: dict[str, Birdc], peers: Sequence[SimulatedRouter], *,
         protocols[server] = control.protocols()
         if limits:
             limits_hit[server] = control.import_limits_hit()
+    exported = {server: {name: rs_control[server].exported(name) for name in sorted(names)}
+                for server, names in (exports or {}).items()}
     received = {peer.router.name: peer.routes() for peer in peers}
-    return Observation(accepted, filtered, received, protocols, limits_hit)
+    return Observation(accepted, filtered, received, protocols, limits_hit, exported)
 
 
 def _settle(plans: Sequence[Expectation], rs_control: dict[str, Birdc],
@@ -441,10 +542,14 @@ def _settle(plans: Sequence[Expectation], rs_control: dict[str, Birdc],
     """Poll until every outcome is as expected, or the same mismatches persist."""
     deadline = time.monotonic() + options.settle_timeout
     limits = any(plan.route.rule == IMPORT_LIMIT for plan in plans)
+    exports: dict[str, frozenset[str]] = {}
+    for plan in plans:
+        for server, withheld in plan.withheld_protocols.items():
+            exports[server] = exports.get(server, frozenset()) | frozenset(withheld)
     previous: list[tuple[str, ...]] | None = None
     stable = 0
     while True:
-        observation = _observe(rs_control, peers, limits=limits)
+        observation = _observe(rs_control, peers, limits=limits, exports=exports)
         outcomes = [compare(plan, observation, rs_asns) for plan in plans]
         progress("routes as expected", sum(o.ok for o in outcomes), len(outcomes))
         if all(o.ok for o in outcomes):
@@ -453,7 +558,12 @@ def _settle(plans: Sequence[Expectation], rs_control: dict[str, Birdc],
         stable = stable + 1 if current == previous else 0
         previous = current
         nothing_absent = not any("absent" in o.seen for o in outcomes)
-        if (stable >= STABLE_POLLS and nothing_absent) or time.monotonic() > deadline:
+        # A route whose verdict hangs on its ROA may be judged again at any moment: BIRD
+        # re-runs the filters some time after new ROAs arrive (at the start, after a ROA
+        # change). A mismatch there is final only at the deadline, however stable it looks.
+        waiting_for_rov = any(not o.ok and o.route.roa_origin is not None for o in outcomes)
+        if (stable >= STABLE_POLLS and nothing_absent and not waiting_for_rov) or \
+                time.monotonic() > deadline:
             return outcomes
         time.sleep(POLL_SECONDS)
 

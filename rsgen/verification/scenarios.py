@@ -10,6 +10,7 @@ IRR check runs last.
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from rsgen.model import Exchange, IrrData, Member
 from rsgen.policy import accepted_prefixes
 from rsgen.rules import RULE_BY_NAME, RULES
 from rsgen.values import IPAddress, IPNetwork, PrefixRange, is_bogon_prefix
+from rsgen.verification.rtr import Roa
 
 ACCEPT = "accept"
 # Accepted like ACCEPT, but carrying the well-known communities NO_EXPORT and NO_ADVERTISE
@@ -40,14 +42,36 @@ _FOREIGN_LINK_LOCAL = ipaddress.IPv6Address("fe80::bad:1")
 # M with a longer one (graceful_shutdown_routes): M's must win.
 GRACEFUL_SHUTDOWN = "graceful_shutdown"
 GRACEFUL_SHUTDOWN_ALTERNATIVE = "graceful_shutdown_alternative"
+# A route sent with Only-to-Customer (BGP roles, RFC 9234): a leak BIRD drops before any
+# filter, so the route server shows it nowhere, not even filtered, and nobody receives it.
+ROUTE_LEAK = "route_leak"
+# An accepted route with a valid ROA, in the round before its ROA changes (rpki_change_routes).
+RPKI_BEFORE_CHANGE = "rpki_before_change"
 # Accepted only because the member file sets irr.more_specifics: a more-specific of a
 # registered prefix that the route object itself does not cover.
 MORE_SPECIFIC = "more_specific"
 # Accepted with one of the member file's extra next_hops: another router of the member.
 AUTHORISED_NEXT_HOP = "authorised_next_hop"
+# Announcement control (RFC 8195 style, announcement_control_routes), one rule name per
+# scenario: (RS, 0, X) not to X; (RS, 0, 0) + (RS, 1, X) only to X; (RS, 101..103, X) prepend
+# towards X; (RS, 103, 0) towards everyone; 0:X and 0:RS + RS:X, the standard forms (only for
+# a 16-bit route-server ASN); and, with a 32-bit one, 0:X as an ordinary community.
+NOT_TO_MEMBER = "not_to_member"
+ONLY_TO_MEMBER = "only_to_member"
+PREPEND_TO_MEMBER = "prepend_to_member"
+PREPEND_TO_ALL = "prepend_to_all"
+STANDARD_NOT_TO_MEMBER = "standard_not_to_member"
+STANDARD_ONLY_TO_MEMBER = "standard_only_to_member"
+STANDARD_NOT_CONTROL = "standard_not_control"
+ANNOUNCEMENT_CONTROL = (NOT_TO_MEMBER, ONLY_TO_MEMBER, PREPEND_TO_MEMBER, PREPEND_TO_ALL,
+                        STANDARD_NOT_TO_MEMBER, STANDARD_ONLY_TO_MEMBER, STANDARD_NOT_CONTROL)
+RS = -1  # in control communities: the ASN of the route server the session goes to
 ACCEPTING = (ACCEPT, WELL_KNOWN_COMMUNITIES, LINK_LOCAL_NEXT_HOP, MORE_SPECIFIC,
              AUTHORISED_NEXT_HOP, GRACEFUL_SHUTDOWN, GRACEFUL_SHUTDOWN_ALTERNATIVE,
-             MULTI_ROUTER_BEST, ALTERNATIVE_PATH)
+             RPKI_BEFORE_CHANGE,
+             MULTI_ROUTER_BEST, ALTERNATIVE_PATH, NOT_TO_MEMBER, ONLY_TO_MEMBER,
+             PREPEND_TO_MEMBER, PREPEND_TO_ALL, STANDARD_NOT_TO_MEMBER, STANDARD_ONLY_TO_MEMBER,
+             STANDARD_NOT_CONTROL)
 # More routes the route server would accept than the member's import limit: the configured
 # max-prefix action must happen (announced last: it may take the sessions down).
 IMPORT_LIMIT = "import_limit"
@@ -85,6 +109,13 @@ class TestRoute:
     # Members that must not be expected to receive it (beside the sender): they would drop
     # it, or never get it, for a reason of their own (the path holds their ASN).
     not_to: tuple[int, ...] = ()
+    # RPKI: the lab's RTR caches hold a ROA for exactly this prefix with this origin (verify
+    # makes the ROAs from the routes, rsgen.verification.scenarios.rpki_roas).
+    roa_origin: int | None = None
+    # Receivers must see the route server's "RPKI valid" tag on it.
+    rpki_valid: bool = False
+    # BGP roles: the Only-to-Customer attribute it is sent with (only the speaker sends one).
+    otc: int | None = None
     # IMPORT_LIMIT: (the sessions' import limit, the action) on the route that carries the
     # check; None on the others of the group, which are only announced.
     limit: tuple[int, str] | None = None
@@ -92,11 +123,39 @@ class TestRoute:
     as_set: tuple[int, ...] = ()
     # IPv6: a link-local next hop sent beside the global one (only the speaker sends one).
     link_local: ipaddress.IPv6Address | None = None
+    # Large communities the member sends; receivers must get each of them.
+    large_communities: tuple[tuple[int, int, int], ...] = ()
+    # Announcement control (announcement_control_routes): communities for the route server,
+    # with RS standing for each session's route-server ASN. Receivers must get none of them.
+    control_communities: tuple[tuple[int, int], ...] = ()
+    control_large_communities: tuple[tuple[int, int, int], ...] = ()
+    # Members that must NOT receive it: the route servers must not export it to them, and
+    # their routers must not have it.
+    withheld_from: tuple[int, ...] = ()
+    # (receiving member's ASN, or 0 for every member; times): the route server prepends the
+    # member's ASN that often towards it. A receiver's own entry wins over 0.
+    prepends: tuple[tuple[int, int], ...] = ()
+
+    def communities_for(self, rs_asn: int) -> tuple[tuple[int, int], ...]:
+        """The standard communities sent on a session to a route server of this ASN."""
+        return self.communities + tuple((_asn(a, rs_asn), _asn(b, rs_asn))
+                                        for a, b in self.control_communities)
+
+    def large_communities_for(self, rs_asn: int) -> tuple[tuple[int, int, int], ...]:
+        """The large communities sent on a session to a route server of this ASN."""
+        return self.large_communities + tuple(
+            (_asn(a, rs_asn), _asn(b, rs_asn), _asn(c, rs_asn))
+            for a, b, c in self.control_large_communities)
+
+    def path_to(self, receiver_asn: int) -> tuple[int, ...]:
+        """The AS path a receiving member must get (prepends included)."""
+        times = dict(self.prepends)
+        return (self.member_asn,) * times.get(receiver_asn, times.get(0, 0)) + self.as_path
 
     @property
     def crafted(self) -> bool:
         """Whether only rsgen's speaker can send it (BIRD peers cannot)."""
-        return bool(self.as_set) or self.link_local is not None
+        return bool(self.as_set) or self.link_local is not None or self.otc is not None
 
     @property
     def accepted(self) -> bool:
@@ -105,7 +164,9 @@ class TestRoute:
 
     @property
     def expected_reason(self) -> int | None:
-        return None if self.accepted else RULE_BY_NAME[self.rule].code
+        """The reason code it must be filtered with; None: accepted, or (ROUTE_LEAK) dropped
+        by BIRD before any filter."""
+        return None if self.accepted or self.rule == ROUTE_LEAK else RULE_BY_NAME[self.rule].code
 
     @property
     def family(self) -> int:
@@ -257,6 +318,25 @@ def _never_via_route_servers(f: _Family) -> TestRoute | None:
         f.on_registered("never_via_route_servers", (asn, never, asn))
 
 
+def _rpki_invalid(f: _Family) -> TestRoute | None:
+    """A route whose prefix has a ROA for another ASN (a hijack): a registered prefix that
+    overlaps none of the member's others where there is one, so that ROA cannot make
+    another test route invalid; else one outside the member's list."""
+    if f.exchange.rpki is None:
+        return None
+    foreign = next(f.foreign())
+    others = f.used | set(f.valid)
+    clear = next((n for n in f.valid if not any(n.overlaps(o) for o in others - {n})), None)
+    if clear is not None:
+        f.valid.remove(clear)
+        f.used.add(clear)
+        network, isolated = clear, True
+    else:
+        network, isolated = f.claim(from_valid=False)[0], False
+    return f.route("rpki_invalid", network, (f.member.asn,), isolated=isolated,
+                   roa_origin=foreign)
+
+
 def _irr_prefix(f: _Family) -> TestRoute:
     network, _ = f.claim(from_valid=False)
     return f.route("irr_prefix", network, (f.member.asn,), isolated=True)
@@ -279,6 +359,7 @@ VIOLATIONS: dict[str, Violation] = {
     "next_hop": _next_hop,
     "origin_as": _origin_as,
     "as_set": _as_set,
+    "rpki_invalid": _rpki_invalid,
     "irr_prefix": _irr_prefix,
 }
 
@@ -324,6 +405,14 @@ def _family_routes(member: Member, irr: IrrData, exchange: Exchange, version: in
                                        communities=(NO_EXPORT, NO_ADVERTISE)))
     else:
         family.longer = _more_specific(next(family.outside), high + 1)
+    if crafted and exchange.policy.bgp_roles:
+        # Outside the member's list: without the role check the IRR check would filter it,
+        # which is not "dropped as a leak" either. Announced before the violating routes on
+        # the same sessions: once those are seen filtered, BIRD has judged this one too, so
+        # its "absent" is a verdict, not a route still on its way.
+        leaked, _ = family.claim(from_valid=False)
+        routes.append(family.route(ROUTE_LEAK, leaked, own_path, isolated=True,
+                                   otc=next(family.foreign())))
     if member.irr_more_specifics:
         unregistered = _unregistered_more_specific(entries, high, lan, family.used)
         if unregistered is not None:
@@ -353,6 +442,63 @@ def _unregistered_more_specific(entries: tuple[PrefixRange, ...], high: int, lan
         if not any(e.matches(candidate) for e in entries) and not is_bogon_prefix(candidate) \
                 and not candidate.overlaps(lan) and candidate not in used:
             return candidate
+    return None
+
+
+def rpki_roas(routes: Mapping[int, list[TestRoute]], extra: Sequence[Sequence[TestRoute]],
+              ) -> tuple[dict[int, list[TestRoute]], list[list[TestRoute]], list[Roa]]:
+    """The ROAs of the lab's RTR caches, and the routes adjusted to them.
+
+    Each member's accepted route gets a ROA for its own origin (so it must arrive tagged
+    valid); each rpki_invalid route keeps its foreign-origin ROA. A ROA covers every more
+    specific prefix too, so one that covers another test route of any member or round (the
+    shared-prefix scenarios reuse accepted prefixes) is left out: the accepted route is then
+    only unknown, and an rpki_invalid route without its ROA is dropped.
+    """
+    # Routes refused by a check before the ROV check never meet a ROA.
+    before_rov = {r.name for r in RULES[:[r.name for r in RULES].index("rpki_invalid")]}
+    every = [r for batch in routes.values() for r in batch] + [r for b in extra for r in b]
+    exposed = [r for r in every if r.rule not in before_rov]
+
+    def covers_another(route: TestRoute) -> bool:
+        return any(other is not route and other.network.version == route.network.version
+                   and other.network.subnet_of(route.network)  # type: ignore[arg-type]
+                   for other in exposed)
+
+    def adjusted(route: TestRoute) -> TestRoute | None:
+        if route.rule == ACCEPT:
+            if covers_another(route):
+                return route
+            return dataclasses.replace(route, roa_origin=route.member_asn, rpki_valid=True)
+        if route.roa_origin is not None and covers_another(route):
+            return None
+        return route
+
+    new_routes = {asn: [a for a in map(adjusted, batch) if a is not None]
+                  for asn, batch in routes.items()}
+    roas = [Roa(r.network, r.network.prefixlen, r.roa_origin)
+            for batch in new_routes.values() for r in batch if r.roa_origin is not None]
+    return new_routes, [list(b) for b in extra], roas
+
+
+def rpki_change_routes(routes: Mapping[int, list[TestRoute]], avoid: frozenset[int],
+                       ) -> tuple[list[TestRoute], list[TestRoute], Roa, Roa] | None:
+    """A ROA change while the lab runs, as two rounds: a member's route with a valid ROA
+    (RPKI_BEFORE_CHANGE: accepted, tagged valid), then, announced unchanged, the same route
+    after its ROA names another origin (rpki_invalid: the route server must re-check it and
+    withdraw it from every member, with no new UPDATE from the member). Returns the rounds and
+    the ROA before and after; None without a route to use."""
+    for asn in sorted(routes):
+        valid = next((r for r in routes[asn] if r.rule == ACCEPT and r.rpki_valid), None)
+        if valid is None:
+            continue
+        foreign = next(a for a in _FOREIGN_ASNS if a != asn and a not in avoid)
+        before = dataclasses.replace(valid, rule=RPKI_BEFORE_CHANGE)
+        after = dataclasses.replace(valid, rule="rpki_invalid", rpki_valid=False,
+                                    roa_origin=foreign)
+        length = valid.network.prefixlen
+        return [before], [after], Roa(valid.network, length, asn), \
+            Roa(valid.network, length, foreign)
     return None
 
 
@@ -511,6 +657,95 @@ def graceful_shutdown_routes(members: Sequence[Member], irr: Mapping[int, IrrDat
         routes.append(TestRoute(transit.asn, GRACEFUL_SHUTDOWN_ALTERNATIVE, network,
                                 (transit.asn, customer.asn), None, True,
                                 not_to=(customer.asn,)))
+    return routes
+
+
+def _asn(value: int, rs_asn: int) -> int:
+    return rs_asn if value == RS else value
+
+
+def announcement_control_routes(members: Sequence[Member],
+                                regular: Mapping[int, list[TestRoute]], *,
+                                standard: bool | None) -> list[TestRoute]:
+    """Announcement control (RFC 8195 style), in a round of its own: members announce their
+    own accepted prefixes again (from `regular`, each prefix once, spread over the members and
+    preferring those of the scenarios beside ACCEPT) with control communities for the route
+    servers and with their own: a large (member, 7, 7) and, where the member's ASN fits 16
+    bits, member:100, which receivers must get while the control communities are gone.
+
+    One route each: (RS, 0, X) withheld from X (X 32-bit where a member is); (RS, 0, 0) +
+    (RS, 1, X) only to X; (RS, 101..103, X) the member's ASN 1..3 times more towards X only;
+    (RS, 103, 0) 3 times more towards everyone (with NO_EXPORT, which must stay). `standard`
+    True (every route server's ASN fits 16 bits): also 0:X withheld from X and 0:RS + RS:X
+    only to X (X 16-bit); False (none does): 0:X is an ordinary community, which X must get
+    like everyone; None (some do): neither, as 0:X means something else to each.
+    A scenario needs a sender with two other members in the family; X rotates over them.
+    """
+    peering = {v: [m.asn for m in members if any(s.ip.version == v for s in m.sessions)]
+               for v in (4, 6)}
+    per_member = [sorted((r for r in regular.get(m.asn, ())
+                          if r.accepted and r.as_path == (m.asn,) and not r.crafted),
+                         key=lambda r: (r.rule == ACCEPT, r.family))
+                  for m in members]
+    pool: list[TestRoute] = []
+    for index in range(max(map(len, per_member), default=0)):
+        pool += [c[index] for c in per_member if index < len(c)]
+    used: set[IPNetwork] = set()
+    routes: list[TestRoute] = []
+    turn = 0
+
+    def add(rule: str, prefer: int, pick: Callable[[list[int]], int | None],
+            make: Callable[[int, list[int]], dict[str, Any]]) -> None:
+        nonlocal turn
+        for candidate in sorted(pool, key=lambda r: r.family != prefer):
+            others = [a for a in peering[candidate.family] if a != candidate.member_asn]
+            if candidate.network in used or len(others) < 2:
+                continue
+            target = pick(others[turn % len(others):] + others[:turn % len(others)])
+            if target is None:
+                continue
+            used.add(candidate.network)
+            turn += 1
+            asn = candidate.member_asn
+            fields = make(target, others)
+            own = ((asn, 100),) if asn <= 0xFFFF else ()
+            routes.append(TestRoute(
+                asn, rule, candidate.network, (asn,), None, True,
+                communities=own + fields.pop("communities", ()),
+                large_communities=((asn, 7, 7),), **fields))
+            return
+
+    def first(asns: list[int]) -> int | None:
+        return asns[0]
+
+    def sixteen_bit(asns: list[int]) -> int | None:
+        return next((a for a in asns if a <= 0xFFFF), None)
+
+    def thirty_two_bit(asns: list[int]) -> int | None:
+        return next((a for a in asns if a > 0xFFFF), asns[0])
+
+    add(NOT_TO_MEMBER, 4, thirty_two_bit, lambda x, others: {
+        "control_large_communities": ((RS, 0, x),), "withheld_from": (x,)})
+    add(ONLY_TO_MEMBER, 6, first, lambda x, others: {
+        "control_large_communities": ((RS, 0, 0), (RS, 1, x)),
+        "withheld_from": tuple(a for a in others if a != x)})
+    def prepend(times: int) -> Callable[[int, list[int]], dict[str, Any]]:
+        return lambda x, others: {"control_large_communities": ((RS, 100 + times, x),),
+                                  "prepends": ((x, times),)}
+
+    for times in (1, 2, 3):
+        add(PREPEND_TO_MEMBER, 6 if times == 2 else 4, first, prepend(times))
+    add(PREPEND_TO_ALL, 4, first, lambda x, others: {
+        "control_large_communities": ((RS, 103, 0),), "prepends": ((0, 3),),
+        "communities": (NO_EXPORT,)})
+    if standard is True:
+        add(STANDARD_NOT_TO_MEMBER, 4, sixteen_bit, lambda x, others: {
+            "control_communities": ((0, x),), "withheld_from": (x,)})
+        add(STANDARD_ONLY_TO_MEMBER, 6, sixteen_bit, lambda x, others: {
+            "control_communities": ((0, RS), (RS, x)),
+            "withheld_from": tuple(a for a in others if a != x)})
+    elif standard is False:
+        add(STANDARD_NOT_CONTROL, 4, sixteen_bit, lambda x, others: {"communities": ((0, x),)})
     return routes
 
 
