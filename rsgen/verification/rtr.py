@@ -35,6 +35,7 @@ from pathlib import Path
 
 from rsgen.atomic import write_atomic
 from rsgen.sources.proc import missing_tool
+from rsgen.values import IPAddress, IPNetwork
 from rsgen.verification.lab import Lab, LabError
 
 VRP_FILE = "vrps.json"
@@ -45,15 +46,13 @@ START_TIMEOUT = 30.0
 RTR_VERSION = 1  # RFC 8210, what BIRD 2.0.12 speaks (stayrtr's default is the draft version 2)
 _MAX_ASN = 2**32 - 1
 
-IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass(frozen=True)
 class Roa:
     """One validated ROA payload (VRP): prefix, maximum length, origin ASN (0: AS0, never valid)."""
 
-    prefix: IpNetwork
+    prefix: IPNetwork
     max_length: int
     asn: int
 
@@ -81,7 +80,7 @@ def vrp_json(roas: Iterable[Roa]) -> str:
         for roa in unique]}, indent=1) + "\n"
 
 
-def stayrtr_argv(vrp_path_inside: str, address: IpAddress, port: int, *,
+def stayrtr_argv(vrp_path_inside: str, address: IPAddress, port: int, *,
                  stayrtr: str = "stayrtr", refresh: int = RELOAD_SECONDS,
                  loglevel: str = "info") -> list[str]:
     """stayrtr serving plain RTR on address:port only, from the VRP file at vrp_path_inside
@@ -100,7 +99,7 @@ def stayrtr_argv(vrp_path_inside: str, address: IpAddress, port: int, *,
             "-metrics.addr=", "-tls.bind=", "-ssh.bind=", "-loglevel", loglevel]
 
 
-def start_stayrtr(lab: Lab, host: str, roas: Iterable[Roa], address: IpAddress, port: int,
+def start_stayrtr(lab: Lab, host: str, roas: Iterable[Roa], address: IPAddress, port: int,
                   log: Path, *, refresh: int = RELOAD_SECONDS,
                   timeout: float = START_TIMEOUT) -> Path:
     """Write the VRP file into the host's directory, start stayrtr on it in the host's
@@ -127,10 +126,10 @@ def start_stayrtr(lab: Lab, host: str, roas: Iterable[Roa], address: IpAddress, 
     return path
 
 
-def listening(pid: int) -> set[tuple[IpAddress, int]]:
+def listening(pid: int) -> set[tuple[IPAddress, int]]:
     """The TCP sockets listening in the network namespace of process pid (any process in it:
     the kernel's /proc/PID/net/tcp{,6} list the namespace's sockets)."""
-    found: set[tuple[IpAddress, int]] = set()
+    found: set[tuple[IPAddress, int]] = set()
     for name in ("tcp", "tcp6"):
         try:
             lines = Path(f"/proc/{pid}/net/{name}").read_text(encoding="ascii").splitlines()

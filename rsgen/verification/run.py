@@ -335,7 +335,7 @@ def verify(options: VerifyOptions, progress: Progress | None = None,
     for name in cleanup_stale():
         log.info("removed namespace %s left by an earlier, killed run", name)
     config = load_checked(options.directory)
-    rtr_hosts(config)  # refuse what the lab cannot place before building anything
+    caches = rtr_hosts(config)  # refuses what the lab cannot place, before building anything
     workdir = Path(tempfile.mkdtemp(prefix="rsgen-verify-"))
     output = options.output or workdir / "configs"
     # The same code path as `rsgen build`, offline: verify tests what would be deployed. The
@@ -386,7 +386,7 @@ def verify(options: VerifyOptions, progress: Progress | None = None,
         with terminate_on_signals(), Lab(_hosts(config, members), workdir,
                                          confine=confine) as lab:
             # The RTR caches first: a route server that finds none waits its retry interval.
-            for name, rtr in rtr_hosts(config):
+            for name, rtr in caches:
                 start_stayrtr(lab, name, roas, rtr.address, rtr.port, workdir / f"{name}.log")
             rs_control = {}
             for server in servers:
@@ -420,7 +420,7 @@ def verify(options: VerifyOptions, progress: Progress | None = None,
             for number, announced in enumerate(schedule):
                 if change is not None and number == first_extra + change[0]:
                     # The ROA change: the member's announcement stays as it was.
-                    for name, _ in rtr_hosts(config):
+                    for name, _ in caches:
                         update_roas(lab, name, change[1])
                     assert exchange_plan.rpki is not None
                     _wait_for_roas(rs_control, exchange_plan.rpki, change[1], options)
