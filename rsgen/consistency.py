@@ -87,6 +87,17 @@ def consistency_problems(config: Config) -> list[Problem]:
                     session.location.line if session.location else asn_line,
                     f"remove the IPv{version} sessions or give a route server an "
                     f"IPv{version} address"))
+    # The blackhole next hop is nobody's router: attack traffic must go nowhere.
+    holes = exchange.blackhole
+    for hole in (holes.ipv4, holes.ipv6) if holes else ():
+        if hole is None:
+            continue
+        owner = first_owner.get(hole) or next(
+            (m.location.file for m in config.members if hole in m.extra_next_hops), None)
+        if owner is not None:
+            problems.append(Problem(f"blackhole next hop {hole} is a router of a member "
+                                    f"({owner})", exchange.location.file, None,
+                                    "set blackhole to an address no router has"))
     # Another member's router is never a next hop of this member's routes, nor one router of
     # two members: traffic would go where the route's owner never asked.
     claimed: dict[IPAddress, str] = {}

@@ -23,6 +23,7 @@ import jsonschema
 from rsgen.consistency import consistency_problems
 from rsgen.errors import InvalidInput, Problem
 from rsgen.model import (
+    BlackholeSettings,
     Config,
     Exchange,
     IrrSettings,
@@ -357,6 +358,13 @@ def _load_exchange(directory: Path, problems: list[Problem]) -> Exchange | None:
             if address is not None:
                 rtr.append(RtrServer(address, raw.get("port", 3323)))
         rpki = RpkiSettings(tuple(rtr), data["rpki"].get("invalid", "reject"))
+    blackhole = None
+    if "blackhole" in data:
+        raw_hole = data["blackhole"]
+        blackhole = BlackholeSettings(
+            c.address(("blackhole", "ipv4"), raw_hole["ipv4"], 4) if "ipv4" in raw_hole else None,
+            c.address(("blackhole", "ipv6"), raw_hole["ipv6"], 6) if "ipv6" in raw_hole else None)
+        _check_blackhole_addresses(c, blackhole, servers, lan)
     _check_server_addresses(c, servers, lan, lan_raw)
     names = [s.name for s in servers]
     for index, name in enumerate(names):
@@ -366,7 +374,32 @@ def _load_exchange(directory: Path, problems: list[Problem]) -> Exchange | None:
     if c.failed:
         return None
     return Exchange(data["name"], tuple(servers), lan, peeringdb, irr, policy,
-                    Location(EXCHANGE_FILE, 1), rpki)
+                    Location(EXCHANGE_FILE, 1), rpki, blackhole)
+
+
+def _check_blackhole_addresses(c: _Collector, blackhole: BlackholeSettings,
+                               servers: list[RouteServer], lan: PeeringLan) -> None:
+    """A blackhole next hop is an unused host address on the peering LAN: members' routers
+    accept a next hop only on a connected network (BIRD drops the route otherwise), and one
+    that a router has would send the attack traffic to it."""
+    taken = {a: s.name for s in servers for a in s.addresses()}
+    for family in ("ipv4", "ipv6"):
+        address = getattr(blackhole, family)
+        if address is None:
+            continue
+        path: JsonPath = ("blackhole", family)
+        network = lan.network(address.version)
+        if network is None:
+            c.problem(path, f"is {address}, but peering_lan has no {family} network",
+                      f"add peering_lan.{family} or remove this address")
+        elif address not in network or address == network.network_address or \
+                (address.version == 4 and address == network.broadcast_address):
+            c.problem(path, f"is {address}, not a host address on the peering LAN {network}",
+                      "use an unused address on the peering LAN: members' routers accept a "
+                      "next hop only on a connected network")
+        elif address in taken:
+            c.problem(path, f"is {address}, the address of route server {taken[address]}",
+                      "use an address no router has")
 
 
 def _check_server_addresses(c: _Collector, servers: list[RouteServer], lan: PeeringLan,
@@ -500,6 +533,7 @@ def _member(document: YamlDocument, problems: list[Problem]) -> Member | None:
         extra_next_hops=tuple(sorted((a for a in extra if a is not None),
                                      key=lambda a: (a.version, a.packed))),
         irr_more_specifics=bool(data.get("irr", {}).get("more_specifics", False)),
+        receives_blackholes=bool(data.get("blackhole", {}).get("receive", True)),
     )
 
 

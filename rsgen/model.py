@@ -174,6 +174,21 @@ class RpkiSettings:
 
 
 @dataclass(frozen=True)
+class BlackholeSettings:
+    """exchange.yml `blackhole:` (RFC 7999): where BLACKHOLE routes' traffic goes, per family.
+
+    A family without an address accepts no blackhole requests: 65535:666 is then an ordinary
+    community and its routes pass the ordinary checks.
+    """
+
+    ipv4: ipaddress.IPv4Address | None = None
+    ipv6: ipaddress.IPv6Address | None = None
+
+    def next_hop(self, version: int) -> IPAddress | None:
+        return _by_family(version, self.ipv4, self.ipv6)
+
+
+@dataclass(frozen=True)
 class Exchange:
     name: str
     route_servers: tuple[RouteServer, ...]
@@ -183,6 +198,7 @@ class Exchange:
     policy: PolicySettings = field(default_factory=PolicySettings)
     location: Location = Location("exchange.yml")
     rpki: RpkiSettings | None = None
+    blackhole: BlackholeSettings | None = None
 
 
 @dataclass(frozen=True)
@@ -224,6 +240,8 @@ class Member:
     extra_next_hops: tuple[IPAddress, ...] = ()
     # Accept more-specifics of registered prefixes down to the policy's maximum length.
     irr_more_specifics: bool = False
+    # Receive other members' BLACKHOLE routes (member file blackhole.receive).
+    receives_blackholes: bool = True
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Any
 import rsgen
 from rsgen.errors import InvalidInput, NoSnapshot, Problem
 from rsgen.model import (
+    BlackholeSettings,
     Config,
     Exchange,
     Member,
@@ -29,7 +30,13 @@ from rsgen.model import (
     Session,
     Snapshot,
 )
-from rsgen.policy import accepted_prefixes, choose_as_sets, max_prefixes, receive_limit
+from rsgen.policy import (
+    accepted_prefixes,
+    blackhole_prefixes,
+    choose_as_sets,
+    max_prefixes,
+    receive_limit,
+)
 from rsgen.rules import REJECT_REASON_ID, RPKI_INFO_ID, Scope, checks_for
 from rsgen.settings import Settings
 from rsgen.values import (
@@ -97,6 +104,10 @@ class FamilyPlan:
     receive_limit: Limit  # all routes received, filtered ones included (memory guard)
     limit_action: str  # BIRD's limit action, for both limits
     checks: tuple[str, ...]  # rule names, in the order the import filter applies them
+    # BLACKHOLE requests: the member's registered space down to host routes (None: the
+    # exchange takes no blackhole requests in this family).
+    blackhole_prefix_set: str | None
+    blackhole_prefixes: tuple[PrefixRange, ...]
     # IPv6: after the next-hop check, keep only the checked global next hop (an UPDATE may
     # carry another router's link-local address beside it, which filters never see).
     global_next_hop_only: bool
@@ -115,6 +126,7 @@ class MemberPlan:
     export_filter: str  # BIRD filter name: what this member receives
     families: tuple[FamilyPlan, ...]
     irr_more_specifics: bool  # the prefix lists admit more-specifics (member file)
+    receives_blackholes: bool  # false: its export filter refuses BLACKHOLE routes
 
     def family(self, version: int) -> FamilyPlan | None:
         return next((f for f in self.families if f.version == version), None)
@@ -137,6 +149,8 @@ class ExchangeFamilyPlan:
     peering_lan: ipaddress.IPv4Network | ipaddress.IPv6Network | None
     min_length: int
     max_length: int
+    # BLACKHOLE routes' new next hop in this family; None: no blackhole requests taken.
+    blackhole_next_hop: IPAddress | None
 
 
 @dataclass(frozen=True)
@@ -192,6 +206,8 @@ class ExchangePlan:
     # PeeringDB's networks that are never reachable via route servers (the snapshot's list).
     never_via_route_servers: tuple[int, ...]
     rpki: RpkiPlan | None  # None: no origin validation (exchange.yml has no rpki:)
+    # BLACKHOLE (RFC 7999): the next hop per family (exchange.yml blackhole:); None: off.
+    blackhole: BlackholeSettings | None
     route_servers: tuple[RouteServerPlan, ...]
 
     def route_server(self, name: str) -> RouteServerPlan:
@@ -217,6 +233,7 @@ def plan(config: Config, snapshot: Snapshot, settings: Settings) -> ExchangePlan
             servers=tuple(RtrPlan(bird_symbol("RTR", index + 1), server.address, server.port)
                           for index, server in enumerate(exchange.rpki.rtr_servers)),
             invalid=exchange.rpki.invalid, info_id=RPKI_INFO_ID),
+        blackhole=exchange.blackhole,
         route_servers=tuple(_route_server(config, snapshot, settings, server)
                             for server in exchange.route_servers),
     )
@@ -235,6 +252,7 @@ def _route_server(config: Config, snapshot: Snapshot, settings: Settings,
         peering_lan=config.exchange.peering_lan.network(v),
         min_length=policy.min_length(v),
         max_length=policy.max_length(v),
+        blackhole_next_hop=_blackhole_next_hop(config.exchange, v),
     ) for v in versions)
     members = tuple(m for m in (_member(config, snapshot, settings, server, member)
                                 for member in config.members) if m.families)
@@ -268,6 +286,7 @@ def _member(config: Config, snapshot: Snapshot, settings: Settings, server: Rout
         extra = tuple(a for a in member.extra_next_hops if a.version == version)
         limit, source = max_prefixes(member, peeringdb, policy, version)
         receive = receive_limit(limit, policy)
+        blackholes = _blackhole_next_hop(config.exchange, version) is not None
         families.append(FamilyPlan(
             version=version,
             import_filter=bird_symbol("import", asn, f"v{version}"),
@@ -280,6 +299,9 @@ def _member(config: Config, snapshot: Snapshot, settings: Settings, server: Rout
             limit_action=policy.max_prefix_action.value,
             checks=tuple(r.name for r in checks_for(Scope.EXCHANGE, version) + checks_for(
                 Scope.MEMBER, version) if _applies(r.name, config.exchange, snapshot)),
+            blackhole_prefix_set=bird_symbol(asn, "BLACKHOLE", f"V{version}")
+            if blackholes else None,
+            blackhole_prefixes=blackhole_prefixes(irr, version) if blackholes else (),
             global_next_hop_only=version == 6,
             sessions=sessions,
         ))
@@ -294,7 +316,12 @@ def _member(config: Config, snapshot: Snapshot, settings: Settings, server: Rout
         export_filter=bird_symbol("export", asn),
         families=tuple(families),
         irr_more_specifics=member.irr_more_specifics,
+        receives_blackholes=member.receives_blackholes,
     )
+
+
+def _blackhole_next_hop(exchange: Exchange, version: int) -> IPAddress | None:
+    return None if exchange.blackhole is None else exchange.blackhole.next_hop(version)
 
 
 def _applies(rule: str, exchange: Exchange, snapshot: Snapshot) -> bool:

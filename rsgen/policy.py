@@ -120,6 +120,31 @@ def accepted_prefixes(member: Member, irr: IrrData, policy: PolicySettings,
                          if longest > p.prefixlen else p for p in registered}))
 
 
+def blackhole_prefixes(irr: IrrData, version: int) -> tuple[PrefixRange, ...]:
+    """What a member may blackhole (RFC 7999): its registered space, down to a host route.
+
+    Each registered range widened to the family's longest length; a range that an earlier
+    kept one already covers (inside it, and admitting no shorter length) is left out, so the
+    set is never bigger than the member's prefix list. The registrations are sorted by
+    address and then length, so a cover comes before what it covers.
+    """
+    host = 32 if version == 4 else 128
+    kept: list[PrefixRange] = []
+    for entry in irr.prefixes(version):
+        widened = PrefixRange(entry.version, entry.network_int, entry.prefixlen, entry.ge, host)
+        if kept and _covers(kept[-1], widened):
+            continue
+        kept.append(widened)
+    return tuple(kept)
+
+
+def _covers(outer: PrefixRange, inner: PrefixRange) -> bool:
+    """Whether every prefix `inner` admits is admitted by `outer` (both up to host routes)."""
+    shift = (32 if outer.version == 4 else 128) - outer.prefixlen
+    return inner.prefixlen >= outer.prefixlen and outer.ge <= inner.ge and \
+        inner.network_int >> shift == outer.network_int >> shift
+
+
 def _announced(peeringdb: PeeringDbNet | None, version: int) -> int | None:
     if peeringdb is None:
         return None

@@ -162,3 +162,44 @@ def test_verify_catches_announcement_control_removed(line: str, expected: set[st
             if not outcome.ok:
                 assert any(p.startswith("withheld: ") for p in outcome.problems)
                 assert any(p.startswith("leaked: ") for p in outcome.problems)
+
+
+# --- BLACKHOLE (RFC 7999): each part of it, broken in turn ---
+
+def _replaced(tmp_path: Path, template: str, old: str, new: str) -> Path:
+    """A copy of the templates whose bird2/`template` has `old` (found once) replaced."""
+    templates = Path(shutil.copytree(REPO / "templates", tmp_path / "templates"))
+    path = templates / "bird2" / template
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, (template, old)
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    return templates
+
+
+# AS58453 refuses blackholes (blackhole.receive: false), so AS23674's blackhole request reaches
+# nobody of the two and AS58453's reaches AS23674.
+@pytest.mark.parametrize(("template", "old", "new", "expected"), [
+    # No next-hop rewrite, no NO_EXPORT: AS23674 gets AS58453's route as it was sent.
+    ("member.conf.j2", "    if blackhole_request() then blackhole_v{{ family.version }}();\n", "",
+     {(58453, "blackhole")}),
+    ("policy.conf.j2", "    bgp_community.add((65535, 65281));\n", "", {(58453, "blackhole")}),
+    # The opt-out ignored: AS58453 gets AS23674's request.
+    ("member.conf.j2", "    if blackhole_request() then reject;\n", "", {(23674, "blackhole")}),
+    # Host routes refused for their length, or as RPKI-invalid (verify gives them a ROA for
+    # another origin).
+    # (The request for space outside the member's is then refused for its length too.)
+    ("rules/prefix_length.conf.j2", " && !blackhole_request())", ")",
+     {(23674, "blackhole"), (58453, "blackhole"), (23674, "irr_prefix"),
+      (58453, "irr_prefix")}),
+    ("rules/rpki_invalid.conf.j2", "if !blackhole_request() then {", "if true then {",
+     {(23674, "blackhole"), (58453, "blackhole")}),
+    # Requests for space outside the member's accepted.
+    ("rules/irr_prefix.conf.j2", "net !~ {{ family.blackhole_prefix_set }}", "false",
+     {(23674, "irr_prefix"), (58453, "irr_prefix")}),
+], ids=["next_hop", "no_export", "opt_out", "length", "rpki", "irr_space"])
+def test_verify_catches_each_part_of_blackholing_broken(
+        template: str, old: str, new: str, expected: set[tuple[int, str]],
+        tmp_path: Path) -> None:
+    """With one part of the BLACKHOLE handling broken in the templates, verify fails for
+    exactly the blackhole checks that prove that part."""
+    assert _verify(_replaced(tmp_path, template, old, new), tmp_path) == expected

@@ -353,3 +353,32 @@ def test_announcement_control_needs_three_members_and_one_meaning_of_0_x() -> No
     mixed = announcement_control_routes(config.members, regular, standard=None)
     assert {r.rule for r in mixed} == set(ANNOUNCEMENT_CONTROL[:4])
     assert not any(r.control_communities or (0, r.member_asn) in r.communities for r in mixed)
+
+
+def test_blackhole_requests_inside_and_outside_each_members_space() -> None:
+    """With blackholes taken in both families: per member and family, one request for a host
+    route of its accepted prefix (unique across the exchange, inside what it may blackhole)
+    and one for a host route outside its space (refused as irr_prefix)."""
+    from rsgen.policy import blackhole_prefixes
+    from rsgen.verification.scenarios import BLACKHOLE, BLACKHOLE_COMMUNITY
+
+    config = load_checked(REPO)
+    snapshot = read_snapshot(REPO)
+    taken: set = set()  # type: ignore[type-arg]
+    plan = {m.asn: member_routes(m, snapshot.irr[m.asn], config.exchange, taken,
+                                 blackholes=frozenset({4, 6})) for m in config.members}
+    hosts = []
+    for asn, routes in plan.items():
+        for family in {r.family for r in routes}:
+            space = blackhole_prefixes(snapshot.irr[asn], family)
+            requests = [r for r in routes if r.family == family and r.blackhole]
+            assert {r.rule for r in requests} == {BLACKHOLE, "irr_prefix"}, (asn, family)
+            for route in requests:
+                assert route.communities == (BLACKHOLE_COMMUNITY,)
+                assert route.network.prefixlen == route.network.max_prefixlen
+                inside = any(p.matches(route.network) for p in space)
+                assert inside == (route.rule == BLACKHOLE), (asn, route.network)
+            hosts += [r.network for r in requests if r.rule == BLACKHOLE]
+    assert len(hosts) == len(set(hosts))
+    without = _plan()
+    assert not any(r.blackhole for routes in without.values() for r in routes)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from rsgen.rules import REJECT_REASON_ID, RPKI_INFO_ID, RPKI_VALID, RULE_BY_CODE
 from rsgen.verification.birdc import BgpRoute, IpNetwork, ProtocolStatus
-from rsgen.verification.scenarios import IMPORT_LIMIT, ROUTE_LEAK, TestRoute
+from rsgen.verification.scenarios import IMPORT_LIMIT, NO_EXPORT, ROUTE_LEAK, TestRoute
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,9 @@ def _received(route: TestRoute, routes: Sequence[BgpRoute], protocol: str,
     """Whether a receiving session got this route with the AS path it was sent with (so the
     route server's ASN is absent, RFC 7947), with every community it was sent with and, when
     `senders` is given, with the sender's own next hop: first in the list, and for a route
-    sent with a link-local next hop beside it, alone (the link-local one must be gone)."""
+    sent with a link-local next hop beside it, alone (the link-local one must be gone). An
+    accepted blackhole request must also have gained NO_EXPORT."""
+    wanted = set(route.communities) | ({NO_EXPORT} if route.blackhole else set())
     for seen in routes:
         if seen.protocol != protocol or seen.network != route.network:
             continue
@@ -143,7 +145,7 @@ def _received(route: TestRoute, routes: Sequence[BgpRoute], protocol: str,
         same = _same_path(route, seen) if path is None else \
             seen.as_path == path and not seen.as_path_has_set
         control = frozenset(rs_asns) if session_asn is None else frozenset({session_asn})
-        if same and set(route.communities) <= set(seen.communities) \
+        if same and wanted <= set(seen.communities) \
                 and (senders is None or hops <= senders) and tagged \
                 and _control_gone(route, seen, control):
             return True
@@ -168,6 +170,8 @@ def compare(expectation: Expectation, observation: Observation,
                         expectation.session_asns.get(p))]
     if route.accepted:
         communities = "".join(f" and community ({a},{b})" for a, b in route.communities)
+        if route.blackhole:
+            communities += f" and community ({NO_EXPORT[0]},{NO_EXPORT[1]}) added"
         if route.link_local is not None:
             communities += f" and without the link-local next hop {route.link_local}"
         if route.rpki_valid:

@@ -19,6 +19,7 @@ from rsgen.verification.scenarios import (
     ALTERNATIVE_PATH,
     ANNOUNCEMENT_CONTROL,
     AUTHORISED_NEXT_HOP,
+    BLACKHOLE,
     GRACEFUL_SHUTDOWN,
     GRACEFUL_SHUTDOWN_ALTERNATIVE,
     IMPORT_LIMIT,
@@ -81,7 +82,7 @@ def _plain(text: object) -> str:
 # The checks beyond one route per rule share the table's last column.
 _OTHER = "other"
 _OTHER_SCENARIOS = frozenset({MULTI_ROUTER_BEST, ALTERNATIVE_PATH, IMPORT_LIMIT, MORE_SPECIFIC,
-                              AUTHORISED_NEXT_HOP, GRACEFUL_SHUTDOWN,
+                              AUTHORISED_NEXT_HOP, BLACKHOLE, GRACEFUL_SHUTDOWN,
                               GRACEFUL_SHUTDOWN_ALTERNATIVE, ROUTE_LEAK, RPKI_BEFORE_CHANGE,
                               *ANNOUNCEMENT_CONTROL})
 _OK, _FAIL = "[green]ok[/green]", "[red]FAIL[/red]"
@@ -115,9 +116,8 @@ def print_table(report: VerifyReport, console: Console) -> None:
     console.print("no-export: accepted with NO_EXPORT and NO_ADVERTISE, which must reach every "
                   "other member; accept includes, for the member rsgen's speaker plays, its IPv6 "
                   "route sent with a foreign link-local next hop, which must not reach anyone; "
-                  "other: the shared-prefix, graceful-shutdown, announcement-control, "
-                  "import-limit, more-specific and "
-                  "extra next-hop "
+                  "other: the blackhole, shared-prefix, graceful-shutdown, "
+                  "announcement-control, import-limit, more-specific and extra next-hop "
                   "checks; "
                   "rules: "
                   + ", ".join(f"{rule.code} {rule.text}" for rule in RULES), emoji=False)

@@ -157,6 +157,8 @@ def expectations(exchange_plan: ExchangePlan, members: Sequence[Member],
     routers' sessions, all as the plan names them."""
     sessions = {r.name: (r, peer_sessions(r, exchange_plan))
                 for m in members for r in routers(m)}
+    refusing = {m.asn for server in exchange_plan.route_servers for m in server.members
+                if not m.receives_blackholes}
     result = []
     for member in members:
         for route in routes[member.asn]:
@@ -170,13 +172,18 @@ def expectations(exchange_plan: ExchangePlan, members: Sequence[Member],
                                 for s in family.sessions if route.sender in (None, s.address))
             if route.accepted and route.next_hop is not None:
                 senders = frozenset({str(route.next_hop)})  # an authorised other router
+            withheld_from = set(route.withheld_from)
+            if route.accepted and route.blackhole:
+                assert exchange_plan.blackhole is not None  # only then are there such routes
+                senders = frozenset({str(exchange_plan.blackhole.next_hop(route.family))})
+                withheld_from |= refusing
             receivers = {name: tuple(p.name for p in peers if p.version == route.family)
                          for name, (router, peers) in sessions.items()
                          if router.member.asn != member.asn
                          and route.receiver_asn in (None, router.member.asn)
                          and router.member.asn not in route.not_to}
             withheld = {name: receivers.pop(name) for name, (router, _) in sessions.items()
-                        if name in receivers and router.member.asn in route.withheld_from}
+                        if name in receivers and router.member.asn in withheld_from}
             paths = {name: sessions[name][0].member.asn for name in receivers}
             result.append(Expectation(
                 route, protocols, senders,
@@ -186,16 +193,17 @@ def expectations(exchange_plan: ExchangePlan, members: Sequence[Member],
                 session_asns={p.name: p.remote_asn for _, peers in sessions.values()
                               for p in peers if p.version == route.family},
                 withheld={name: names for name, names in withheld.items() if names},
-                withheld_protocols=_withheld_protocols(exchange_plan, route)))
+                withheld_protocols=_withheld_protocols(exchange_plan, route.family,
+                                                       withheld_from)))
     return result
 
 
-def _withheld_protocols(exchange_plan: ExchangePlan,
-                        route: TestRoute) -> dict[str, tuple[str, ...]]:
+def _withheld_protocols(exchange_plan: ExchangePlan, version: int,
+                        asns: set[int]) -> dict[str, tuple[str, ...]]:
     """Route server -> the sessions of the members a route is withheld from, in its family."""
     found: dict[str, tuple[str, ...]] = {}
-    for asn in route.withheld_from:
-        for server, family in planned_families(exchange_plan, asn, route.family).items():
+    for asn in sorted(asns):
+        for server, family in planned_families(exchange_plan, asn, version).items():
             found[server] = found.get(server, ()) + tuple(s.protocol for s in family.sessions)
     return found
 
@@ -353,9 +361,12 @@ def verify(options: VerifyOptions, progress: Progress | None = None,
     speaking = speaking_members(members)
 
     taken: set[ipaddress.IPv4Network | ipaddress.IPv6Network] = set()
+    holes = exchange_plan.blackhole
     routes = {m.asn: member_routes(m, snapshot.irr[m.asn], config.exchange, taken,
                                    crafted=m.asn in speaking,
-                                   never_via=snapshot.never_via_route_servers)
+                                   never_via=snapshot.never_via_route_servers,
+                                   blackholes=frozenset(v for v in (4, 6)
+                                                        if holes and holes.next_hop(v)))
               for m in members}
     extra = scenario_routes(config, snapshot, exchange_plan, members, routes)
     roas: list[Roa] = []

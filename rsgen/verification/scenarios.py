@@ -66,7 +66,13 @@ STANDARD_NOT_CONTROL = "standard_not_control"
 ANNOUNCEMENT_CONTROL = (NOT_TO_MEMBER, ONLY_TO_MEMBER, PREPEND_TO_MEMBER, PREPEND_TO_ALL,
                         STANDARD_NOT_TO_MEMBER, STANDARD_ONLY_TO_MEMBER, STANDARD_NOT_CONTROL)
 RS = -1  # in control communities: the ASN of the route server the session goes to
-ACCEPTING = (ACCEPT, WELL_KNOWN_COMMUNITIES, LINK_LOCAL_NEXT_HOP, MORE_SPECIFIC,
+# BLACKHOLE (RFC 7999): a host route inside the member's accepted prefix, tagged 65535:666.
+# Accepted although longer than the length limit and, with ROV, RPKI-invalid (a ROA for
+# another origin); receivers get it with the exchange's blackhole next hop and
+# NO_EXPORT added, except the members that opted out. The same request for space outside the
+# member's is refused as irr_prefix.
+BLACKHOLE = "blackhole"
+ACCEPTING = (ACCEPT, WELL_KNOWN_COMMUNITIES, BLACKHOLE, LINK_LOCAL_NEXT_HOP, MORE_SPECIFIC,
              AUTHORISED_NEXT_HOP, GRACEFUL_SHUTDOWN, GRACEFUL_SHUTDOWN_ALTERNATIVE,
              RPKI_BEFORE_CHANGE,
              MULTI_ROUTER_BEST, ALTERNATIVE_PATH, NOT_TO_MEMBER, ONLY_TO_MEMBER,
@@ -77,6 +83,7 @@ ACCEPTING = (ACCEPT, WELL_KNOWN_COMMUNITIES, LINK_LOCAL_NEXT_HOP, MORE_SPECIFIC,
 IMPORT_LIMIT = "import_limit"
 NO_EXPORT, NO_ADVERTISE = (65535, 65281), (65535, 65282)
 GSHUT = (65535, 0)  # GRACEFUL_SHUTDOWN, RFC 8326
+BLACKHOLE_COMMUNITY = (65535, 666)  # RFC 7999
 # Public ASNs used as foreign first AS, foreign origin or in an AS_SET: large content networks,
 # which buy transit, so a path through them breaks no other rule (transit-free networks would
 # break rule 8 first); the exchange's own lists are avoided all the same (_Family.avoid).
@@ -121,6 +128,9 @@ class TestRoute:
     limit: tuple[int, str] | None = None
     # An AS_SET segment after as_path (RFC 9774 deprecates them; only the speaker sends one).
     as_set: tuple[int, ...] = ()
+    # A blackhole request (sent with BLACKHOLE_COMMUNITY): an accepted one reaches receivers
+    # with the exchange's blackhole next hop and NO_EXPORT, and not the members that opted out.
+    blackhole: bool = False
     # IPv6: a link-local next hop sent beside the global one (only the speaker sends one).
     link_local: ipaddress.IPv6Address | None = None
     # Large communities the member sends; receivers must get each of them.
@@ -175,7 +185,8 @@ class TestRoute:
 
 def member_routes(member: Member, irr: IrrData, exchange: Exchange,
                   taken: set[IPNetwork], *, crafted: bool = False,
-                  never_via: frozenset[int] = frozenset()) -> list[TestRoute]:
+                  never_via: frozenset[int] = frozenset(),
+                  blackholes: frozenset[int] = frozenset()) -> list[TestRoute]:
     """The test routes of one member, for each family it has sessions in.
 
     `taken` holds the prefixes other members' accepted test routes use: those must be unique
@@ -183,7 +194,8 @@ def member_routes(member: Member, irr: IrrData, exchange: Exchange,
     route server must filter may share prefixes between members: it keeps them per session.)
     `crafted`: the member's simulated routers are rsgen's speaker, which can send what BIRD
     cannot (AS_SET segments, a link-local next hop beside the global one). `never_via`: the
-    snapshot's never-via-route-servers list.
+    snapshot's never-via-route-servers list. `blackholes`: the IP versions the route servers
+    take blackhole requests in (the plan's).
     """
     routes: list[TestRoute] = []
     for version in (4, 6):
@@ -193,7 +205,7 @@ def member_routes(member: Member, irr: IrrData, exchange: Exchange,
                                                 for s in member.sessions):
             continue
         routes += _family_routes(member, irr, exchange, version, lan, taken, crafted,
-                                 never_via)
+                                 never_via, version in blackholes)
     return routes
 
 
@@ -366,7 +378,7 @@ VIOLATIONS: dict[str, Violation] = {
 
 def _family_routes(member: Member, irr: IrrData, exchange: Exchange, version: int,
                    lan: IPNetwork, taken: set[IPNetwork], crafted: bool,
-                   never_via: frozenset[int]) -> list[TestRoute]:
+                   never_via: frozenset[int], blackholes: bool) -> list[TestRoute]:
     policy = exchange.policy
     low = policy.min_length(version)
     high = policy.max_length(version)
@@ -392,6 +404,18 @@ def _family_routes(member: Member, irr: IrrData, exchange: Exchange, version: in
             routes.append(family.route(ACCEPT, network, own_path, isolated=True))
         family.longer = _more_specific(network, high + 1)
         family.longer_isolated = True
+        # One of its last host routes (the first more-specifics are other violations'
+        # prefixes) that no other member's test route has: another member's accepted prefix
+        # may cover this one.
+        host = next((h for h in _last_host_routes(network, 16) if h not in taken), None)
+        if blackholes and host is not None:
+            family.used.add(host)
+            taken.add(host)
+            # With ROV, a ROA for another origin makes it RPKI-invalid: accepted all the same.
+            routes.append(family.route(
+                BLACKHOLE, host, own_path, isolated=True, communities=(BLACKHOLE_COMMUNITY,),
+                blackhole=True,
+                roa_origin=None if exchange.rpki is None else next(family.foreign())))
         extra = [a for a in member.extra_next_hops if a.version == version]
         if extra and family.valid:  # the member file's setting first: it is this member's
             network, _ = family.claim()
@@ -419,6 +443,14 @@ def _family_routes(member: Member, irr: IrrData, exchange: Exchange, version: in
             family.used.add(unregistered)
             taken.add(unregistered)
             routes.append(family.route(MORE_SPECIFIC, unregistered, own_path, isolated=True))
+    if blackholes:
+        # A host route of no registered prefix (a blackhole request may be any length).
+        outside = next(n for n in family.outside
+                       if not any(n.overlaps(e.network) for e in entries))
+        family.used.add(outside)
+        host = ipaddress.ip_network((outside.broadcast_address, outside.max_prefixlen))
+        routes.append(family.route("irr_prefix", host, own_path, isolated=True,
+                                   communities=(BLACKHOLE_COMMUNITY,), blackhole=True))
     applicable = {rule.name for rule in RULES if version in rule.families}
     for name, violation in VIOLATIONS.items():
         if name in applicable:
@@ -426,6 +458,13 @@ def _family_routes(member: Member, irr: IrrData, exchange: Exchange, version: in
             if route is not None:
                 routes.append(route)
     return routes
+
+
+def _last_host_routes(network: IPNetwork, count: int) -> Iterator[IPNetwork]:
+    top = int(network.broadcast_address)
+    for offset in range(min(count, network.num_addresses)):
+        yield ipaddress.ip_network((top - offset, network.max_prefixlen)) \
+            if network.version == 4 else ipaddress.IPv6Network((top - offset, 128))
 
 
 def _unregistered_more_specific(entries: tuple[PrefixRange, ...], high: int, lan: IPNetwork,
@@ -455,10 +494,11 @@ def rpki_roas(routes: Mapping[int, list[TestRoute]], extra: Sequence[Sequence[Te
     shared-prefix scenarios reuse accepted prefixes) is left out: the accepted route is then
     only unknown, and an rpki_invalid route without its ROA is dropped.
     """
-    # Routes refused by a check before the ROV check never meet a ROA.
+    # Routes refused by a check before the ROV check never meet a ROA, and blackhole requests
+    # skip it: a ROA that covers one is what proves they do.
     before_rov = {r.name for r in RULES[:[r.name for r in RULES].index("rpki_invalid")]}
     every = [r for batch in routes.values() for r in batch] + [r for b in extra for r in b]
-    exposed = [r for r in every if r.rule not in before_rov]
+    exposed = [r for r in every if r.rule not in before_rov and not r.blackhole]
 
     def covers_another(route: TestRoute) -> bool:
         return any(other is not route and other.network.version == route.network.version
@@ -684,7 +724,8 @@ def announcement_control_routes(members: Sequence[Member],
     peering = {v: [m.asn for m in members if any(s.ip.version == v for s in m.sessions)]
                for v in (4, 6)}
     per_member = [sorted((r for r in regular.get(m.asn, ())
-                          if r.accepted and r.as_path == (m.asn,) and not r.crafted),
+                          if r.accepted and r.as_path == (m.asn,) and not r.crafted
+                          and not r.blackhole),
                          key=lambda r: (r.rule == ACCEPT, r.family))
                   for m in members]
     pool: list[TestRoute] = []
