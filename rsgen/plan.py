@@ -37,7 +37,7 @@ from rsgen.policy import (
     max_prefixes,
     receive_limit,
 )
-from rsgen.rules import REJECT_REASON_ID, RPKI_INFO_ID, Scope, checks_for
+from rsgen.rules import REJECT_REASON_ID, RPKI_INFO_ID, RPKI_INVALID, Scope, checks_for
 from rsgen.settings import Settings
 from rsgen.values import (
     AsSetName,
@@ -188,8 +188,9 @@ class RpkiPlan:
     roa4_table: str
     roa6_table: str
     servers: tuple[RtrPlan, ...]
-    invalid: str  # "reject"
+    invalid: str  # "reject" (reason 14) or "tag" (kept with invalid_tag, never exported)
     info_id: int  # large communities (RS, info_id, 1) valid and (RS, info_id, 2) unknown
+    invalid_tag: int  # (RS, info_id, invalid_tag): invalid, kept ("tag")
 
     def table(self, version: int) -> str:
         return self.roa4_table if version == 4 else self.roa6_table
@@ -232,7 +233,7 @@ def plan(config: Config, snapshot: Snapshot, settings: Settings) -> ExchangePlan
             roa4_table=bird_symbol("ROA_V4"), roa6_table=bird_symbol("ROA_V6"),
             servers=tuple(RtrPlan(bird_symbol("RTR", index + 1), server.address, server.port)
                           for index, server in enumerate(exchange.rpki.rtr_servers)),
-            invalid=exchange.rpki.invalid, info_id=RPKI_INFO_ID),
+            invalid=exchange.rpki.invalid, info_id=RPKI_INFO_ID, invalid_tag=RPKI_INVALID),
         blackhole=exchange.blackhole,
         route_servers=tuple(_route_server(config, snapshot, settings, server)
                             for server in exchange.route_servers),

@@ -22,6 +22,8 @@ REJECT_REASON_ID = 65520
 # (RS, RPKI_INFO_ID, 2) RPKI unknown (arouteserver's default numbers).
 RPKI_INFO_ID = 1000
 RPKI_VALID, RPKI_UNKNOWN = 1, 2
+# With rpki.invalid: tag, an invalid route is kept (never exported) with (RS, RPKI_INFO_ID, 4).
+RPKI_INVALID = 4
 
 
 class Scope(StrEnum):

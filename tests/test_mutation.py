@@ -203,3 +203,40 @@ def test_verify_catches_each_part_of_blackholing_broken(
     """With one part of the BLACKHOLE handling broken in the templates, verify fails for
     exactly the blackhole checks that prove that part."""
     assert _verify(_replaced(tmp_path, template, old, new), tmp_path) == expected
+
+
+# --- rpki.invalid: tag ---
+
+def _tagging_example(tmp_path: Path) -> Path:
+    directory = copy_example(tmp_path / "ix")
+    exchange = directory / "exchange.yml"
+    text = exchange.read_text(encoding="utf-8")
+    assert text.count("  invalid: reject\n") == 1
+    exchange.write_text(text.replace("  invalid: reject\n", "  invalid: tag\n"), encoding="utf-8")
+    return directory
+
+
+_EXPORT_UNTAGGED = " && (RS_ASN, {{ plan.rpki.info_id }}, {{ plan.rpki.invalid_tag }}) " \
+    "!~ bgp_large_community"
+_TAG = "bgp_large_community.add((RS_ASN, {{ plan.rpki.info_id }}, {{ plan.rpki.invalid_tag }}));"
+
+
+@pytest.mark.parametrize(("template", "old", "new"), [
+    (None, "", ""),
+    ("policy.conf.j2", _EXPORT_UNTAGGED, ""),
+    ("rules/rpki_invalid.conf.j2", _TAG, "bgp_large_community.add((RS_ASN, 1, 1));"),
+], ids=["as_built", "exported", "untagged"])
+def test_verify_proves_rpki_invalid_routes_kept_and_never_exported(
+        template: str | None, old: str, new: str, tmp_path: Path) -> None:
+    """With rpki.invalid: tag on the whole example, invalid routes must be accepted with
+    (RS, 1000, 4) and reach no member; without the export check, or without the tag, verify
+    fails for exactly those checks."""
+    from rsgen.verification.scenarios import RPKI_INVALID_TAGGED
+
+    templates = None if template is None else _replaced(tmp_path, template, old, new)
+    report = verify(VerifyOptions(_tagging_example(tmp_path), templates=templates))
+    tagged = {(o.route.member_asn, o.route.rule) for o in report.outcomes
+              if o.route.rule == RPKI_INVALID_TAGGED}
+    assert tagged, "no member had an RPKI-invalid test route to keep"
+    failed = {(o.route.member_asn, o.route.rule) for o in report.outcomes if not o.ok}
+    assert failed == (set() if template is None else tagged), failed

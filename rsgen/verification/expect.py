@@ -9,9 +9,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from rsgen.rules import REJECT_REASON_ID, RPKI_INFO_ID, RPKI_VALID, RULE_BY_CODE
+from rsgen.rules import REJECT_REASON_ID, RPKI_INFO_ID, RPKI_INVALID, RPKI_VALID, RULE_BY_CODE
 from rsgen.verification.birdc import BgpRoute, IpNetwork, ProtocolStatus
-from rsgen.verification.scenarios import IMPORT_LIMIT, NO_EXPORT, ROUTE_LEAK, TestRoute
+from rsgen.verification.scenarios import (
+    IMPORT_LIMIT,
+    NO_EXPORT,
+    ROUTE_LEAK,
+    RPKI_INVALID_TAGGED,
+    TestRoute,
+)
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,11 @@ def _route_server_view(expectation: Expectation, observation: Observation,
                         if r.protocol == protocol and r.network == route.network]
             filtered = [r for r in observation.filtered.get(server, ())
                         if r.protocol == protocol and r.network == route.network]
-            if accepted:
+            if accepted and route.rule == RPKI_INVALID_TAGGED and \
+                    (rs_asns[server], RPKI_INFO_ID, RPKI_INVALID) \
+                    not in accepted[0].large_communities:
+                state = "accepted without the RPKI invalid tag"
+            elif accepted:
                 state = "accepted"
             elif filtered:
                 codes = _reason_codes(filtered[0], rs_asns[server])

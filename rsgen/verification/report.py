@@ -28,6 +28,7 @@ from rsgen.verification.scenarios import (
     MULTI_ROUTER_BEST,
     ROUTE_LEAK,
     RPKI_BEFORE_CHANGE,
+    RPKI_INVALID_TAGGED,
     WELL_KNOWN_COMMUNITIES,
 )
 
@@ -106,6 +107,7 @@ def print_table(report: VerifyReport, console: Console) -> None:
         key = (outcome.route.member_asn, outcome.route.family)
         name = outcome.route.rule
         column = ACCEPT if name == LINK_LOCAL_NEXT_HOP else \
+            "rpki_invalid" if name == RPKI_INVALID_TAGGED else \
             _OTHER if name in _OTHER_SCENARIOS else name
         cells = rows.setdefault(key, {})
         if cells.get(column) != _FAIL:  # a column of several checks fails if one does

@@ -55,12 +55,14 @@ from rsgen.verification.peers import (
 from rsgen.verification.rtr import Roa, start_stayrtr, update_roas
 from rsgen.verification.scenarios import (
     IMPORT_LIMIT,
+    RPKI_INVALID_TAGGED,
     TestRoute,
     alternative_path_routes,
     announcement_control_routes,
     avoid_asns,
     graceful_shutdown_routes,
     import_limit_routes,
+    invalid_rule,
     member_routes,
     rpki_change_routes,
     rpki_roas,
@@ -173,6 +175,8 @@ def expectations(exchange_plan: ExchangePlan, members: Sequence[Member],
             if route.accepted and route.next_hop is not None:
                 senders = frozenset({str(route.next_hop)})  # an authorised other router
             withheld_from = set(route.withheld_from)
+            if route.rule == RPKI_INVALID_TAGGED:  # kept by the route servers, sent to nobody
+                withheld_from |= {m.asn for m in members if m.asn != member.asn}
             if route.accepted and route.blackhole:
                 assert exchange_plan.blackhole is not None  # only then are there such routes
                 senders = frozenset({str(exchange_plan.blackhole.next_hop(route.family))})
@@ -374,7 +378,8 @@ def verify(options: VerifyOptions, progress: Progress | None = None,
     if config.exchange.rpki is not None:
         routes, extra, roas = rpki_roas(routes, extra)
         switch = rpki_change_routes(routes, avoid_asns(config.exchange,
-                                                       snapshot.never_via_route_servers))
+                                                       snapshot.never_via_route_servers),
+                                    invalid_rule(config.exchange))
         if switch is not None:
             before, after, old, new = switch
             # Before the import-limit round, which may take sessions down.

@@ -72,9 +72,12 @@ RS = -1  # in control communities: the ASN of the route server the session goes 
 # NO_EXPORT added, except the members that opted out. The same request for space outside the
 # member's is refused as irr_prefix.
 BLACKHOLE = "blackhole"
+# With rpki.invalid: tag, the rpki_invalid routes: accepted by the route server with the tag
+# (RS, 1000, 4), and exported to no member.
+RPKI_INVALID_TAGGED = "rpki_invalid_tagged"
 ACCEPTING = (ACCEPT, WELL_KNOWN_COMMUNITIES, BLACKHOLE, LINK_LOCAL_NEXT_HOP, MORE_SPECIFIC,
              AUTHORISED_NEXT_HOP, GRACEFUL_SHUTDOWN, GRACEFUL_SHUTDOWN_ALTERNATIVE,
-             RPKI_BEFORE_CHANGE,
+             RPKI_BEFORE_CHANGE, RPKI_INVALID_TAGGED,
              MULTI_ROUTER_BEST, ALTERNATIVE_PATH, NOT_TO_MEMBER, ONLY_TO_MEMBER,
              PREPEND_TO_MEMBER, PREPEND_TO_ALL, STANDARD_NOT_TO_MEMBER, STANDARD_ONLY_TO_MEMBER,
              STANDARD_NOT_CONTROL)
@@ -343,10 +346,18 @@ def _rpki_invalid(f: _Family) -> TestRoute | None:
         f.valid.remove(clear)
         f.used.add(clear)
         network, isolated = clear, True
+    elif invalid_rule(f.exchange) == RPKI_INVALID_TAGGED:
+        return None  # kept when invalid, it would meet the IRR check: no proof of the tag
     else:
         network, isolated = f.claim(from_valid=False)[0], False
-    return f.route("rpki_invalid", network, (f.member.asn,), isolated=isolated,
+    return f.route(invalid_rule(f.exchange), network, (f.member.asn,), isolated=isolated,
                    roa_origin=foreign)
+
+
+def invalid_rule(exchange: Exchange) -> str:
+    """What an RPKI-invalid test route expects: filtered (reason 14), or kept and tagged."""
+    tagged = exchange.rpki is not None and exchange.rpki.invalid == "tag"
+    return RPKI_INVALID_TAGGED if tagged else "rpki_invalid"
 
 
 def _irr_prefix(f: _Family) -> TestRoute:
@@ -522,11 +533,13 @@ def rpki_roas(routes: Mapping[int, list[TestRoute]], extra: Sequence[Sequence[Te
 
 
 def rpki_change_routes(routes: Mapping[int, list[TestRoute]], avoid: frozenset[int],
+                       invalid: str = "rpki_invalid",
                        ) -> tuple[list[TestRoute], list[TestRoute], Roa, Roa] | None:
     """A ROA change while the lab runs, as two rounds: a member's route with a valid ROA
     (RPKI_BEFORE_CHANGE: accepted, tagged valid), then, announced unchanged, the same route
     after its ROA names another origin (rpki_invalid: the route server must re-check it and
-    withdraw it from every member, with no new UPDATE from the member). Returns the rounds and
+    withdraw it from every member, with no new UPDATE from the member; `invalid`: the rule it
+    then expects, invalid_rule's). Returns the rounds and
     the ROA before and after; None without a route to use."""
     for asn in sorted(routes):
         valid = next((r for r in routes[asn] if r.rule == ACCEPT and r.rpki_valid), None)
@@ -534,7 +547,7 @@ def rpki_change_routes(routes: Mapping[int, list[TestRoute]], avoid: frozenset[i
             continue
         foreign = next(a for a in _FOREIGN_ASNS if a != asn and a not in avoid)
         before = dataclasses.replace(valid, rule=RPKI_BEFORE_CHANGE)
-        after = dataclasses.replace(valid, rule="rpki_invalid", rpki_valid=False,
+        after = dataclasses.replace(valid, rule=invalid, rpki_valid=False,
                                     roa_origin=foreign)
         length = valid.network.prefixlen
         return [before], [after], Roa(valid.network, length, asn), \
