@@ -159,8 +159,10 @@ def expectations(exchange_plan: ExchangePlan, members: Sequence[Member],
     routers' sessions, all as the plan names them."""
     sessions = {r.name: (r, peer_sessions(r, exchange_plan))
                 for m in members for r in routers(m)}
+    # Members that take no blackhole routes, among those simulated (only their sessions are up).
+    simulated = {m.asn for m in members}
     refusing = {m.asn for server in exchange_plan.route_servers for m in server.members
-                if not m.receives_blackholes}
+                if not m.receives_blackholes and m.asn in simulated}
     result = []
     for member in members:
         for route in routes[member.asn]:
