@@ -82,7 +82,7 @@ def test_an_accepted_prefix_another_scenario_reuses_gets_no_roa() -> None:
 
 def test_the_roa_change_turns_one_valid_route_invalid() -> None:
     routes, _, _ = rpki_roas(_routes(), [])
-    change = rpki_change_routes(routes, frozenset())
+    change = rpki_change_routes(routes, load_checked(REPO).exchange, frozenset())
     assert change is not None
     (before,), (after,), old, new = change
     assert before.rule == RPKI_BEFORE_CHANGE and before.rpki_valid and before.accepted

@@ -9,13 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from rsgen.rules import REJECT_REASON_ID, RPKI_INFO_ID, RPKI_INVALID, RPKI_VALID, RULE_BY_CODE
+from rsgen.rules import REJECT_REASON_ID, RPKI_INFO_ID, RPKI_VALID, RULE_BY_CODE
 from rsgen.verification.birdc import BgpRoute, IpNetwork, ProtocolStatus
 from rsgen.verification.scenarios import (
     IMPORT_LIMIT,
     NO_EXPORT,
     ROUTE_LEAK,
-    RPKI_INVALID_TAGGED,
     TestRoute,
 )
 
@@ -97,10 +96,11 @@ def _route_server_view(expectation: Expectation, observation: Observation,
                         if r.protocol == protocol and r.network == route.network]
             filtered = [r for r in observation.filtered.get(server, ())
                         if r.protocol == protocol and r.network == route.network]
-            if accepted and route.rule == RPKI_INVALID_TAGGED and \
-                    (rs_asns[server], RPKI_INFO_ID, RPKI_INVALID) \
-                    not in accepted[0].large_communities:
-                state = "accepted without the RPKI invalid tag"
+            missing = [(rs_asns[server], a, b) for a, b in route.rs_tags
+                       if (rs_asns[server], a, b) not in accepted[0].large_communities] \
+                if accepted else []
+            if missing:
+                state = "accepted without " + ", ".join(map(str, missing))
             elif accepted:
                 state = "accepted"
             elif filtered:

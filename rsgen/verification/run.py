@@ -62,7 +62,6 @@ from rsgen.verification.scenarios import (
     avoid_asns,
     graceful_shutdown_routes,
     import_limit_routes,
-    invalid_rule,
     member_routes,
     rpki_change_routes,
     rpki_roas,
@@ -379,9 +378,8 @@ def verify(options: VerifyOptions, progress: Progress | None = None,
     change: tuple[int, list[Roa]] | None = None  # (round, ROAs from that round on)
     if config.exchange.rpki is not None:
         routes, extra, roas = rpki_roas(routes, extra)
-        switch = rpki_change_routes(routes, avoid_asns(config.exchange,
-                                                       snapshot.never_via_route_servers),
-                                    invalid_rule(config.exchange))
+        switch = rpki_change_routes(routes, config.exchange,
+                                    avoid_asns(config.exchange, snapshot.never_via_route_servers))
         if switch is not None:
             before, after, old, new = switch
             # Before the import-limit round, which may take sessions down.

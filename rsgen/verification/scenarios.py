@@ -18,7 +18,7 @@ from typing import Any
 
 from rsgen.model import Exchange, IrrData, Member
 from rsgen.policy import accepted_prefixes
-from rsgen.rules import RULE_BY_NAME, RULES
+from rsgen.rules import RPKI_INFO_ID, RPKI_INVALID, RULE_BY_NAME, RULES
 from rsgen.values import IPAddress, IPNetwork, PrefixRange, is_bogon_prefix
 from rsgen.verification.rtr import Roa
 
@@ -134,6 +134,9 @@ class TestRoute:
     # A blackhole request (sent with BLACKHOLE_COMMUNITY): an accepted one reaches receivers
     # with the exchange's blackhole next hop and NO_EXPORT, and not the members that opted out.
     blackhole: bool = False
+    # (info id, value) of large communities (RS, info id, value) the route servers must have
+    # added to it where they accept it (rpki.invalid: tag).
+    rs_tags: tuple[tuple[int, int], ...] = ()
     # IPv6: a link-local next hop sent beside the global one (only the speaker sends one).
     link_local: ipaddress.IPv6Address | None = None
     # Large communities the member sends; receivers must get each of them.
@@ -346,18 +349,21 @@ def _rpki_invalid(f: _Family) -> TestRoute | None:
         f.valid.remove(clear)
         f.used.add(clear)
         network, isolated = clear, True
-    elif invalid_rule(f.exchange) == RPKI_INVALID_TAGGED:
+    elif f.exchange.rpki is not None and f.exchange.rpki.invalid == "tag":
         return None  # kept when invalid, it would meet the IRR check: no proof of the tag
     else:
         network, isolated = f.claim(from_valid=False)[0], False
-    return f.route(invalid_rule(f.exchange), network, (f.member.asn,), isolated=isolated,
-                   roa_origin=foreign)
+    return _invalid_route(f.route("rpki_invalid", network, (f.member.asn,), isolated=isolated,
+                                  roa_origin=foreign), f.exchange)
 
 
-def invalid_rule(exchange: Exchange) -> str:
-    """What an RPKI-invalid test route expects: filtered (reason 14), or kept and tagged."""
-    tagged = exchange.rpki is not None and exchange.rpki.invalid == "tag"
-    return RPKI_INVALID_TAGGED if tagged else "rpki_invalid"
+def _invalid_route(route: TestRoute, exchange: Exchange) -> TestRoute:
+    """An RPKI-invalid test route as the exchange treats it: filtered (reason 14), or with
+    rpki.invalid: tag kept and tagged (RS, 1000, 4)."""
+    if exchange.rpki is None or exchange.rpki.invalid != "tag":
+        return dataclasses.replace(route, rule="rpki_invalid")
+    return dataclasses.replace(route, rule=RPKI_INVALID_TAGGED,
+                               rs_tags=((RPKI_INFO_ID, RPKI_INVALID),))
 
 
 def _irr_prefix(f: _Family) -> TestRoute:
@@ -403,6 +409,7 @@ def _family_routes(member: Member, irr: IrrData, exchange: Exchange, version: in
                      avoid_asns(exchange, never_via), never_via)
     routes: list[TestRoute] = []
     own_path = (member.asn,)
+    blackhole: TestRoute | None = None
     if family.valid:
         network, _ = family.claim()
         taken.add(network)
@@ -418,15 +425,18 @@ def _family_routes(member: Member, irr: IrrData, exchange: Exchange, version: in
         # One of its last host routes (the first more-specifics are other violations'
         # prefixes) that no other member's test route has: another member's accepted prefix
         # may cover this one.
-        host = next((h for h in _last_host_routes(network, 16) if h not in taken), None)
-        if blackholes and host is not None:
+        host = next((h for h in _host_routes(network) if h not in taken), None) \
+            if blackholes else None
+        if host is not None:
             family.used.add(host)
             taken.add(host)
             # With ROV, a ROA for another origin makes it RPKI-invalid: accepted all the same.
-            routes.append(family.route(
+            # Announced after the violating routes: with an import limit of 1 it starts the
+            # next round, and the filtered routes must share the first with the accepted one.
+            blackhole = family.route(
                 BLACKHOLE, host, own_path, isolated=True, communities=(BLACKHOLE_COMMUNITY,),
                 blackhole=True,
-                roa_origin=None if exchange.rpki is None else next(family.foreign())))
+                roa_origin=None if exchange.rpki is None else next(family.foreign()))
         extra = [a for a in member.extra_next_hops if a.version == version]
         if extra and family.valid:  # the member file's setting first: it is this member's
             network, _ = family.claim()
@@ -459,8 +469,8 @@ def _family_routes(member: Member, irr: IrrData, exchange: Exchange, version: in
         outside = next(n for n in family.outside
                        if not any(n.overlaps(e.network) for e in entries))
         family.used.add(outside)
-        host = ipaddress.ip_network((outside.broadcast_address, outside.max_prefixlen))
-        routes.append(family.route("irr_prefix", host, own_path, isolated=True,
+        routes.append(family.route("irr_prefix", next(_host_routes(outside)), own_path,
+                                   isolated=True,
                                    communities=(BLACKHOLE_COMMUNITY,), blackhole=True))
     applicable = {rule.name for rule in RULES if version in rule.families}
     for name, violation in VIOLATIONS.items():
@@ -468,14 +478,15 @@ def _family_routes(member: Member, irr: IrrData, exchange: Exchange, version: in
             route = violation(family)
             if route is not None:
                 routes.append(route)
+    if blackhole is not None:
+        routes.append(blackhole)
     return routes
 
 
-def _last_host_routes(network: IPNetwork, count: int) -> Iterator[IPNetwork]:
-    top = int(network.broadcast_address)
-    for offset in range(min(count, network.num_addresses)):
-        yield ipaddress.ip_network((top - offset, network.max_prefixlen)) \
-            if network.version == 4 else ipaddress.IPv6Network((top - offset, 128))
+def _host_routes(network: IPNetwork, count: int = 16) -> Iterator[IPNetwork]:
+    """Host routes of the network's last addresses, the last first."""
+    return (ipaddress.ip_network(a) for a in reversed(_last_hosts(network, count))
+            if a in network)
 
 
 def _unregistered_more_specific(entries: tuple[PrefixRange, ...], high: int, lan: IPNetwork,
@@ -532,14 +543,14 @@ def rpki_roas(routes: Mapping[int, list[TestRoute]], extra: Sequence[Sequence[Te
     return new_routes, [list(b) for b in extra], roas
 
 
-def rpki_change_routes(routes: Mapping[int, list[TestRoute]], avoid: frozenset[int],
-                       invalid: str = "rpki_invalid",
+def rpki_change_routes(routes: Mapping[int, list[TestRoute]], exchange: Exchange,
+                       avoid: frozenset[int],
                        ) -> tuple[list[TestRoute], list[TestRoute], Roa, Roa] | None:
     """A ROA change while the lab runs, as two rounds: a member's route with a valid ROA
     (RPKI_BEFORE_CHANGE: accepted, tagged valid), then, announced unchanged, the same route
     after its ROA names another origin (rpki_invalid: the route server must re-check it and
-    withdraw it from every member, with no new UPDATE from the member; `invalid`: the rule it
-    then expects, invalid_rule's). Returns the rounds and
+    withdraw it from every member, with no new UPDATE from the member; kept and tagged with
+    rpki.invalid: tag). Returns the rounds and
     the ROA before and after; None without a route to use."""
     for asn in sorted(routes):
         valid = next((r for r in routes[asn] if r.rule == ACCEPT and r.rpki_valid), None)
@@ -547,8 +558,8 @@ def rpki_change_routes(routes: Mapping[int, list[TestRoute]], avoid: frozenset[i
             continue
         foreign = next(a for a in _FOREIGN_ASNS if a != asn and a not in avoid)
         before = dataclasses.replace(valid, rule=RPKI_BEFORE_CHANGE)
-        after = dataclasses.replace(valid, rule=invalid, rpki_valid=False,
-                                    roa_origin=foreign)
+        after = _invalid_route(dataclasses.replace(valid, rpki_valid=False,
+                                                   roa_origin=foreign), exchange)
         length = valid.network.prefixlen
         return [before], [after], Roa(valid.network, length, asn), \
             Roa(valid.network, length, foreign)
