@@ -533,6 +533,7 @@ def _member(document: YamlDocument, problems: list[Problem]) -> Member | None:
         extra_next_hops=tuple(sorted((a for a in extra if a is not None),
                                      key=lambda a: (a.version, a.packed))),
         irr_more_specifics=bool(data.get("irr", {}).get("more_specifics", False)),
+        irr_tag=data.get("irr", {}).get("mode", "reject") == "tag",
         receives_blackholes=bool(data.get("blackhole", {}).get("receive", True)),
     )
 

@@ -240,6 +240,9 @@ class Member:
     extra_next_hops: tuple[IPAddress, ...] = ()
     # Accept more-specifics of registered prefixes down to the policy's maximum length.
     irr_more_specifics: bool = False
+    # IRR tag mode (member file irr.mode: tag): routes failing an IRR check are accepted,
+    # tagged (RS, IRR_INFO_ID, reason), instead of rejected.
+    irr_tag: bool = False
     # Receive other members' BLACKHOLE routes (member file blackhole.receive).
     receives_blackholes: bool = True
 

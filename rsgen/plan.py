@@ -37,7 +37,7 @@ from rsgen.policy import (
     max_prefixes,
     receive_limit,
 )
-from rsgen.rules import REJECT_REASON_ID, RPKI_INFO_ID, RPKI_INVALID, Scope, checks_for
+from rsgen.rules import IRR_INFO_ID, REJECT_REASON_ID, RPKI_INFO_ID, RPKI_INVALID, Scope, checks_for
 from rsgen.settings import Settings
 from rsgen.values import (
     AsSetName,
@@ -126,6 +126,7 @@ class MemberPlan:
     export_filter: str  # BIRD filter name: what this member receives
     families: tuple[FamilyPlan, ...]
     irr_more_specifics: bool  # the prefix lists admit more-specifics (member file)
+    irr_tag: bool  # IRR failures tagged (RS, IRR_INFO_ID, reason), not rejected (irr.mode)
     receives_blackholes: bool  # false: its export filter refuses BLACKHOLE routes
 
     def family(self, version: int) -> FamilyPlan | None:
@@ -203,6 +204,10 @@ class ExchangePlan:
     peering_lan: PeeringLan
     policy: PolicySettings
     reject_reason_id: int
+    # The route server's informational large communities (RS, id, value), which members'
+    # routes lose on arrival: RPKI results, and IRR failures of members in tag mode.
+    rpki_info_id: int
+    irr_info_id: int
     example_data: bool
     # PeeringDB's networks that are never reachable via route servers (the snapshot's list).
     never_via_route_servers: tuple[int, ...]
@@ -227,6 +232,8 @@ def plan(config: Config, snapshot: Snapshot, settings: Settings) -> ExchangePlan
         peering_lan=exchange.peering_lan,
         policy=exchange.policy,
         reject_reason_id=REJECT_REASON_ID,
+        rpki_info_id=RPKI_INFO_ID,
+        irr_info_id=IRR_INFO_ID,
         example_data=snapshot.example,
         never_via_route_servers=tuple(sorted(snapshot.never_via_route_servers)),
         rpki=None if exchange.rpki is None else RpkiPlan(
@@ -317,6 +324,7 @@ def _member(config: Config, snapshot: Snapshot, settings: Settings, server: Rout
         export_filter=bird_symbol("export", asn),
         families=tuple(families),
         irr_more_specifics=member.irr_more_specifics,
+        irr_tag=member.irr_tag,
         receives_blackholes=member.receives_blackholes,
     )
 

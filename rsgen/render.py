@@ -16,7 +16,7 @@ import jinja2
 import rsgen
 from rsgen.errors import InvalidInput
 from rsgen.plan import ExchangePlan, RouteServerPlan
-from rsgen.rules import RULE_BY_NAME, RULES_BY_CODE_ORDER, bird_reject
+from rsgen.rules import RULE_BY_NAME, RULES_BY_CODE_ORDER, bird_irr_tag, bird_reject
 from rsgen.values import (
     BOGON_ASN_RANGES,
     BOGON_PREFIXES_V4,
@@ -104,6 +104,11 @@ def bird_reject_statement(name: str) -> BirdText:
     return BirdText(bird_reject(name))
 
 
+def bird_irr_tag_statement(name: str) -> BirdText:
+    """The statement tagging a route that fails IRR rule `name` (irr.mode: tag)."""
+    return BirdText(bird_irr_tag(name))
+
+
 def rule_snippet(name: str) -> str:
     """The template of rule `name`'s check (rsgen.rules.Rule.snippet)."""
     return RULE_BY_NAME[name].snippet
@@ -129,7 +134,8 @@ def make_environment(templates: Path) -> jinja2.Environment:
     env.filters.update(prefix_set=bird_prefix_set, int_set=bird_int_set,
                        bird_string=bird_string, comment=safe_comment,
                        bird_password=bird_password)
-    env.globals.update(reject=bird_reject_statement, rules_by_code=RULES_BY_CODE_ORDER,
+    env.globals.update(reject=bird_reject_statement, irr_tag=bird_irr_tag_statement,
+                       rules_by_code=RULES_BY_CODE_ORDER,
                        snippet=rule_snippet, scope_of=rule_scope)
     return env
 

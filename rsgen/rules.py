@@ -24,6 +24,11 @@ RPKI_INFO_ID = 1000
 RPKI_VALID, RPKI_UNKNOWN = 1, 2
 # With rpki.invalid: tag, an invalid route is kept (never exported) with (RS, RPKI_INFO_ID, 4).
 RPKI_INVALID = 4
+# A member in IRR tag mode (member file irr.mode: tag, for onboarding): a route that fails an
+# IRR check is accepted with (RS, IRR_INFO_ID, code), code being the rule's reject reason
+# (9 origin not in the AS-SET, 12 prefix not registered), and exported with it.
+IRR_INFO_ID = 1001
+IRR_TAGGED_RULES = ("origin_as", "irr_prefix")
 
 
 class Scope(StrEnum):
@@ -113,3 +118,11 @@ def bird_reject(name: str) -> str:
     """
     rule = RULE_BY_NAME[name]
     return f'reject_because(member_asn, {rule.code}, "{rule.text}")'
+
+
+def bird_irr_tag(name: str) -> str:
+    """The BIRD statement that tags, instead of rejecting, a route failing IRR rule `name`
+    (a member in IRR tag mode; a template global)."""
+    rule = RULE_BY_NAME[name]
+    assert name in IRR_TAGGED_RULES, name
+    return f"bgp_large_community.add((RS_ASN, {IRR_INFO_ID}, {rule.code}))"

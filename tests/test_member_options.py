@@ -32,6 +32,7 @@ def _exchange(tmp_path: Path, extra: str, other: str = "") -> Path:
     ("next_hops: [198.51.100.45]\n", "is a router of another member (members/AS10745.yml)"),
     ("next_hops: [not-an-address]\n", "is 'not-an-address', not an IP address"),
     ("irr: {more_specifics: yes please}\n", "more_specifics"),
+    ("irr: {mode: lenient}\n", "mode"),
 ])
 def test_bad_member_options_are_refused_where_they_are(tmp_path: Path, extra: str,
                                                         message: str) -> None:
@@ -51,8 +52,10 @@ def test_two_members_cannot_share_a_next_hop(tmp_path: Path) -> None:
 
 def test_options_reach_the_model(tmp_path: Path) -> None:
     config = load_checked(_exchange(tmp_path, "next_hops: ['2001:db8::50', 198.51.100.50]\n"
-                                              "irr: {more_specifics: true}\n"))
+                                              "irr: {more_specifics: true, mode: tag}\n"))
     member = next(m for m in config.members if m.asn == 3333)
+    assert member.irr_tag
+    assert not next(m for m in config.members if m.asn == 10745).irr_tag
     assert member.extra_next_hops == (ipaddress.ip_address("198.51.100.50"),
                                       ipaddress.ip_address("2001:db8::50"))
     assert member.irr_more_specifics

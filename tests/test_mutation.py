@@ -16,7 +16,14 @@ import pytest
 
 from rsgen.rules import RULES, Rule
 from rsgen.verification.run import VerifyOptions, verify
-from rsgen.verification.scenarios import ACCEPT, LINK_LOCAL_NEXT_HOP, RPKI_BEFORE_CHANGE
+from rsgen.verification.scenarios import (
+    ACCEPT,
+    IRR_ORIGIN_TAGGED,
+    IRR_PREFIX_TAGGED,
+    LINK_LOCAL_NEXT_HOP,
+    RPKI_BEFORE_CHANGE,
+    WELL_KNOWN_COMMUNITIES,
+)
 from tests.helpers import REPO, copy_example
 
 # Two members that between them exercise every rule; the first is simulated by rsgen's
@@ -240,3 +247,45 @@ def test_verify_proves_rpki_invalid_routes_kept_and_never_exported(
     assert tagged, "no member had an RPKI-invalid test route to keep"
     failed = {(o.route.member_asn, o.route.rule) for o in report.outcomes if not o.ok}
     assert failed == (set() if template is None else tagged), failed
+
+
+# --- irr.mode: tag (AS137512 in the example) and the route server's own tags ---
+
+_TAG_MEMBERS = (137512, 23674)  # tagging; rejecting (and sending the spoofed tags)
+_FAIL = "{% set fail = irr_tag(rule_name) if member.irr_tag else reject(rule_name) %}"
+_TAGGED = {(137512, IRR_ORIGIN_TAGGED), (137512, IRR_PREFIX_TAGGED)}
+
+
+@pytest.mark.parametrize(("template", "old", "new", "expected"), [
+    (None, "", "", set()),
+    # IRR failures rejected after all (the origin route is outside the IRR list too).
+    ("rules/irr_prefix.conf.j2", _FAIL, "{% set fail = reject(rule_name) %}", _TAGGED),
+    ("rules/origin_as.conf.j2", "    {{ irr_tag(rule_name) }};\n", "    {{ reject(rule_name) }};\n",
+     {(137512, IRR_ORIGIN_TAGGED)}),
+    # Accepted, but without the tag.
+    ("rules/irr_prefix.conf.j2", _FAIL,
+     '{% set fail = "bgp_large_community.add((RS_ASN, 1, 1))" if member.irr_tag '
+     'else reject(rule_name) %}', _TAGGED),
+    # A blackhole request outside the tagging member's space accepted (tagged).
+    ("rules/irr_prefix.conf.j2", "blackhole_prefix_set }} then\n        {{ reject(rule_name) }};",
+     "blackhole_prefix_set }} then\n        {{ fail }};", {(137512, "irr_prefix")}),
+    # A member's own (RS, 1001, 12) or (RS, 1000, 1) passed on.
+    ("policy.conf.j2", "    bgp_large_community.delete([(RS_ASN, {{ plan.irr_info_id }}, *)]);\n",
+     "", {(23674, WELL_KNOWN_COMMUNITIES)}),
+    ("policy.conf.j2", "    bgp_large_community.delete([(RS_ASN, {{ plan.rpki_info_id }}, *)]);\n",
+     "", {(23674, WELL_KNOWN_COMMUNITIES)}),
+], ids=["as_built", "rejected", "origin_rejected", "untagged", "blackhole_space",
+        "member_irr_tag", "member_rpki_tag"])
+def test_verify_proves_irr_tag_mode_and_the_route_servers_own_tags(
+        template: str | None, old: str, new: str, expected: set[tuple[int, str]],
+        tmp_path: Path) -> None:
+    """AS137512's routes failing the IRR checks must be accepted with (RS, 1001, 9 and 12) and
+    reach the other members so; its blackhole requests outside its space stay refused; the
+    tags AS23674 sets itself must be gone. Each part broken in turn fails exactly its checks."""
+    templates = None if template is None else _replaced(tmp_path, template, old, new)
+    report = verify(VerifyOptions(copy_example(tmp_path / "ix"), members=_TAG_MEMBERS,
+                                  templates=templates))
+    cases = {(o.route.member_asn, o.route.rule) for o in report.outcomes}
+    assert _TAGGED | {(23674, WELL_KNOWN_COMMUNITIES), (137512, "irr_prefix")} <= cases
+    failed = {(o.route.member_asn, o.route.rule) for o in report.outcomes if not o.ok}
+    assert failed == expected, failed

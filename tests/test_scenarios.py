@@ -13,6 +13,8 @@ from rsgen.values import BOGON_PREFIXES_V6, is_bogon_prefix, outside_ipv6_global
 from rsgen.verification.scenarios import (
     ACCEPT,
     AUTHORISED_NEXT_HOP,
+    IRR_ORIGIN_TAGGED,
+    IRR_TAGGED,
     LINK_LOCAL_NEXT_HOP,
     MORE_SPECIFIC,
     NO_ADVERTISE,
@@ -45,7 +47,8 @@ def test_every_rule_has_a_route_per_member_and_family(crafted: bool) -> None:
     plan = _plan(crafted)
     for asn, routes in plan.items():
         for family in {r.family for r in routes}:
-            rules = {r.rule for r in routes if r.family == family}
+            # A member in IRR tag mode (AS137512) breaks the IRR rules with tagged routes.
+            rules = {IRR_TAGGED.get(r.rule, r.rule) for r in routes if r.family == family}
             expected = {rule.name for rule in RULES if family in rule.families}
             if not crafted:
                 expected.discard("as_set")
@@ -70,11 +73,22 @@ def test_accepted_routes_come_from_the_members_irr_list_and_are_unique() -> None
     (a receiving member sees one route per prefix)."""
     snapshot = read_snapshot(REPO)
     accepted = [r for routes in _plan().values() for r in routes if r.accepted]
-    # The example's member files set next_hops (AS38193) and irr.more_specifics (AS59257).
+    # The example's member files set next_hops (AS38193), irr.more_specifics (AS59257) and
+    # irr.mode: tag (AS137512, whose routes failing the IRR checks are accepted, tagged).
     assert {r.rule for r in accepted} == {ACCEPT, WELL_KNOWN_COMMUNITIES, AUTHORISED_NEXT_HOP,
-                                          MORE_SPECIFIC}
+                                          MORE_SPECIFIC, *IRR_TAGGED}
     assert len({r.network for r in accepted}) == len(accepted)
-    for route in accepted:
+    tagged = [r for r in accepted if r.rule in IRR_TAGGED]
+    assert {(r.member_asn, r.rule, r.family) for r in tagged} == {
+        (137512, rule, family) for rule in IRR_TAGGED for family in (4, 6)}
+    for route in tagged:
+        irr = snapshot.irr[route.member_asn]
+        registered = any(e.matches(route.network) for e in irr.prefixes(route.family))
+        foreign_origin = route.as_path[-1] not in irr.origins
+        assert foreign_origin == (route.rule == IRR_ORIGIN_TAGGED)
+        assert set(route.rs_tags) == ({(1001, 9)} if foreign_origin else set()) | (
+            set() if registered else {(1001, 12)})
+    for route in (r for r in accepted if r.rule not in IRR_TAGGED):
         irr = snapshot.irr[route.member_asn]
         entries = irr.ipv4 if route.family == 4 else irr.ipv6
         # Registered exactly, except the more-specific, which only the setting admits.

@@ -30,6 +30,7 @@ from rsgen.verification.scenarios import (
     GRACEFUL_SHUTDOWN,
     GRACEFUL_SHUTDOWN_ALTERNATIVE,
     IMPORT_LIMIT,
+    IRR_TAGGED,
     LINK_LOCAL_NEXT_HOP,
     MORE_SPECIFIC,
     MULTI_ROUTER_BEST,
@@ -95,7 +96,7 @@ def test_example_exchange_passes_every_rule(example: Path) -> None:
     assert rules_seen == {ACCEPT, WELL_KNOWN_COMMUNITIES, MULTI_ROUTER_BEST, ALTERNATIVE_PATH,
                           LINK_LOCAL_NEXT_HOP, AUTHORISED_NEXT_HOP, MORE_SPECIFIC,
                           GRACEFUL_SHUTDOWN, GRACEFUL_SHUTDOWN_ALTERNATIVE, RPKI_BEFORE_CHANGE,
-                          ROUTE_LEAK, BLACKHOLE, *_ANNOUNCEMENT_CONTROL_16_BIT,
+                          ROUTE_LEAK, BLACKHOLE, *_ANNOUNCEMENT_CONTROL_16_BIT, *IRR_TAGGED,
                           *(rule.name for rule in RULES)}
     assert len(report.members) == 8
     accepted = [o for o in report.outcomes if o.route.accepted]

@@ -152,6 +152,8 @@ def _received(route: TestRoute, routes: Sequence[BgpRoute], protocol: str,
         tagged = not route.rpki_valid or any(
             a in rs_asns and (b, c) == (RPKI_INFO_ID, RPKI_VALID)
             for a, b, c in seen.large_communities)
+        tagged = tagged and all(any((a, b, c) in seen.large_communities for a in rs_asns)
+                                for b, c in route.rs_tags)
         same = _same_path(route, seen) if path is None else \
             seen.as_path == path and not seen.as_path_has_set
         control = frozenset(rs_asns) if session_asn is None else frozenset({session_asn})
@@ -186,6 +188,7 @@ def compare(expectation: Expectation, observation: Observation,
             communities += f" and without the link-local next hop {route.link_local}"
         if route.rpki_valid:
             communities += f" and the RPKI valid tag (RS, {RPKI_INFO_ID}, {RPKI_VALID})"
+        communities += "".join(f" and the tag (RS, {b}, {c})" for b, c in route.rs_tags)
         if route.large_communities:
             communities += "".join(f" and large community ({a}, {b}, {c})"
                                    for a, b, c in route.large_communities)

@@ -23,6 +23,7 @@ from rsgen.verification.scenarios import (
     GRACEFUL_SHUTDOWN,
     GRACEFUL_SHUTDOWN_ALTERNATIVE,
     IMPORT_LIMIT,
+    IRR_TAGGED,
     LINK_LOCAL_NEXT_HOP,
     MORE_SPECIFIC,
     MULTI_ROUTER_BEST,
@@ -108,7 +109,7 @@ def print_table(report: VerifyReport, console: Console) -> None:
         name = outcome.route.rule
         column = ACCEPT if name == LINK_LOCAL_NEXT_HOP else \
             "rpki_invalid" if name == RPKI_INVALID_TAGGED else \
-            _OTHER if name in _OTHER_SCENARIOS else name
+            IRR_TAGGED.get(name, _OTHER if name in _OTHER_SCENARIOS else name)
         cells = rows.setdefault(key, {})
         if cells.get(column) != _FAIL:  # a column of several checks fails if one does
             cells[column] = _OK if outcome.ok else _FAIL
@@ -116,8 +117,10 @@ def print_table(report: VerifyReport, console: Console) -> None:
         table.add_row(f"AS{asn} v{family}", *(cells.get(c, "-") for c in columns))
     console.print(table, emoji=False)
     console.print("no-export: accepted with NO_EXPORT and NO_ADVERTISE, which must reach every "
-                  "other member; accept includes, for the member rsgen's speaker plays, its IPv6 "
-                  "route sent with a foreign link-local next hop, which must not reach anyone; "
+                  "other member, and with the route server's own tags, which must not; accept "
+                  "includes, for the member rsgen's speaker plays, its IPv6 route sent with a "
+                  "foreign link-local next hop, which must not reach anyone; "
+                  "origin and IRR columns of a member in IRR tag mode: accepted and tagged; "
                   "other: the blackhole, shared-prefix, graceful-shutdown, "
                   "announcement-control, import-limit, more-specific and extra next-hop "
                   "checks; "

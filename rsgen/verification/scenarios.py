@@ -18,14 +18,16 @@ from typing import Any
 
 from rsgen.model import Exchange, IrrData, Member
 from rsgen.policy import accepted_prefixes
-from rsgen.rules import RPKI_INFO_ID, RPKI_INVALID, RULE_BY_NAME, RULES
+from rsgen.rules import IRR_INFO_ID, RPKI_INFO_ID, RPKI_INVALID, RPKI_VALID, RULE_BY_NAME, RULES
 from rsgen.values import IPAddress, IPNetwork, PrefixRange, is_bogon_prefix
 from rsgen.verification.rtr import Roa
 
 ACCEPT = "accept"
 # Accepted like ACCEPT, but carrying the well-known communities NO_EXPORT and NO_ADVERTISE
 # (RFC 1997): meant for the receiving members, so the route server must pass the route on to
-# every other member with them intact instead of acting on them itself.
+# every other member with them intact instead of acting on them itself. It also carries the
+# route server's informational tags (RPKI valid, an IRR failure) as if the member had set them:
+# receivers must not get those.
 WELL_KNOWN_COMMUNITIES = "well_known_communities"
 # Two members announce the same prefix, one of them (M) with the shorter path and from only
 # one of its routers. MULTI_ROUTER_BEST is M's route: the best, which every other member
@@ -75,9 +77,15 @@ BLACKHOLE = "blackhole"
 # With rpki.invalid: tag, the rpki_invalid routes: accepted by the route server with the tag
 # (RS, 1000, 4), and exported to no member.
 RPKI_INVALID_TAGGED = "rpki_invalid_tagged"
+# A member in IRR tag mode (irr.mode: tag), its origin_as and irr_prefix routes: accepted, tagged
+# (RS, 1001, 9) and (RS, 1001, 12) (both where the route breaks both), and sent to every member
+# with the tags.
+IRR_ORIGIN_TAGGED = "irr_origin_tagged"
+IRR_PREFIX_TAGGED = "irr_prefix_tagged"
+IRR_TAGGED = {IRR_ORIGIN_TAGGED: "origin_as", IRR_PREFIX_TAGGED: "irr_prefix"}
 ACCEPTING = (ACCEPT, WELL_KNOWN_COMMUNITIES, BLACKHOLE, LINK_LOCAL_NEXT_HOP, MORE_SPECIFIC,
              AUTHORISED_NEXT_HOP, GRACEFUL_SHUTDOWN, GRACEFUL_SHUTDOWN_ALTERNATIVE,
-             RPKI_BEFORE_CHANGE, RPKI_INVALID_TAGGED,
+             RPKI_BEFORE_CHANGE, RPKI_INVALID_TAGGED, IRR_ORIGIN_TAGGED, IRR_PREFIX_TAGGED,
              MULTI_ROUTER_BEST, ALTERNATIVE_PATH, NOT_TO_MEMBER, ONLY_TO_MEMBER,
              PREPEND_TO_MEMBER, PREPEND_TO_ALL, STANDARD_NOT_TO_MEMBER, STANDARD_ONLY_TO_MEMBER,
              STANDARD_NOT_CONTROL)
@@ -97,6 +105,9 @@ _BOGON_CANDIDATES = {4: ("10.0.0.0/16", "172.16.0.0/16", "100.64.0.0/16", "198.1
 # Outside 2000::/3 but in no bogon list: only the global unicast check catches these.
 _NON_GLOBAL_UNICAST_V6 = ("fd00:1234::/32", "4000:1234::/32")
 _MAX_VALID_PER_FAMILY = 12
+# The route server's informational tags as a member may send them (RS: each route server's
+# ASN): RPKI valid, an IRR failure. The route server must remove them.
+_SPOOFED_TAGS = ((RS, RPKI_INFO_ID, RPKI_VALID), (RS, IRR_INFO_ID, 12))
 
 
 @dataclass(frozen=True)
@@ -135,7 +146,8 @@ class TestRoute:
     # with the exchange's blackhole next hop and NO_EXPORT, and not the members that opted out.
     blackhole: bool = False
     # (info id, value) of large communities (RS, info id, value) the route servers must have
-    # added to it where they accept it (rpki.invalid: tag).
+    # added to it where they accept it (rpki.invalid: tag, irr.mode: tag); receivers, if any,
+    # must get them too.
     rs_tags: tuple[tuple[int, int], ...] = ()
     # IPv6: a link-local next hop sent beside the global one (only the speaker sends one).
     link_local: ipaddress.IPv6Address | None = None
@@ -228,6 +240,7 @@ class _Family:
     valid: list[IPNetwork]  # registered prefixes no earlier check refuses, not yet used
     in_irr: set[IPNetwork]
     used: set[IPNetwork]
+    taken: set[IPNetwork]  # the exchange's accepted test prefixes (member_routes)
     outside: Iterator[IPNetwork]
     crafted: bool  # the member's simulated routers can send any UPDATE (rsgen's speaker)
     avoid: frozenset[int]  # ASNs whose presence in a path breaks a rule (transit-free, ...)
@@ -255,6 +268,19 @@ class _Family:
                       next_hop: IPAddress | None = None, **extra: Any) -> TestRoute:
         network, isolated = self.claim()
         return self.route(rule, network, path, isolated=isolated, next_hop=next_hop, **extra)
+
+    def irr_failure(self, route: TestRoute) -> TestRoute:
+        """A route that fails an IRR check (origin_as, irr_prefix) as the member's IRR mode
+        treats it: filtered, or in tag mode accepted with the tag of each IRR check it fails
+        (a route not isolated is outside the IRR list too), so its prefix is taken."""
+        if not self.member.irr_tag:
+            return route
+        self.taken.add(route.network)
+        tags = (("origin_as",) if route.rule == "origin_as" else ()) + \
+            (("irr_prefix",) if route.rule == "irr_prefix" or not route.isolated else ())
+        scenario = IRR_ORIGIN_TAGGED if route.rule == "origin_as" else IRR_PREFIX_TAGGED
+        return dataclasses.replace(route, rule=scenario, rs_tags=tuple(
+            (IRR_INFO_ID, RULE_BY_NAME[name].code) for name in tags))
 
 
 Violation = Callable[[_Family], "TestRoute | None"]
@@ -306,7 +332,8 @@ def _next_hop(f: _Family) -> TestRoute:
 def _origin_as(f: _Family) -> TestRoute | None:
     foreign = next((a for a in f.foreign() if a not in f.irr.origins),
                    None)
-    return None if foreign is None else f.on_registered("origin_as", (f.member.asn, foreign))
+    return None if foreign is None else \
+        f.irr_failure(f.on_registered("origin_as", (f.member.asn, foreign)))
 
 
 def _as_set(f: _Family) -> TestRoute | None:
@@ -368,7 +395,7 @@ def _invalid_route(route: TestRoute, exchange: Exchange) -> TestRoute:
 
 def _irr_prefix(f: _Family) -> TestRoute:
     network, _ = f.claim(from_valid=False)
-    return f.route("irr_prefix", network, (f.member.asn,), isolated=True)
+    return f.irr_failure(f.route("irr_prefix", network, (f.member.asn,), isolated=True))
 
 
 # The violating test route of every rule (rsgen.rules.RULES), by rule name: a rule without one
@@ -404,7 +431,7 @@ def _family_routes(member: Member, irr: IrrData, exchange: Exchange, version: in
     used = set(taken)  # this member's own prefixes must differ from each other, too
     # Outside what the route server accepts: with irr.more_specifics that is wider.
     accepted = accepted_prefixes(member, irr, exchange.policy, version)
-    family = _Family(member, irr, exchange, version, lan, valid, set(valid), used,
+    family = _Family(member, irr, exchange, version, lan, valid, set(valid), used, taken,
                      _outside_prefixes(accepted, version, low, high, lan, used), crafted,
                      avoid_asns(exchange, never_via), never_via)
     routes: list[TestRoute] = []
@@ -446,8 +473,10 @@ def _family_routes(member: Member, irr: IrrData, exchange: Exchange, version: in
         if family.valid:  # before the violating routes: a second registered prefix is rarer
             tagged, _ = family.claim()
             taken.add(tagged)
+            # It also claims the route server's informational tags, which must be gone.
             routes.append(family.route(WELL_KNOWN_COMMUNITIES, tagged, own_path, isolated=True,
-                                       communities=(NO_EXPORT, NO_ADVERTISE)))
+                                       communities=(NO_EXPORT, NO_ADVERTISE),
+                                       control_large_communities=_SPOOFED_TAGS))
     else:
         family.longer = _more_specific(next(family.outside), high + 1)
     if crafted and exchange.policy.bgp_roles:
@@ -749,7 +778,7 @@ def announcement_control_routes(members: Sequence[Member],
                for v in (4, 6)}
     per_member = [sorted((r for r in regular.get(m.asn, ())
                           if r.accepted and r.as_path == (m.asn,) and not r.crafted
-                          and not r.blackhole),
+                          and not r.blackhole and not r.rs_tags),
                          key=lambda r: (r.rule == ACCEPT, r.family))
                   for m in members]
     pool: list[TestRoute] = []
