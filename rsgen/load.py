@@ -534,6 +534,7 @@ def _member(document: YamlDocument, problems: list[Problem]) -> Member | None:
                                      key=lambda a: (a.version, a.packed))),
         irr_more_specifics=bool(data.get("irr", {}).get("more_specifics", False)),
         irr_tag=data.get("irr", {}).get("mode", "reject") == "tag",
+        add_path=bool(data.get("add_path", False)),
         receives_blackholes=bool(data.get("blackhole", {}).get("receive", True)),
     )
 

@@ -243,6 +243,8 @@ class Member:
     # IRR tag mode (member file irr.mode: tag): routes failing an IRR check are accepted,
     # tagged (RS, IRR_INFO_ID, reason), instead of rejected.
     irr_tag: bool = False
+    # ADD-PATH towards the member: every accepted path, not only the best (member file).
+    add_path: bool = False
     # Receive other members' BLACKHOLE routes (member file blackhole.receive).
     receives_blackholes: bool = True
 

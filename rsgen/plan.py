@@ -128,6 +128,7 @@ class MemberPlan:
     irr_more_specifics: bool  # the prefix lists admit more-specifics (member file)
     irr_tag: bool  # IRR failures tagged (RS, IRR_INFO_ID, reason), not rejected (irr.mode)
     receives_blackholes: bool  # false: its export filter refuses BLACKHOLE routes
+    add_path: bool  # ADD-PATH tx on its sessions: every path its export filter admits
 
     def family(self, version: int) -> FamilyPlan | None:
         return next((f for f in self.families if f.version == version), None)
@@ -326,6 +327,7 @@ def _member(config: Config, snapshot: Snapshot, settings: Settings, server: Rout
         irr_more_specifics=member.irr_more_specifics,
         irr_tag=member.irr_tag,
         receives_blackholes=member.receives_blackholes,
+        add_path=member.add_path,
     )
 
 

@@ -1,19 +1,22 @@
-"""Member-file options: extra next hops (next_hops) and more-specifics of registered prefixes
-(irr.more_specifics): what load accepts, and what the plan makes of them."""
+"""Member-file options: extra next hops (next_hops), more-specifics of registered prefixes
+(irr.more_specifics), IRR tag mode (irr.mode) and ADD-PATH (add_path): what load accepts, and
+what the plan and the configs make of them."""
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from pathlib import Path
 
 import pytest
 
+from rsgen.builder import build
 from rsgen.errors import InvalidInput
 from rsgen.load import load_checked
 from rsgen.model import IrrData, Member, PolicySettings, Session
 from rsgen.policy import accepted_prefixes
 from rsgen.values import PrefixRange
-from tests.helpers import build_tree
+from tests.helpers import REPO, build_tree, copy_example, source_settings
 from tests.test_refresh import EXCHANGE
 
 
@@ -33,6 +36,7 @@ def _exchange(tmp_path: Path, extra: str, other: str = "") -> Path:
     ("next_hops: [not-an-address]\n", "is 'not-an-address', not an IP address"),
     ("irr: {more_specifics: yes please}\n", "more_specifics"),
     ("irr: {mode: lenient}\n", "mode"),
+    ("add_path: sometimes\n", "add_path"),
 ])
 def test_bad_member_options_are_refused_where_they_are(tmp_path: Path, extra: str,
                                                         message: str) -> None:
@@ -52,10 +56,12 @@ def test_two_members_cannot_share_a_next_hop(tmp_path: Path) -> None:
 
 def test_options_reach_the_model(tmp_path: Path) -> None:
     config = load_checked(_exchange(tmp_path, "next_hops: ['2001:db8::50', 198.51.100.50]\n"
-                                              "irr: {more_specifics: true, mode: tag}\n"))
+                                              "irr: {more_specifics: true, mode: tag}\n"
+                                              "add_path: true\n"))
     member = next(m for m in config.members if m.asn == 3333)
-    assert member.irr_tag
-    assert not next(m for m in config.members if m.asn == 10745).irr_tag
+    assert member.irr_tag and member.add_path
+    other = next(m for m in config.members if m.asn == 10745)
+    assert not other.irr_tag and not other.add_path
     assert member.extra_next_hops == (ipaddress.ip_address("198.51.100.50"),
                                       ipaddress.ip_address("2001:db8::50"))
     assert member.irr_more_specifics
@@ -70,3 +76,26 @@ def test_more_specifics_widen_but_never_narrow() -> None:
     wide = Member(3333, "A", plain.sessions, irr_more_specifics=True)
     assert [p.bird() for p in accepted_prefixes(wide, irr, policy, 4)] == [
         "10.0.0.0/8{8,26}", "192.0.2.0/23{23,24}", "198.51.100.0/24"]
+
+
+def test_add_path_only_on_the_sessions_of_members_that_ask(tmp_path: Path) -> None:
+    """AS38193 of the example sets add_path: each of its channels sends every path, nobody
+    else's does (bird -p accepts the config: build runs it)."""
+    directory = copy_example(tmp_path / "ix")
+    build(directory, offline=True, settings=source_settings())
+    config = (directory / "out" / "rs1.conf").read_text(encoding="utf-8")
+    sessions = re.findall(r"protocol bgp (\S+) \{\n(.*?)\n\}", config, re.S)
+    adding = {name for name, body in sessions if "        add paths tx;\n" in body}
+    assert adding == {"AS38193_192_0_2_31", "AS38193_2001_db8_ffff__31"}
+    assert all("add paths" not in body for name, body in sessions if name not in adding)
+
+
+def test_the_speaker_never_plays_a_member_with_add_path() -> None:
+    """rsgen's speaker cannot receive several paths: a member with add_path is simulated by
+    BIRD (with `add paths rx`), even where it would otherwise be the speaker's choice."""
+    from rsgen.verification.run import speaking_members
+
+    members = {m.asn: m for m in load_checked(REPO).members}
+    assert members[38193].add_path
+    assert speaking_members([members[38193], members[45669]]) == {45669}
+    assert speaking_members([members[38193]]) == set()

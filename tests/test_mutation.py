@@ -18,6 +18,8 @@ from rsgen.rules import RULES, Rule
 from rsgen.verification.run import VerifyOptions, verify
 from rsgen.verification.scenarios import (
     ACCEPT,
+    ALTERNATIVE_PATH,
+    GRACEFUL_SHUTDOWN,
     IRR_ORIGIN_TAGGED,
     IRR_PREFIX_TAGGED,
     LINK_LOCAL_NEXT_HOP,
@@ -289,3 +291,22 @@ def test_verify_proves_irr_tag_mode_and_the_route_servers_own_tags(
     assert _TAGGED | {(23674, WELL_KNOWN_COMMUNITIES), (137512, "irr_prefix")} <= cases
     failed = {(o.route.member_asn, o.route.rule) for o in report.outcomes if not o.ok}
     assert failed == expected, failed
+
+
+# --- ADD-PATH (AS38193 of the example sets add_path) ---
+
+@pytest.mark.parametrize("mutated", [False, True], ids=["as_built", "no_add_path"])
+def test_verify_proves_add_path(mutated: bool, tmp_path: Path) -> None:
+    """AS38193 must receive the paths that are not the best too: AS137512's path for the prefix
+    PTCL (AS17557) also announces, and its graceful-shutdown path, which only PTCL gets as
+    its best. Without `add paths tx` it gets the best alone, and verify fails for exactly
+    those checks."""
+    templates = _without(tmp_path, "member.conf.j2", "        add paths tx;\n") if mutated \
+        else None
+    report = verify(VerifyOptions(copy_example(tmp_path / "ix"), members=(17557, 137512, 38193),
+                                  templates=templates))
+    second = {(o.route.member_asn, o.route.rule) for o in report.outcomes
+              if o.route.rule in (ALTERNATIVE_PATH, GRACEFUL_SHUTDOWN)}
+    assert second == {(137512, ALTERNATIVE_PATH), (137512, GRACEFUL_SHUTDOWN)}
+    failed = {(o.route.member_asn, o.route.rule) for o in report.outcomes if not o.ok}
+    assert failed == (second if mutated else set()), failed

@@ -133,7 +133,8 @@ def render_peer(env: jinja2.Environment, router: Router, sessions: Sequence[Peer
                 routes: Sequence[TestRoute], round_number: int) -> str:
     return env.get_template(PEER_TEMPLATE).render(
         asn=router.member.asn, name=safe_comment(router.member.name),
-        router_id=router.router_id, sessions=sessions, routes=routes, round=round_number)
+        router_id=router.router_id, sessions=sessions, routes=routes, round=round_number,
+        add_path=router.member.add_path)
 
 
 def spawn_bird(lab: Lab, host: str, bird: str, log: Path) -> None:

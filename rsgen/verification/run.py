@@ -162,6 +162,9 @@ def expectations(exchange_plan: ExchangePlan, members: Sequence[Member],
     simulated = {m.asn for m in members}
     refusing = {m.asn for server in exchange_plan.route_servers for m in server.members
                 if not m.receives_blackholes and m.asn in simulated}
+    # Members with ADD-PATH also receive the paths that are not the best.
+    every_path = {m.asn for server in exchange_plan.route_servers for m in server.members
+                  if m.add_path}
     result = []
     for member in members:
         for route in routes[member.asn]:
@@ -185,7 +188,8 @@ def expectations(exchange_plan: ExchangePlan, members: Sequence[Member],
             receivers = {name: tuple(p.name for p in peers if p.version == route.family)
                          for name, (router, peers) in sessions.items()
                          if router.member.asn != member.asn
-                         and route.receiver_asn in (None, router.member.asn)
+                         and (route.receiver_asn in (None, router.member.asn)
+                              or router.member.asn in every_path)
                          and router.member.asn not in route.not_to}
             withheld = {name: receivers.pop(name) for name, (router, _) in sessions.items()
                         if name in receivers and router.member.asn in withheld_from}
@@ -328,9 +332,11 @@ def _check_tools(settings: Settings) -> None:
 def speaking_members(members: Sequence[Member]) -> set[int]:
     """The members whose routers rsgen's speaker plays instead of BIRD, so that verify also
     sends what BIRD cannot (AS_SET paths, link-local next hops): one, the first (by ASN) with
-    no BGP password (the speaker cannot sign TCP MD5), preferring one with IPv6 sessions.
-    The others stay BIRD, which checks that both kinds of peer see the same route servers."""
-    candidates = [m for m in members if all(s.password_env is None for s in m.sessions)]
+    no BGP password (the speaker cannot sign TCP MD5) and no ADD-PATH (it cannot receive
+    several paths), preferring one with IPv6 sessions. The others stay BIRD, which checks
+    that both kinds of peer see the same route servers."""
+    candidates = [m for m in members if all(s.password_env is None for s in m.sessions)
+                  and not m.add_path]
     with_v6 = [m for m in candidates if any(s.ip.version == 6 for s in m.sessions)]
     chosen = (with_v6 or candidates)[:1]
     return {m.asn for m in chosen}

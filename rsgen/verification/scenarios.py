@@ -125,7 +125,8 @@ class TestRoute:
     # The one session address (so the one router) of the member that announces it; None:
     # every router of the member does.
     sender: IPAddress | None = None
-    # Only this member's routers must receive it (ALTERNATIVE_PATH); None: every other member.
+    # Not the best path: only this member's routers must receive it (ALTERNATIVE_PATH,
+    # GRACEFUL_SHUTDOWN), and members with ADD-PATH; None: every other member.
     receiver_asn: int | None = None
     # Members that must not be expected to receive it (beside the sender): they would drop
     # it, or never get it, for a reason of their own (the path holds their ASN).
