@@ -10,11 +10,12 @@ import pytest
 
 from rsgen.errors import InvalidInput
 from rsgen.load import load_checked
-from rsgen.model import RtrServer
+from rsgen.model import Config, RtrServer
 from rsgen.plan import plan
 from rsgen.settings import Settings
 from rsgen.snapshot import read_snapshot
-from rsgen.verification.run import rtr_hosts
+from rsgen.verification.peers import routers
+from rsgen.verification.run import lab_hosts, rtr_hosts
 from rsgen.verification.scenarios import (
     ACCEPT,
     RPKI_BEFORE_CHANGE,
@@ -92,13 +93,39 @@ def test_the_roa_change_turns_one_valid_route_invalid() -> None:
     assert new.asn != old.asn
 
 
-def test_verify_refuses_rtr_caches_it_cannot_place() -> None:
+def _with_caches(*addresses: str) -> Config:
     config = load_checked(REPO)
     assert config.exchange.rpki is not None
-    outside = dataclasses.replace(config.exchange.rpki, rtr_servers=(
-        RtrServer(ipaddress.ip_address("203.0.113.5")),))
-    moved = dataclasses.replace(config, exchange=dataclasses.replace(config.exchange,
-                                                                     rpki=outside))
-    with pytest.raises(InvalidInput, match=r"203\.0\.113\.5 is outside it"):
-        rtr_hosts(moved)
-    assert [name for name, _ in rtr_hosts(config)] == ["RTR-1", "RTR-2"]
+    rpki = dataclasses.replace(config.exchange.rpki, rtr_servers=tuple(
+        RtrServer(ipaddress.ip_address(a)) for a in addresses))
+    return dataclasses.replace(config, exchange=dataclasses.replace(config.exchange, rpki=rpki))
+
+
+@pytest.mark.parametrize(("addresses", "message"), [
+    (("127.0.0.1",), r"cannot place the RTR cache 127\.0\.0\.1: .*not loopback"),
+    (("::1",), r"cannot place the RTR cache ::1"),
+    (("fe80::1",), r"cannot place the RTR cache fe80::1"),
+    (("203.0.113.5", "203.0.113.5"), r"one RTR cache per address; 203\.0\.113\.5 has several"),
+])
+def test_verify_refuses_rtr_caches_it_cannot_place(addresses: tuple[str, ...],
+                                                    message: str) -> None:
+    with pytest.raises(InvalidInput, match=message):
+        rtr_hosts(_with_caches(*addresses))
+
+
+def test_rtr_caches_off_the_peering_lan_are_reached_on_link() -> None:
+    """A cache on a management network: its lab host has that address alone and reaches the
+    LAN on-link, and each route server reaches it on-link in its family."""
+    assert [name for name, _ in rtr_hosts(load_checked(REPO))] == ["RTR-1", "RTR-2"]
+    config = _with_caches("203.0.113.5", "2001:db8:cafe::5", "192.0.2.250")
+    hosts = {h.name: h for h in lab_hosts(config, config.members)}
+    assert [str(a) for a in hosts["RTR-1"].addresses] == ["203.0.113.5/32"]
+    assert [str(n) for n in hosts["RTR-1"].on_link] == ["192.0.2.0/24"]
+    assert [str(a) for a in hosts["RTR-2"].addresses] == ["2001:db8:cafe::5/128"]
+    assert [str(n) for n in hosts["RTR-2"].on_link] == ["2001:db8:ffff::/64"]
+    assert [str(a) for a in hosts["RTR-3"].addresses] == ["192.0.2.250/24"]
+    assert hosts["RTR-3"].on_link == ()
+    for server in ("rs1", "rs2"):
+        assert [str(n) for n in hosts[server].on_link] == ["203.0.113.5/32",
+                                                           "2001:db8:cafe::5/128"]
+    assert all(hosts[r.name].on_link == () for m in config.members for r in routers(m))

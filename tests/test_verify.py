@@ -453,3 +453,24 @@ def test_table_shows_the_shared_prefix_and_limit_checks_in_one_column() -> None:
         cells = [c.strip() for c in row.split("│") if c.strip()]
         assert header.rstrip(" ┃").endswith("other")
         assert cells[1] == "ok" and cells[-1] == cell, row
+
+
+def test_rtr_caches_off_the_peering_lan(example: Path) -> None:
+    """RTR caches on a management network, as exchanges run them: the lab places them there
+    (route servers reach them on-link), the configs run unmodified, and ROV is proved as on
+    the LAN: invalid routes filtered with reason 14, valid ones tagged."""
+    exchange = example / "exchange.yml"
+    text = exchange.read_text()
+    for old, new in (("{host: 192.0.2.250, port: 3323}", "{host: 203.0.113.250, port: 3323}"),
+                     ('{host: "2001:db8:ffff::250", port: 3323}',
+                      '{host: "2001:db8:cafe::250", port: 3323}')):
+        assert text.count(old) == 1
+        text = text.replace(old, new)
+    exchange.write_text(text)
+    report = verify(VerifyOptions(example, members=(23674, 58453)))
+    assert [(o.route.member_asn, o.route.rule) for o in report.outcomes if not o.ok] == []
+    invalid = {(o.route.member_asn, o.route.family) for o in report.outcomes
+               if o.route.rule == "rpki_invalid"}
+    valid = {(o.route.member_asn, o.route.family) for o in report.outcomes
+             if o.route.rpki_valid}
+    assert invalid and valid

@@ -149,10 +149,13 @@ class LabError(RsgenError):
 
 @dataclass(frozen=True)
 class HostSpec:
-    """One host on the peering LAN: a short logical name and its addresses on the LAN port."""
+    """One host on the peering LAN: a short logical name and its addresses on the LAN port,
+    and networks it reaches directly on that port although they are not the LAN's (an RTR
+    cache off the peering LAN, which the route servers reach by an on-link route)."""
 
     name: str
     addresses: tuple[Address, ...]
+    on_link: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = ()
 
 
 class Lab:
@@ -384,6 +387,7 @@ def _host_lines(index: int, host: HostSpec) -> list[str]:
         nodad = " nodad" if address.version == 6 else ""  # no DAD on a LAN we built ourselves
         lines.append(f"addr add {address.with_prefixlen} dev {HOST_INTERFACE}{nodad}")
     lines.append(f"link set {HOST_INTERFACE} up")
+    lines += [f"route add {network} dev {HOST_INTERFACE}" for network in host.on_link]
     return lines
 
 

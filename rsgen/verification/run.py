@@ -288,7 +288,8 @@ def scenario_routes(config: Config, snapshot: Snapshot, exchange_plan: ExchangeP
     return [batch for batch in (alternative, shutdown, control, limited) if batch]
 
 
-def _hosts(config: Config, members: Sequence[Member]) -> list[HostSpec]:
+def lab_hosts(config: Config, members: Sequence[Member]) -> list[HostSpec]:
+    """Every host of the lab: route servers, member routers, RTR caches."""
     lan = config.exchange.peering_lan
 
     def interface(address: IPAddress) -> ipaddress.IPv4Interface | ipaddress.IPv6Interface:
@@ -296,30 +297,60 @@ def _hosts(config: Config, members: Sequence[Member]) -> list[HostSpec]:
         assert network is not None  # load() checked every address is inside the LAN
         return ipaddress.ip_interface(f"{address}/{network.prefixlen}")
 
-    hosts = [HostSpec(s.name, tuple(interface(a) for a in s.addresses()))
+    caches = rtr_hosts(config)
+    # RTR caches off the peering LAN (a management network, in real life) sit on the lab's
+    # one LAN too, with their address alone; the route servers reach them by on-link routes.
+    off_lan = tuple(ipaddress.ip_network(s.address) for _, s in caches
+                    if not lan.contains(s.address))
+    hosts = [HostSpec(s.name, tuple(interface(a) for a in s.addresses()),
+                      on_link=tuple(n for n in off_lan
+                                    if any(a.version == n.version for a in s.addresses())))
              for s in config.exchange.route_servers]
     hosts += [HostSpec(r.name, tuple(interface(a) for a in r.addresses))
               for m in members for r in routers(m)]
-    hosts += [HostSpec(name, (interface(server.address),))
-              for name, server in rtr_hosts(config)]
+    for name, server in caches:
+        if lan.contains(server.address):
+            hosts.append(HostSpec(name, (interface(server.address),)))
+        else:
+            network = lan.network(server.address.version)
+            assert network is not None  # rtr_hosts refused it otherwise
+            hosts.append(HostSpec(name, (ipaddress.ip_interface(server.address),),
+                                  on_link=(network,)))
     return hosts
 
 
 def rtr_hosts(config: Config) -> list[tuple[str, RtrServer]]:
     """The lab host of each RTR cache (a name no route server or member router can have), at
-    the address the route servers connect to: which must be on the peering LAN, the only
-    network the lab has."""
+    the address the route servers connect to: on the peering LAN, or off it on a network of
+    its own that the route servers reach directly (any unicast address of a family the
+    peering LAN has). One cache per address."""
     rpki = config.exchange.rpki
     if rpki is None:
         return []
     lan = config.exchange.peering_lan
-    outside = [s for s in rpki.rtr_servers if not lan.contains(s.address)]
-    if outside:
+    for server in rpki.rtr_servers:
+        address = server.address
+        if lan.network(address.version) is None:
+            raise InvalidInput(
+                f"rsgen verify cannot place the RTR cache {address}: the peering LAN has no "
+                f"IPv{address.version}, so the lab's route servers have no such address",
+                hint="verify an exchange.yml copy whose rpki.rtr_servers use the peering "
+                     "LAN's address family (the route servers' configs are otherwise the same)")
+        if address.is_loopback or address.is_link_local or address.is_multicast or \
+                address.is_unspecified:
+            raise InvalidInput(
+                f"rsgen verify cannot place the RTR cache {address}: the lab runs caches on "
+                f"hosts of their own, reached over the network (not loopback, link-local or "
+                f"multicast addresses)",
+                hint="verify an exchange.yml copy whose rpki.rtr_servers are unicast "
+                     "addresses (the route servers' configs are otherwise the same)")
+    addresses = [s.address for s in rpki.rtr_servers]
+    twice = sorted({str(a) for a in addresses if addresses.count(a) > 1})
+    if twice:
         raise InvalidInput(
-            f"rsgen verify runs RTR caches only on the peering LAN; "
-            f"{', '.join(str(s.address) for s in outside)} is outside it",
-            hint="verify an exchange.yml copy whose rpki.rtr_servers are peering-LAN "
-                 "addresses (the route servers' configs are otherwise the same)")
+            f"rsgen verify runs one RTR cache per address; {', '.join(twice)} has several "
+            f"rpki.rtr_servers entries",
+            hint="verify an exchange.yml copy with one rpki.rtr_servers entry per address")
     return [(f"RTR-{index + 1}", server) for index, server in enumerate(rpki.rtr_servers)]
 
 
@@ -405,7 +436,7 @@ def verify(options: VerifyOptions, progress: Progress | None = None,
     report = VerifyReport(config.exchange.name, [s.name for s in servers],
                           [m.asn for m in members], workdir=workdir)
     try:
-        with terminate_on_signals(), Lab(_hosts(config, members), workdir,
+        with terminate_on_signals(), Lab(lab_hosts(config, members), workdir,
                                          confine=confine) as lab:
             # The RTR caches first: a route server that finds none waits its retry interval.
             for name, rtr in caches:
