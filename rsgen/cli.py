@@ -172,6 +172,9 @@ def _print_refresh(report: Any) -> list[str]:
         f"; PeeringDB lists {never_via} network(s) as never via route servers"
     _echo(f"refreshed {len(report.updated)} member(s); "
           f"{len(report.changed_files)} snapshot file(s) changed{listed}")
+    cost = getattr(report, "irr_cost", None)
+    if cost:
+        _echo(cost, err=True)
     return lines
 
 

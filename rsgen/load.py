@@ -331,11 +331,14 @@ def _load_exchange(directory: Path, problems: list[Problem]) -> Exchange | None:
                                   float(pdb_raw.get("timeout", defaults_pdb.timeout_seconds)))
     irr_raw = data.get("irr", {})
     defaults_irr = IrrSettings()
-    irr = IrrSettings(irr_raw.get("host", defaults_irr.host),
+    hosts = irr_raw.get("host", defaults_irr.host)
+    hosts = [hosts] if isinstance(hosts, str) else list(hosts)
+    irr = IrrSettings(hosts[0],
                       tuple(irr_raw.get("sources", defaults_irr.sources)),
                       float(irr_raw.get("timeout", defaults_irr.timeout_seconds)),
                       irr_raw.get("parallel", defaults_irr.parallel),
-                      irr_raw.get("max_shrink_percent", defaults_irr.max_shrink * 100) / 100)
+                      irr_raw.get("max_shrink_percent", defaults_irr.max_shrink * 100) / 100,
+                      fallback_hosts=tuple(hosts[1:]))
     policy_raw = dict(data.get("policy", {}))
     if "max_prefix_action" in policy_raw:
         policy_raw["max_prefix_action"] = MaxPrefixAction(policy_raw["max_prefix_action"])

@@ -157,6 +157,12 @@ class IrrSettings:
     parallel: int = 4
     # Share of a member's prefix or origin list a refresh may take away (rsgen.guard).
     max_shrink: float = 0.5
+    # More IRR hosts to try, in order, for a member whose expansion `host` fails.
+    fallback_hosts: tuple[str, ...] = ()
+
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        return (self.host, *self.fallback_hosts)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
+import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,7 @@ class RefreshReport:
     # list was kept (the shrink guard refused the new one).
     never_via_written: int | None = None
     never_via_kept: str | None = None
+    irr_cost: str | None = None  # what the IRR expansion cost (IrrStats.describe)
 
 
 def refresh(directory: Path, *, only: Sequence[int] | None = None,
@@ -171,9 +173,13 @@ def _refresh(directory: Path, config: Config, settings: Settings, *,
     irr = _irr_settings(config, settings.irr_host)
     policy = config.exchange.policy
     hints: dict[int, str] = {}
+    stats = irr_source.IrrStats()
+    started = time.monotonic()
     results, failures = irr_source.fetch_many(
         requests, irr, max_length4=policy.ipv4_max_length,
-        max_length6=policy.ipv6_max_length, bgpq4=bgpq4, on_done=progress, hints=hints)
+        max_length6=policy.ipv6_max_length, bgpq4=bgpq4, on_done=progress, hints=hints,
+        stats=stats)
+    report.irr_cost = stats.describe(time.monotonic() - started)
     report.failed.update(failures)
     for hint in hints.values():
         if hint not in report.hints:
@@ -288,5 +294,7 @@ def _warn(report: RefreshReport, asn: int, text: str) -> None:
 
 def _irr_settings(config: Config, irr_host: str | None) -> IrrSettings:
     settings = config.exchange.irr
-    return dataclasses.replace(settings, host=irr_host) if irr_host else settings
+    # --irr-host names the one host to ask (a test server, a local mirror): no fallbacks.
+    return dataclasses.replace(settings, host=irr_host, fallback_hosts=()) if irr_host \
+        else settings
 

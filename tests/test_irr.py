@@ -5,6 +5,7 @@ The fixture RPSL is tests/fixtures/rpsl/default.rpsl; its comments say what each
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 import time
@@ -424,10 +425,81 @@ def test_fetch_many_gives_up_on_a_dead_server(make_irr_server: MakeIrrServer) ->
     dead = make_irr_server(mode="hang")
     dead_settings = IrrSettings(host=dead.host, sources=("RIPE",), timeout_seconds=0.5,
                                 parallel=2)
-    requests = {asn: names("AS-AS112") for asn in range(200100, 200112)}
+    requests = {asn: names(f"AS-RSGEN-{asn}") for asn in range(200100, 200112)}
     results, failures = irr.fetch_many(requests, dead_settings, max_length4=24,
                                        max_length6=48)
     assert results == {} and sorted(failures) == sorted(requests)
     not_tried = [asn for asn, why in failures.items() if why.startswith("not tried")]
     assert len(not_tried) >= 8
     assert all("failed for the first 2 members" in failures[asn] for asn in not_tried)
+
+
+# --- refresh at scale: shared AS-SETs, ASN-only members, IRR host failover ------------------
+
+
+def test_members_sharing_an_as_set_share_one_expansion(irr_server: WhoisServer,
+                                                       irr_settings: IrrSettings) -> None:
+    stats = irr.IrrStats()
+    results, failures = irr.fetch_many(
+        {200100: names("AS-AS112"), 200101: names("AS-AS112"), 200102: names("AS-RSGEN-CHILD")},
+        irr_settings, max_length4=24, max_length6=48, stats=stats)
+    assert failures == {} and results[200100] == results[200101] == fetch(irr_settings,
+                                                                          "AS-AS112")
+    assert (stats.members, stats.bundles, stats.queries) == (3, 2, 6)
+    assert "6 bgpq4 queries for 3 members (2 distinct AS-SET bundles)" in stats.describe(1.0)
+
+
+def test_an_asn_alone_needs_no_origin_query(irr_settings: IrrSettings) -> None:
+    """A member whose objects are its public ASN alone has that ASN as its only origin: two
+    prefix queries, no origin query (bgpq4 -t would only print the ASN back)."""
+    stats = irr.IrrStats()
+    data = irr.fetch_irr(names("AS112"), irr_settings, max_length4=24, max_length6=48,
+                         stats=stats)
+    assert data == IrrData(tuple(names("AS112")), (112,), AS112_V4, AS112_V6)
+    assert stats.queries == 2
+    stats = irr.IrrStats()
+    irr.fetch_irr(names("AS112", "AS-RSGEN-CHILD"), irr_settings, max_length4=24,
+                  max_length6=48, stats=stats)
+    assert stats.queries == 3
+
+
+def _with_fallback(first: WhoisServer, *others: WhoisServer) -> IrrSettings:
+    return IrrSettings(host=first.host, sources=FIXTURE_SOURCES, timeout_seconds=10,
+                       fallback_hosts=tuple(o.host for o in others))
+
+
+def test_a_failing_irr_host_passes_members_to_the_next(make_irr_server: MakeIrrServer) -> None:
+    """The first host refuses connections: every member is expanded by the second, and the
+    first is given up after two members (so later ones go straight to the second)."""
+    down, up = make_irr_server(mode="refuse"), make_irr_server()
+    settings = _with_fallback(down, up)
+    stats = irr.IrrStats()
+    requests = {200100 + n: names(text) for n, text in enumerate(
+        ("AS-AS112", "AS-RSGEN-CHILD", "AS-RSGEN-NESTED", "AS-RSGEN-V4ONLY", "AS112"))}
+    results, failures = irr.fetch_many(requests, dataclasses.replace(settings, parallel=1),
+                                       max_length4=24, max_length6=48, stats=stats)
+    assert failures == {} and sorted(results) == sorted(requests)
+    assert results[200100] == irr.fetch_irr(names("AS-AS112"), settings_for(up),
+                                            max_length4=24, max_length6=48)
+    # Two members tried the refusing host (one query each), then it was given up.
+    assert stats.queries == 2 + 3 * 4 + 2
+
+
+def test_every_irr_host_failing_names_each(make_irr_server: MakeIrrServer) -> None:
+    first, second = make_irr_server(mode="refuse"), make_irr_server(mode="garbage")
+    with pytest.raises(SourceFailed) as info:
+        irr.fetch_irr(names("AS-AS112"), _with_fallback(first, second), max_length4=24,
+                      max_length6=48)
+    message = info.value.message
+    assert "failed on every IRR host" in message
+    assert first.host in message and second.host in message
+
+
+def test_an_irr_host_that_answers_nothing_is_believed(make_irr_server: MakeIrrServer) -> None:
+    """A well-formed "no such set" is an answer, not a fault: the member fails, and the next
+    host is not asked (which could otherwise hand a typo the data of a stale mirror)."""
+    first, second = make_irr_server(), make_irr_server()
+    with pytest.raises(SourceFailed, match="no origin ASNs"):
+        irr.fetch_irr(names("AS-RSGEN-UNKNOWN"), _with_fallback(first, second),
+                      max_length4=24, max_length6=48)
+    assert first.queries and not second.queries

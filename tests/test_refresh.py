@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from rsgen.errors import ExitCode
+from rsgen.errors import ExitCode, InvalidInput
+from rsgen.load import load_checked
 from rsgen.refresher import RefreshFailed, refresh
 from tests.fixtures.irr_plugin import MakeIrrServer
 from tests.fixtures.peeringdb_plugin import MakePeeringDbServer
@@ -197,3 +198,29 @@ def test_cli_rejects_a_malformed_accept_shrink_list(exchange: Path) -> None:
                             check=False, timeout=60)
     assert result.returncode == ExitCode.USAGE
     assert "--accept-shrink" in result.stderr
+
+
+def test_irr_hosts_in_order_of_preference(exchange: Path, make_irr_server: MakeIrrServer,
+                                          sources: dict[str, object]) -> None:
+    """irr.host as a list: a host that refuses connections passes every member to the next;
+    the report says what the expansion cost. --irr-host would name one host alone."""
+    down = make_irr_server(RPSL, mode="refuse")
+    exchange_yml = exchange / "exchange.yml"
+    exchange_yml.write_text(exchange_yml.read_text().replace(
+        "irr: {", f"irr: {{host: ['{down.host}', '{sources['irr_host']}'], "))
+    config = load_checked(exchange)
+    assert config.exchange.irr.hosts == (down.host, str(sources["irr_host"]))
+    report = refresh(exchange, settings=source_settings(str(sources["peeringdb_url"])))
+    assert sorted(report.updated) == [3333, 10745] and report.failed == {}
+    assert report.irr_cost is not None and "for 2 members" in report.irr_cost
+
+
+@pytest.mark.parametrize("hosts", ["[]", "['whois.radb.net', 'whois.radb.net']",
+                                   "['-h evil']"])
+def test_bad_irr_host_lists_are_refused(exchange: Path, hosts: str) -> None:
+    exchange_yml = exchange / "exchange.yml"
+    exchange_yml.write_text(exchange_yml.read_text().replace("irr: {", f"irr: {{host: {hosts}, "))
+    with pytest.raises(InvalidInput) as caught:
+        load_checked(exchange)
+    assert any("irr" in str(p) and "host" in str(p) for p in caught.value.problems), \
+        caught.value.problems

@@ -9,12 +9,16 @@ least one prefix. A failure never becomes an empty (reject-all) or partial resul
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import json
 import re
 import signal
+import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
 from typing import Literal
 
 from rsgen.errors import SourceFailed
@@ -163,16 +167,43 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
+@dataclass
+class IrrStats:
+    """What a refresh's IRR expansion cost: bgpq4 runs, and the time they took."""
+
+    members: int = 0
+    bundles: int = 0  # distinct AS-SET bundles expanded (members sharing one count once)
+    queries: int = 0  # bgpq4 runs
+    query_seconds: float = 0.0  # their wall time, summed over the parallel runs
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def record(self, seconds: float) -> None:
+        with self.lock:
+            self.queries += 1
+            self.query_seconds += seconds
+
+    def describe(self, wall_seconds: float) -> str:
+        """One line for the refresh report."""
+        mean = self.query_seconds / self.queries * 1000 if self.queries else 0.0
+        return (f"IRR: {self.queries} bgpq4 queries for {self.members} members "
+                f"({self.bundles} distinct AS-SET bundles) in {wall_seconds:.1f} s, "
+                f"{mean:.0f} ms per query")
+
+
 def _run_query(objects: Sequence[AsSetName], query: Query, settings: IrrSettings,
-               max_length: int | None, bgpq4: str) -> str:
+               max_length: int | None, bgpq4: str, stats: IrrStats | None = None) -> str:
     """One bgpq4 run; its stdout, or SourceFailed (MissingTool passes through)."""
     argv = bgpq4_argv(objects, query=query, host=settings.host, sources=settings.sources,
                       max_length=max_length, bgpq4=bgpq4)
+    started = time.monotonic()
     try:
         done = proc.run(argv, timeout=settings.timeout_seconds)
     except proc.ToolTimeout:
         raise SourceFailed(f"no answer from {settings.host} within "
                            f"{settings.timeout_seconds:g} s") from None
+    finally:
+        if stats is not None:
+            stats.record(time.monotonic() - started)
     problem = _stderr_problem(done.stderr)
     if done.returncode == -signal.SIGPIPE:
         # The server dropped the connection (a reset or a close mid-answer) while bgpq4 was
@@ -200,18 +231,103 @@ class ServerFailed(SourceFailed):
     member would fail the same way."""
 
 
+class HostHealth:
+    """Which IRR hosts (settings.hosts, in order of preference) are still worth asking,
+    shared by the threads of one refresh: a host that failed for `give_up_after` members in a
+    row before it answered any is given up, and later members go to the next one."""
+
+    def __init__(self, hosts: Sequence[str], give_up_after: int) -> None:
+        self.hosts = tuple(hosts)
+        self.give_up_after = give_up_after
+        self._failures = dict.fromkeys(self.hosts, 0)
+        self._answered: set[str] = set()
+        self._lock = threading.Lock()
+
+    def usable(self) -> list[str]:
+        with self._lock:
+            return [h for h in self.hosts
+                    if h in self._answered or self._failures[h] < self.give_up_after]
+
+    def given_up(self) -> list[str]:
+        usable = set(self.usable())
+        return [h for h in self.hosts if h not in usable]
+
+    def not_tried(self) -> str:
+        """Why a member was not tried at all: every host was given up."""
+        return (f"not tried: {', '.join(self.given_up())} failed for the first "
+                f"{self.give_up_after} members")
+
+    def failed(self, host: str) -> None:
+        with self._lock:
+            self._failures[host] += 1
+
+    def answered(self, host: str) -> None:
+        with self._lock:
+            self._answered.add(host)
+
+
+def _single_asn(objects: Sequence[AsSetName]) -> int | None:
+    """The ASN when the objects are one public ASN alone: its only origin is itself, so the
+    origin query can be skipped (bgpq4 -t would print just that ASN)."""
+    if len(objects) != 1 or not objects[0].is_asn:
+        return None
+    asn = int(objects[0].name[2:])
+    return asn if bogon_asn_reason(asn) is None else None
+
+
 def fetch_irr(objects: Sequence[AsSetName], settings: IrrSettings, *, max_length4: int,
-              max_length6: int, bgpq4: str = "bgpq4") -> IrrData:
-    """Expand a member's AS-SETs/ASNs into origins and IPv4/IPv6 prefix ranges."""
+              max_length6: int, bgpq4: str = "bgpq4", health: HostHealth | None = None,
+              stats: IrrStats | None = None) -> IrrData:
+    """Expand a member's AS-SETs/ASNs into origins and IPv4/IPv6 prefix ranges, from the first
+    IRR host that answers (settings.hosts in order; those `health` gave up are skipped).
+
+    A host that fails (ServerFailed) passes the member to the next; a host that answers that
+    the objects expand to nothing is believed: the member fails (SourceFailed)."""
+    hosts = settings.hosts if health is None else health.usable()
+    failed: list[ServerFailed] = []
+    for host in hosts:
+        try:
+            data = _fetch_from(objects, dataclasses.replace(settings, host=host, fallback_hosts=()),
+                               max_length4=max_length4, max_length6=max_length6, bgpq4=bgpq4,
+                               stats=stats)
+        except ServerFailed as exc:
+            if health is not None:
+                health.failed(host)
+            failed.append(exc)
+            continue
+        except SourceFailed:
+            if health is not None:
+                health.answered(host)
+            raise
+        if health is not None:
+            health.answered(host)
+        return data
+    if not failed:
+        assert health is not None  # settings.hosts is never empty
+        raise ServerFailed(health.not_tried())
+    if len(failed) == 1:
+        raise failed[0]
+    names = " ".join(str(obj) for obj in objects) or "(nothing)"
+    raise ServerFailed(f"IRR expansion of {names} failed on every IRR host: "
+                       + "; ".join(exc.message for exc in failed), hint=failed[-1].hint)
+
+
+def _fetch_from(objects: Sequence[AsSetName], settings: IrrSettings, *, max_length4: int,
+                max_length6: int, bgpq4: str, stats: IrrStats | None) -> IrrData:
+    """fetch_irr against settings.host alone."""
     names = " ".join(str(obj) for obj in objects) or "(nothing)"
     sources = ",".join(settings.sources) or "(server default)"
     try:
-        origins = parse_origins(_run_query(objects, "origins", settings, None, bgpq4))
+        alone = _single_asn(objects)
+        origins = (alone,) if alone is not None else parse_origins(
+            _run_query(objects, "origins", settings, None, bgpq4, stats))
         if not origins:
             raise _NoData("no origin ASNs (unknown or empty AS-SET, or only "
                           "private/reserved ASNs, which bgpq4 drops)")
-        ipv4 = parse_prefixes(_run_query(objects, "ipv4", settings, max_length4, bgpq4), 4)
-        ipv6 = parse_prefixes(_run_query(objects, "ipv6", settings, max_length6, bgpq4), 6)
+        ipv4 = parse_prefixes(_run_query(objects, "ipv4", settings, max_length4, bgpq4, stats),
+                              4)
+        ipv6 = parse_prefixes(_run_query(objects, "ipv6", settings, max_length6, bgpq4, stats),
+                              6)
         if not ipv4 and not ipv6:
             raise _NoData("no IPv4 or IPv6 prefixes registered for its origins "
                           f"({', '.join(f'AS{a}' for a in origins[:10])})")
@@ -233,57 +349,71 @@ def fetch_many(requests: Mapping[int, Sequence[AsSetName]], settings: IrrSetting
                max_length4: int, max_length6: int, bgpq4: str = "bgpq4",
                on_done: Callable[[int], None] | None = None,
                hints: dict[int, str] | None = None,
+               stats: IrrStats | None = None,
                ) -> tuple[dict[int, IrrData], dict[int, str]]:
     """fetch_irr for many members, settings.parallel at a time.
 
-    Returns (results by ASN, failure message by ASN); a member's failure does not stop the
-    others. Each failure's hint goes into `hints` when given (many members failing for one
-    reason share one hint, which the caller can print once). MissingTool (bgpq4 not installed)
-    is raised: every member would fail the same way.
+    Members that ask for the same AS-SETs (a group of networks under one AS-SET) share one
+    expansion. Returns (results by ASN, failure message by ASN); a member's failure does not
+    stop the others. Each failure's hint goes into `hints` when given (many members failing
+    for one reason share one hint, which the caller can print once); `stats` counts the
+    queries. MissingTool (bgpq4 not installed) is raised: every member would fail the same way.
     """
     results: dict[int, IrrData] = {}
     failures: dict[int, str] = {}
-    # A server that fails for the first few members in a row, before any success, is down:
-    # waiting out every member's timeout would take members / parallel * timeout.
-    give_up_after = max(2, settings.parallel)
-    server_failures = 0
+    bundles: dict[tuple[AsSetName, ...], list[int]] = {}
+    for asn, objects in requests.items():
+        bundles.setdefault(tuple(objects), []).append(asn)
+    if stats is not None:
+        stats.members, stats.bundles = len(requests), len(bundles)
+    # A host that fails for the first few members in a row, before any success, is down:
+    # waiting out every member's timeout would take members / parallel * timeout. When every
+    # host is given up, the members not yet started are not tried.
+    health = HostHealth(settings.hosts, give_up_after=max(2, settings.parallel))
+
+    def settle(objects: tuple[AsSetName, ...], data: IrrData | None, error: str | None,
+               hint: str | None) -> None:
+        for asn in bundles[objects]:
+            if data is not None:
+                results[asn] = data
+            else:
+                assert error is not None
+                failures[asn] = error
+                if hints is not None and hint:
+                    hints[asn] = hint
+            if on_done is not None:
+                on_done(asn)
+
+    def outcome(future: Future[IrrData]) -> tuple[IrrData | None, str | None, str | None]:
+        try:
+            return future.result(), None, None
+        except SourceFailed as exc:
+            return None, exc.message if hints is not None else str(exc), exc.hint
+
     with ThreadPoolExecutor(max_workers=max(1, settings.parallel),
                             thread_name_prefix="bgpq4") as pool:
         futures = {pool.submit(fetch_irr, objects, settings, max_length4=max_length4,
-                               max_length6=max_length6, bgpq4=bgpq4): asn
-                   for asn, objects in requests.items()}
+                               max_length6=max_length6, bgpq4=bgpq4, health=health,
+                               stats=stats): objects
+                   for objects in bundles}
+        done: set[Future[IrrData]] = set()
         try:
             for future in as_completed(futures):
-                asn = futures[future]
-                try:
-                    results[asn] = future.result()
-                except SourceFailed as exc:
-                    failures[asn] = exc.message if hints is not None else str(exc)
-                    if hints is not None and exc.hint:
-                        hints[asn] = exc.hint
-                    if isinstance(exc, ServerFailed) and not results:
-                        server_failures += 1
-                if on_done is not None:
-                    on_done(asn)
-                if server_failures >= give_up_after:
+                done.add(future)
+                settle(futures[future], *outcome(future))
+                if not health.usable():
                     break
         except BaseException:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
-        if server_failures >= give_up_after:
+        if not health.usable():
             for other in futures:
                 other.cancel()
-            for future, asn in futures.items():
-                if asn in results or asn in failures:
+            for future, objects in futures.items():
+                if future in done:
                     continue
                 if future.cancelled():
-                    failures[asn] = (f"not tried: {settings.host} failed for the first "
-                                     f"{server_failures} members")
-                else:  # already running when the server was given up: let it finish
-                    try:
-                        results[asn] = future.result()
-                    except SourceFailed as exc:
-                        failures[asn] = exc.message if hints is not None else str(exc)
-                if on_done is not None:
-                    on_done(asn)
+                    settle(objects, None, health.not_tried(), None)
+                else:  # already running when the hosts were given up: let it finish
+                    settle(objects, *outcome(future))
     return dict(sorted(results.items())), dict(sorted(failures.items()))
