@@ -95,6 +95,25 @@ def cli(verbose: bool) -> None:
 
 
 @cli.command()
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
+@click.option("--name", default="New Internet Exchange", show_default=True,
+              help="The exchange's name in exchange.yml.")
+def init(directory: Path, name: str) -> None:
+    """Start an exchange in DIRECTORY: a commented exchange.yml, an empty members/, a
+    .gitignore and an empty snapshot; never overwrites."""
+    from rsgen.scaffold import init_exchange
+
+    result = init_exchange(directory, name=name)
+    for path in result.written:
+        _echo(f"{path}: written")
+    for path in result.kept:
+        _echo(f"{path}: already there, left alone: have it ignore /out/, /.rsgen.lock and "
+              f".*.rsgen-*/")
+    _echo(f"next: replace the documentation addresses in {directory / 'exchange.yml'}, add "
+          f"members/AS<asn>.yml files, then rsgen check, rsgen refresh and rsgen build")
+
+
+@cli.command()
 @_directory_option
 def check(directory: Path) -> None:
     """Validate exchange.yml and members/*.yml, and snapshot/ when there is one (no network)."""

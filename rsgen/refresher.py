@@ -227,9 +227,29 @@ def _refresh(directory: Path, config: Config, settings: Settings, *,
         if never_via is not None:
             transaction.write_never_via(never_via)
             report.never_via_written = len(never_via)
-        transaction.write_meta(read_meta(directory) or SnapshotMeta())
+        transaction.write_meta(_meta(read_meta(directory) or SnapshotMeta(), report,
+                                     whole=only is None, own_sources=settings.irr_host is None
+                                     and settings.peeringdb_url is None))
     report.changed_files = transaction.changed
     return report
+
+
+def _meta(previous: SnapshotMeta, report: RefreshReport, *, whole: bool,
+          own_sources: bool) -> SnapshotMeta:
+    """The snapshot's meta.json after this refresh. An example snapshot (a copy of the bundled
+    example) stops being one only when every member was refreshed, without a failure, from
+    the sources exchange.yml names: then no made-up data is left in it."""
+    if not previous.example:
+        return previous
+    if whole and own_sources and not report.failed and report.peeringdb_error is None:
+        report.notices.append("snapshot/meta.json no longer marks the snapshot as example "
+                              "data: every member was refreshed from exchange.yml's sources")
+        return SnapshotMeta()
+    report.notices.append("the snapshot is still marked as example data (snapshot/meta.json): "
+                          "a refresh of every member without a failure, from exchange.yml's "
+                          "sources (no --irr-host, --peeringdb-url or their variables), clears "
+                          "the mark")
+    return previous
 
 
 def _never_via(new: frozenset[int], previous: Snapshot, origin_of: Mapping[str, Any],

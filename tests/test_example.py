@@ -72,3 +72,35 @@ def test_example_builds_offline_and_rebuilding_changes_no_byte(tmp_path: Path) -
     again = build(exchange, tmp_path / "out", offline=True)
     assert again.changed == ()
     assert [p.read_bytes() for p in again.written] == contents
+
+
+def _example_sources(make_irr_server: MakeIrrServer,
+                     make_peeringdb_server: MakePeeringDbServer) -> tuple[str, str]:
+    irr = make_irr_server(EXAMPLE_DATA / "irr.rpsl",
+                          mirrored=("RADB", "RIPE", "APNIC", "ARIN", "AFRINIC", "LACNIC"))
+    records = json.loads((EXAMPLE_DATA / "peeringdb-net.json").read_text())["data"]
+    return irr.host, make_peeringdb_server(records=records).url
+
+
+def test_a_copy_of_the_example_keeps_its_mark_until_refreshed_from_its_own_sources(
+        tmp_path: Path, make_irr_server: MakeIrrServer,
+        make_peeringdb_server: MakePeeringDbServer) -> None:
+    """Refreshed through --irr-host/--peeringdb-url the copy stays example data, and refresh
+    says how to clear the mark; refreshed whole from the sources its exchange.yml names (an
+    exchange made from the copy), it is an ordinary snapshot."""
+    exchange = copy_example(tmp_path / "ix")
+    irr_host, peeringdb_url = _example_sources(make_irr_server, make_peeringdb_server)
+    report = refresh(exchange, settings=source_settings(peeringdb_url, irr_host))
+    meta = read_meta(exchange)
+    assert meta is not None and meta.example
+    assert any("still marked as example data" in n for n in report.notices)
+    exchange_yml = exchange / "exchange.yml"
+    text = exchange_yml.read_text()
+    for old, new in (("  url: https://www.peeringdb.com/api\n", f"  url: {peeringdb_url}\n"),
+                     ("  host: whois.radb.net\n", f"  host: '{irr_host}'\n")):
+        assert text.count(old) == 1
+        text = text.replace(old, new)
+    exchange_yml.write_text(text)
+    report = refresh(exchange, settings=source_settings())
+    assert read_meta(exchange) == SnapshotMeta()
+    assert any("no longer marks the snapshot as example data" in n for n in report.notices)
