@@ -347,6 +347,37 @@ def context(directory: Path, server_name: str | None) -> None:
     click.echo(json.dumps(plan_json(exchange_plan), indent=1))
 
 
+@cli.group()
+def export() -> None:
+    """Publish what the route servers do, from the same plan as the configs."""
+
+
+@export.command("as-set")
+@_directory_option
+@click.option("--name", "as_set_name", required=True, metavar="AS-NAME",
+              help="The as-set's name, e.g. AS-EXAMPLE-RS or AS64500:AS-RS.")
+@click.option("--mnt-by", metavar="MAINTAINER", help="Its mnt-by attribute.")
+@click.option("--source", metavar="SOURCE", help="Its source attribute (e.g. RADB).")
+def export_as_set(directory: Path, as_set_name: str, mnt_by: str | None,
+                  source: str | None) -> None:
+    """Print the route servers' members as an RPSL as-set object (no network)."""
+    from rsgen.export import route_server_as_set
+    from rsgen.load import load_checked
+    from rsgen.plan import plan
+    from rsgen.snapshot import read_checked_snapshot
+
+    settings = _settings()
+    config = load_checked(directory)
+    snapshot, _ = read_checked_snapshot(directory, config.exchange.policy,
+                                        settings.snapshot_key)
+    try:
+        text = route_server_as_set(plan(config, snapshot, settings), as_set_name,
+                                   mnt_by=mnt_by, source=source)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from exc
+    click.echo(text, nl=False)
+
+
 def main() -> None:
     """Entry point: one error boundary turning RsgenError into a message and an exit code."""
     try:
