@@ -119,11 +119,14 @@ def check(directory: Path) -> None:
     """Validate exchange.yml and members/*.yml, and snapshot/ when there is one (no network)."""
     import os
 
+    from rsgen.consistency import consistency_warnings
     from rsgen.load import load_checked
     from rsgen.snapshot import SNAPSHOT_DIR, read_checked_snapshot
 
     key = _settings().snapshot_key
     config = load_checked(directory)
+    for warning in consistency_warnings(config):
+        _echo(f"warning: {warning}", err=True)
     _echo(f"ok: {config.exchange.name}: {len(config.members)} members, "
           f"{len(config.exchange.route_servers)} route servers")
     if os.path.lexists(directory / SNAPSHOT_DIR):

@@ -111,3 +111,35 @@ def consistency_problems(config: Config) -> list[Problem]:
                                         "list only this member's own routers"))
             claimed.setdefault(address, member.location.file)
     return problems
+
+
+def consistency_warnings(config: Config) -> list[Problem]:
+    """What is allowed but probably a mistake: `rsgen check` says so, and exits 0."""
+    exchange = config.exchange
+    file = exchange.location.file
+    warnings: list[Problem] = []
+    by_id: dict[str, list[str]] = {}
+    for server in exchange.route_servers:
+        by_id.setdefault(str(server.router_id), []).append(server.name)
+    for router_id, names in by_id.items():
+        if len(names) > 1:
+            warnings.append(Problem(
+                f"route servers {', '.join(names)} share router_id {router_id}", file, None,
+                "give each route server its own router_id (members see both in one AS; some "
+                "routers refuse a second session with the same BGP identifier)"))
+    asns = sorted({s.asn for s in exchange.route_servers})
+    if len(asns) > 1:
+        warnings.append(Problem(
+            f"the route servers have different ASNs ({', '.join(f'AS{a}' for a in asns)})",
+            file, None, "members configure one route-server ASN, and announcement-control "
+                        "communities name it: use one ASN for every route server"))
+    sources = set(exchange.irr.sources)
+    for member in config.members:
+        for as_set in member.as_sets:
+            if as_set.source is not None and as_set.source not in sources:
+                warnings.append(Problem(
+                    f"{as_set} names the IRR source {as_set.source}, which is not in "
+                    f"irr.sources ({', '.join(exchange.irr.sources)})",
+                    member.location.file, member.location.line,
+                    f"add {as_set.source} to irr.sources in exchange.yml, or check the name"))
+    return warnings
