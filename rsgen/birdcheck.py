@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -12,14 +13,25 @@ BIRD_PARSE_TIMEOUT = 120.0
 
 
 def bird_parse(config_text: str, name: str, bird: str = "bird") -> None:
-    """Run `bird -p -c` on a rendered config; raise BirdRejected with BIRD's own message."""
-    with tempfile.TemporaryDirectory(prefix="rsgen-check-") as temp:
-        path = Path(temp) / name
-        path.write_text(config_text, encoding="utf-8")
+    """Run `bird -p -c` on a rendered config; raise BirdRejected with BIRD's own message.
+
+    A rejected config is kept (in a private temporary directory, never beside the exchange's
+    files, which may be anyone's) and the message points at it, line included, so the
+    template author can read what BIRD read."""
+    temp = Path(tempfile.mkdtemp(prefix="rsgen-check-"))
+    path = temp / name
+    path.write_text(config_text, encoding="utf-8")
+    try:
         result = run([bird, "-p", "-c", str(path)], timeout=BIRD_PARSE_TIMEOUT)
-    if result.returncode != 0:
-        message = (result.stderr.strip() or result.stdout.strip() or
-                   f"exit code {result.returncode}").replace(str(path), name)
-        raise BirdRejected(f"bird -p rejected {name}: {message}",
-                           hint="if you changed templates/, fix the template; otherwise "
-                                "please report this as an rsgen bug")
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    if result.returncode == 0:
+        shutil.rmtree(temp, ignore_errors=True)
+        return
+    message = result.stderr.strip() or result.stdout.strip() or \
+        f"exit code {result.returncode}"
+    raise BirdRejected(f"bird -p rejected {name}: {message}",
+                       hint=f"the rejected config is kept at {path}; if you changed "
+                            f"templates/, fix the template; otherwise please report this as "
+                            f"an rsgen bug")

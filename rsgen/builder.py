@@ -13,9 +13,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import jinja2
+
 from rsgen.atomic import DirectorySwap, StagedFiles, write_if_changed
 from rsgen.birdcheck import bird_parse
-from rsgen.errors import InvalidInput, NoSnapshot, Problem
+from rsgen.errors import InvalidInput, NoSnapshot, Problem, TemplatesUnusable
 from rsgen.load import load_checked
 from rsgen.lock import directory_lock, exchange_lock
 from rsgen.model import Config, Snapshot
@@ -134,7 +136,7 @@ def build_stage(directory: Path, config: Config, settings: Settings,
                            for warning in max_prefix_warnings(
                                member, snapshot.peeringdb.get(member.asn), policy)]
     exchange_plan = plan(config, snapshot, settings)
-    rendered = render_plan(exchange_plan, templates)
+    rendered = _render(exchange_plan, templates)
     for name, text in rendered.items():
         bird_parse(text, name, settings.tools.bird)
     target = output or directory / "out"
@@ -146,6 +148,21 @@ def build_stage(directory: Path, config: Config, settings: Settings,
         written, changed = _replace_in(target, rendered)
     return BuildResult(written, changed, snapshot.example, tuple(warnings),
                        plan=exchange_plan, snapshot=snapshot)
+
+
+def _render(exchange_plan: ExchangePlan, templates: Path | None) -> dict[str, str]:
+    """render_plan, with a customised templates directory's faults as usage errors."""
+    try:
+        return render_plan(exchange_plan, templates)
+    except jinja2.TemplateNotFound as exc:
+        raise TemplatesUnusable(
+            f"the templates directory {templates} lacks {exc.name}",
+            hint="start from a copy of rsgen's own templates (rsgen/templates/ in the "
+                 "installed package) and keep every file") from None
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplatesUnusable(
+            f"{exc.filename or exc.name}:{exc.lineno}: template syntax error: {exc.message}",
+            hint="fix the template (Jinja2 syntax)") from None
 
 
 # Marks an output directory that rsgen created and swaps whole on every build.

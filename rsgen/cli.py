@@ -125,8 +125,8 @@ def check(directory: Path) -> None:
 
     key = _settings().snapshot_key
     config = load_checked(directory)
-    for warning in consistency_warnings(config):
-        _echo(f"warning: {warning}", err=True)
+    for doubt in consistency_warnings(config):
+        _echo(f"warning: {doubt}", err=True)
     _echo(f"ok: {config.exchange.name}: {len(config.members)} members, "
           f"{len(config.exchange.route_servers)} route servers")
     if os.path.lexists(directory / SNAPSHOT_DIR):

@@ -73,6 +73,12 @@ class BirdRejected(RsgenError):
     exit_code = ExitCode.BIRD_REJECTED
 
 
+class TemplatesUnusable(RsgenError):
+    """A --templates directory that lacks a template or has a broken one: a usage error."""
+
+    exit_code = ExitCode.USAGE
+
+
 class NoSnapshot(RsgenError):
     exit_code = ExitCode.NO_SNAPSHOT
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import pytest
 import rsgen.builder
 import rsgen.refresher
 from rsgen.builder import build
-from rsgen.errors import BirdRejected, ExitCode, MissingTool, NoSnapshot
+from rsgen.errors import BirdRejected, ExitCode, MissingTool, NoSnapshot, TemplatesUnusable
 from rsgen.lock import exchange_lock
 from rsgen.refresher import RefreshReport
 from rsgen.settings import Settings, Tools
@@ -59,9 +60,34 @@ def test_broken_template_is_refused_and_nothing_is_overwritten(exchange: Path,
     text = policy.read_text()
     assert "function export_checks()" in text
     policy.write_text(text.replace("function export_checks()", "function export_checks( {"))
-    with pytest.raises(BirdRejected, match=r"bird -p rejected rs.conf: .*syntax error"):
+    with pytest.raises(BirdRejected, match=r"bird -p rejected rs.conf: .*syntax error") as caught:
         build(exchange, offline=True, templates=templates)
     assert (exchange / "out" / "rs.conf").read_bytes() == before
+    # The rejected render is kept where the message points, line number included.
+    match = re.search(r"(/\S+/rs\.conf):(\d+):", caught.value.message)
+    assert match is not None, caught.value.message
+    kept = Path(match.group(1))
+    assert f"kept at {kept}" in (caught.value.hint or "")
+    line = kept.read_text().splitlines()[int(match.group(2)) - 1]
+    assert "function export_checks( {" in line
+    shutil.rmtree(kept.parent)
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    ("missing", r"the templates directory .* lacks bird2/rules/as_set\.conf\.j2"),
+    ("syntax", r"bird2/member\.conf\.j2:\d+: template syntax error"),
+])
+def test_an_unusable_templates_directory_is_a_usage_error(exchange: Path, tmp_path: Path,
+                                                          damage: str, message: str) -> None:
+    templates = Path(shutil.copytree(REPO / "templates", tmp_path / "templates"))
+    if damage == "missing":
+        (templates / "bird2" / "rules" / "as_set.conf.j2").unlink()
+    else:
+        with (templates / "bird2" / "member.conf.j2").open("a") as handle:
+            handle.write("{% if %}\n")
+    with pytest.raises(TemplatesUnusable, match=message) as caught:
+        build(exchange, offline=True, templates=templates)
+    assert caught.value.exit_code == ExitCode.USAGE
 
 
 def test_offline_build_without_snapshot_fails_clearly(exchange: Path) -> None:
