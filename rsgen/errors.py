@@ -24,6 +24,7 @@ class ExitCode(IntEnum):
     LOCKED = 8  # another rsgen run holds the exchange directory's lock
     VERIFY_FAILED = 9  # rsgen verify saw the policy do something other than expected
     NO_PRIVILEGE = 10  # rsgen verify cannot create network namespaces here
+    HELD_FOR_REVIEW = 11  # refresh: new data held back by the shrink guard, nothing failed
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from rsgen import guard, plausible, provenance
-from rsgen.errors import SourceFailed
+from rsgen.errors import ExitCode, SourceFailed
 from rsgen.load import load_checked
 from rsgen.lock import exchange_lock
 from rsgen.model import Config, IrrSettings, PeeringDbNet, Snapshot
@@ -293,8 +293,13 @@ class RefreshFailed(SourceFailed):
         hints = list(report.hints)
         if report.shrunk:
             hints.append(guard.accept_hint(report.shrunk))
-        hints.append("run rsgen refresh again once the source is fixed")
+        # Held for review, nothing down: retrying changes nothing, a reviewer must decide.
+        held = not report.peeringdb_error and set(report.failed) <= set(report.shrunk)
+        if not held:
+            hints.append("run rsgen refresh again once the source is fixed")
         super().__init__("refresh incomplete: " + "; ".join(summary), hint="; ".join(hints))
+        if held:
+            self.exit_code = ExitCode.HELD_FOR_REVIEW
         self.report = report
         self.details = parts
 

@@ -104,7 +104,8 @@ def test_cli_accepts_the_list_shrinking_by_name(exchange: Path, settings: Settin
     args = [sys.executable, "-m", "rsgen", "refresh", "-C", str(exchange),
             "--peeringdb-url", str(settings.peeringdb_url), "--irr-host", str(settings.irr_host)]
     refused = subprocess.run(args, capture_output=True, text=True, check=False, timeout=120)
-    assert refused.returncode == ExitCode.SOURCE_FAILED, refused.stderr
+    # Held for review, nothing failed: its own exit code, not "retry later".
+    assert refused.returncode == ExitCode.HELD_FOR_REVIEW, refused.stderr
     assert "would become empty (from 4 entries)" in refused.stderr
     accepted = subprocess.run([*args, "--accept-shrink", "never-via"], capture_output=True,
                               text=True, check=False, timeout=120)

@@ -12,7 +12,7 @@ import pytest
 
 from rsgen.errors import ExitCode, InvalidInput
 from rsgen.load import load_checked
-from rsgen.refresher import RefreshFailed, refresh
+from rsgen.refresher import RefreshFailed, RefreshReport, refresh
 from tests.fixtures.irr_plugin import MakeIrrServer
 from tests.fixtures.peeringdb_plugin import MakePeeringDbServer
 from tests.helpers import build_tree, source_settings
@@ -168,6 +168,8 @@ def test_shrinking_prefix_list_is_refused_until_accepted(
     with pytest.raises(RefreshFailed) as caught:
         refresh(exchange, settings=source_settings(peeringdb_url, shrunk.host))
     assert caught.value.report.shrunk == [3333]
+    assert caught.value.exit_code == ExitCode.HELD_FOR_REVIEW  # not "retry later"
+    assert "once the source is fixed" not in str(caught.value)
     assert "IPv4 prefix list would shrink by" in caught.value.report.failed[3333]
     assert "rsgen refresh --accept-shrink AS3333" in str(caught.value)
     assert _read(exchange, "irr", 3333)["ipv4"] == before
@@ -224,3 +226,19 @@ def test_bad_irr_host_lists_are_refused(exchange: Path, hosts: str) -> None:
         load_checked(exchange)
     assert any("irr" in str(p) and "host" in str(p) for p in caught.value.problems), \
         caught.value.problems
+
+
+@pytest.mark.parametrize(("failed", "shrunk", "peeringdb_error", "code"), [
+    ({3333: "shrinks"}, [3333], None, ExitCode.HELD_FOR_REVIEW),
+    ({3333: "shrinks", 10745: "no answer"}, [3333], None, ExitCode.SOURCE_FAILED),
+    ({3333: "shrinks"}, [3333], "timed out", ExitCode.SOURCE_FAILED),
+    ({10745: "no answer"}, [], None, ExitCode.SOURCE_FAILED),
+])
+def test_held_for_review_and_retry_later_exit_differently(
+        failed: dict[int, str], shrunk: list[int], peeringdb_error: str | None,
+        code: ExitCode) -> None:
+    """Exit 11 only when everything that was not applied is held by the shrink guard: with
+    a source down as well, retrying comes first (exit 4)."""
+    error = RefreshFailed(RefreshReport(failed=failed, shrunk=shrunk,
+                                        peeringdb_error=peeringdb_error))
+    assert error.exit_code == code
