@@ -194,6 +194,10 @@ def _print_refresh(report: Any) -> list[str]:
         f"; PeeringDB lists {never_via} network(s) as never via route servers"
     _echo(f"refreshed {len(report.updated)} member(s); "
           f"{len(report.changed_files)} snapshot file(s) changed{listed}")
+    pruned = getattr(report, "pruned", ())
+    if pruned:
+        _echo(f"removed the snapshot data of {len(pruned)} former member(s): "
+              + ", ".join(f"AS{asn}" for asn in pruned))
     cost = getattr(report, "irr_cost", None)
     if cost:
         _echo(cost, err=True)

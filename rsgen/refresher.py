@@ -55,6 +55,7 @@ class RefreshReport:
     never_via_written: int | None = None
     never_via_kept: str | None = None
     irr_cost: str | None = None  # what the IRR expansion cost (IrrStats.describe)
+    pruned: list[int] = field(default_factory=list)  # ASNs no longer members: files deleted
 
 
 def refresh(directory: Path, *, only: Sequence[int] | None = None,
@@ -224,6 +225,13 @@ def _refresh(directory: Path, config: Config, settings: Settings, *,
                 _warn(report, asn, "accepted by --accept-shrink: " + guard.describe(shrinks))
             transaction.write_member(asn, irr=data)
             report.updated.append(asn)
+        if only is None:
+            # A member file gone means a member gone: its data goes too (a full refresh only,
+            # so an onboarding refresh of some members never touches the others).
+            for asn in sorted((set(previous.irr) | set(previous.peeringdb)) - {
+                    m.asn for m in config.members}):
+                if transaction.remove_member(asn):
+                    report.pruned.append(asn)
         if never_via is not None:
             transaction.write_never_via(never_via)
             report.never_via_written = len(never_via)

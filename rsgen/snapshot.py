@@ -195,6 +195,7 @@ class SnapshotTransaction:
         self._key = key
         self._swap = _swap(directory)
         self._staging: Path | None = None
+        self._removed = False
 
     def __enter__(self) -> SnapshotTransaction:
         staging = self._swap.begin()
@@ -210,7 +211,7 @@ class SnapshotTransaction:
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  traceback: TracebackType | None) -> None:
-        if kind is None and self.written:
+        if kind is None and (self.written or self._removed):
             try:
                 self._write_provenance()
             except BaseException:
@@ -250,6 +251,18 @@ class SnapshotTransaction:
 
     def write_meta(self, meta: SnapshotMeta) -> bool:
         return bool(self._write({META_FILE: _meta_text(meta)}))
+
+    def remove_member(self, asn: int) -> list[Path]:
+        """Delete a member's files (every source); the snapshot/ paths that go on commit.
+        Their provenance entries go with them."""
+        removed = []
+        for source in SOURCES:
+            path = self._root() / source / f"AS{asn}.json"
+            if path.is_file():  # the staging tree was checked: no symbolic links in it
+                path.unlink()
+                removed.append(path)
+        self._removed = self._removed or bool(removed)
+        return self._final(removed)
 
     def write_never_via(self, asns: frozenset[int]) -> bool:
         return bool(self._write({NEVER_VIA_FILE: dump_json(never_via_to_json(asns))}))

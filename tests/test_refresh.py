@@ -13,6 +13,7 @@ import pytest
 from rsgen.errors import ExitCode, InvalidInput
 from rsgen.load import load_checked
 from rsgen.refresher import RefreshFailed, RefreshReport, refresh
+from rsgen.snapshot import read_snapshot
 from tests.fixtures.irr_plugin import MakeIrrServer
 from tests.fixtures.peeringdb_plugin import MakePeeringDbServer
 from tests.helpers import build_tree, source_settings
@@ -242,3 +243,22 @@ def test_held_for_review_and_retry_later_exit_differently(
     error = RefreshFailed(RefreshReport(failed=failed, shrunk=shrunk,
                                         peeringdb_error=peeringdb_error))
     assert error.exit_code == code
+
+
+def test_a_removed_members_snapshot_files_are_pruned(exchange: Path,
+                                                    sources: dict[str, object]) -> None:
+    """Deleting members/AS10745.yml and refreshing the exchange deletes its snapshot files and
+    provenance entries; a refresh of some members only never prunes."""
+    settings = source_settings(str(sources["peeringdb_url"]), str(sources["irr_host"]))
+    refresh(exchange, settings=settings)
+    (exchange / "members" / "AS10745.yml").unlink()
+    report = refresh(exchange, only=[3333], settings=settings)
+    assert report.pruned == [] and (exchange / "snapshot" / "irr" / "AS10745.json").exists()
+    report = refresh(exchange, settings=settings)
+    assert report.pruned == [10745]
+    assert sorted(p.name for p in (exchange / "snapshot").rglob("AS*.json")) == [
+        "AS3333.json", "AS3333.json"]
+    manifest = (exchange / "snapshot" / "provenance.json").read_text()
+    assert "AS10745" not in manifest and "AS3333" in manifest
+    assert set(read_snapshot(exchange).irr) == {3333}
+    assert refresh(exchange, settings=settings).pruned == []
