@@ -146,8 +146,12 @@ def check(directory: Path) -> None:
               help="Apply these members' new IRR data even where a prefix or origin list "
                    "shrinks by more than irr.max_shrink_percent, or to empty; 'never-via' "
                    "does the same for PeeringDB's never-via-route-servers list.")
+@click.option("--members", "member_list", metavar="AS1,AS2",
+              help="Refresh only these members (an onboarding pull request then changes only "
+                   "their snapshot files); the never-via list and other members stay as they "
+                   "are.")
 def refresh(directory: Path, peeringdb_url: str | None, irr_host: str | None,
-            accept_shrink: tuple[str, ...]) -> None:
+            accept_shrink: tuple[str, ...], member_list: str | None) -> None:
     """Fetch PeeringDB and IRR data into snapshot/ (one file per member and source)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -168,13 +172,25 @@ def refresh(directory: Path, peeringdb_url: str | None, irr_host: str | None,
             accepted |= parse_asn_list(text)
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--accept-shrink") from exc
-    total = len(load_checked(directory).members)
+    members = {m.asn for m in load_checked(directory).members}
+    only: list[int] | None = None
+    if member_list is not None:
+        try:
+            only = sorted(parse_asn_list(member_list))
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--members") from exc
+        strangers = [asn for asn in only if asn not in members]
+        if strangers or not only:
+            raise click.BadParameter(
+                "no member file for " + ", ".join(f"AS{a}" for a in strangers)
+                if strangers else "name at least one member", param_hint="--members")
+    total = len(members) if only is None else len(only)
     console = Console(stderr=True)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task("IRR expansions (bgpq4)", total=total)
         try:
-            report = run_refresh(directory, accept_shrink=accepted,
+            report = run_refresh(directory, only=only, accept_shrink=accepted,
                                  accept_never_via_shrink=never_via,
                                  progress=lambda _asn: bar.advance(task), settings=settings)
         except RefreshFailed as failed:

@@ -262,3 +262,22 @@ def test_a_removed_members_snapshot_files_are_pruned(exchange: Path,
     assert "AS10745" not in manifest and "AS3333" in manifest
     assert set(read_snapshot(exchange).irr) == {3333}
     assert refresh(exchange, settings=settings).pruned == []
+
+
+def test_cli_refreshes_only_the_members_named(exchange: Path,
+                                              sources: dict[str, object]) -> None:
+    """--members: an onboarding pull request's refresh changes only that member's files."""
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "rsgen", "refresh", "-C", str(exchange),
+                               "--peeringdb-url", str(sources["peeringdb_url"]),
+                               "--irr-host", str(sources["irr_host"]), *args],
+                              capture_output=True, text=True, check=False, timeout=120)
+
+    done = run("--members", "AS3333")
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in (exchange / "snapshot").rglob("AS*.json")) == [
+        "AS3333.json", "AS3333.json"]
+    assert not (exchange / "snapshot" / "never_via_route_servers.json").exists()
+    for bad, message in (("AS64999", "no member file for AS64999"), ("AS-FOO", "not an AS")):
+        refused = run("--members", bad)
+        assert refused.returncode == ExitCode.USAGE and message in refused.stderr
