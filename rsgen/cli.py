@@ -91,7 +91,20 @@ def cli(verbose: bool) -> None:
     """Generate BIRD 2 route-server configs from member YAML, PeeringDB and IRR data."""
     handler = logging.StreamHandler()
     handler.setFormatter(_PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, handlers=[handler])
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
+    _set_verbose(verbose)
+
+
+def _set_verbose(verbose: bool) -> None:
+    """-v: rsgen's own steps (bgpq4 command lines and timings, counts), not the libraries'
+    (the HTTP client would log every request header)."""
+    if verbose:
+        logging.getLogger("rsgen").setLevel(logging.DEBUG)
+
+
+def _verbose_after_the_command(context: click.Context, parameter: click.Parameter,
+                               value: bool) -> None:
+    _set_verbose(value)
 
 
 @cli.command()
@@ -399,6 +412,20 @@ def export_as_set(directory: Path, as_set_name: str, mnt_by: str | None,
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     click.echo(text, nl=False)
+
+
+def _accept_verbose_everywhere(group: click.Group) -> None:
+    """`rsgen build -v` as well as `rsgen -v build`."""
+    for command in group.commands.values():
+        if isinstance(command, click.Group):
+            _accept_verbose_everywhere(command)
+        elif not any("-v" in p.opts for p in command.params if isinstance(p, click.Option)):
+            command.params.append(click.Option(
+                ["-v", "--verbose"], is_flag=True, expose_value=False, is_eager=True,
+                callback=_verbose_after_the_command, help="Log rsgen's steps to stderr."))
+
+
+_accept_verbose_everywhere(cli)
 
 
 def main() -> None:

@@ -191,6 +191,9 @@ def _describe(error: jsonschema.ValidationError, document: YamlDocument) -> Prob
             hint = "put the value in quotes: YAML reads yes/no/on/off as true/false"
         elif wanted == "string" and isinstance(value, int | float):
             hint = "put the value in quotes to make it text"
+        elif wanted == "array" and isinstance(value, dict) and any(
+                isinstance(k, str) and k.startswith("-") for k in value):
+            hint = "a list item needs a space after the dash: '- ip: ...', not '-ip: ...'"
         shown = _short(value)
         return Problem(f"{where} must be {_a(wanted)}, not {_json_type(value)}"
                        f"{' ' + shown if shown else ''}", document.file, line, hint)

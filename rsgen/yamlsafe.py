@@ -178,8 +178,18 @@ def _syntax_problem(text: str, exc: yaml.MarkedYAMLError, file: str) -> Problem:
         return Problem(f"YAML syntax error: {problem}, after a quoted value that runs from "
                        f"here to line {line}", file, opened,
                        hint="the quote opened on this line is probably not closed")
+    if "'\\t'" in problem or (line is not None and "\t" in _line(text, line)):
+        return Problem("YAML syntax error: a tab character, which YAML does not allow here "
+                       "(indent and separate with spaces)", file, line,
+                       hint="replace the tabs on this line with spaces")
     return Problem(f"YAML syntax error: {problem}", file, line,
                    hint="check indentation and quoting near this line")
+
+
+def _line(text: str, number: int) -> str:
+    """Line `number` (1-based) of text, or "" past its end."""
+    lines = text.splitlines()
+    return lines[number - 1] if 0 < number <= len(lines) else ""
 
 
 # A Python repr inside a PyYAML message: 'x', '\\t', "it's", '!secret!'.

@@ -139,7 +139,7 @@ RS2 = "  - name: rs2\n    asn: 64500\n    router_id: 192.0.2.2\n    ipv4: 192.0.
 CASES: list[Case] = [
     # --- member files: YAML itself ---
     m("member-yaml-tab-indent", edit(AS3333, "  - ip: 192.0.2.10", "\t- ip: 192.0.2.10"), 9,
-      "'\\t' that cannot start any token", "indentation"),
+      "a tab character, which YAML does not allow here", "replace the tabs"),
     m("member-yaml-unclosed-quote", edit(AS3333, "name: RIPE NCC", 'name: "RIPE NCC'), 3,
       "after a quoted value that runs from here to line 10", "quote opened on this line"),
     m("member-yaml-unclosed-quote-at-end", edit(AS3333, "description: second router",
@@ -281,7 +281,7 @@ CASES: list[Case] = [
     x("exchange-only-a-list", "- name: Test IX\n- route_servers: []\n", 1,
       "(top level) must be a mapping of keys, not list"),
     x("exchange-yaml-tab", edit(EXCHANGE, "  ipv4: 192.0.2.0/24", "\tipv4: 192.0.2.0/24"), 10,
-      "'\\t' that cannot start any token"),
+      "a tab character, which YAML does not allow here"),
     x("exchange-yaml-bad-indent", edit(EXCHANGE, "    router_id:", "   router_id:"), 6,
       "YAML syntax error"),
     x("exchange-duplicate-key", edit(EXCHANGE, "peering_lan:", "name: Other IX\npeering_lan:"), 9,

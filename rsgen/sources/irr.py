@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import json
+import logging
 import re
 import signal
 import threading
@@ -25,6 +26,8 @@ from rsgen.errors import SourceFailed
 from rsgen.model import IrrData, IrrSettings
 from rsgen.sources import proc
 from rsgen.values import MAX_ASN, AsSetName, PrefixRange, bogon_asn_reason, parse_as_set
+
+log = logging.getLogger(__name__)
 
 Query = Literal["ipv4", "ipv6", "origins"]
 
@@ -202,8 +205,10 @@ def _run_query(objects: Sequence[AsSetName], query: Query, settings: IrrSettings
         raise SourceFailed(f"no answer from {settings.host} within "
                            f"{settings.timeout_seconds:g} s") from None
     finally:
+        took = time.monotonic() - started
+        log.debug("bgpq4 %s: %.2f s", " ".join(argv[1:]), took)
         if stats is not None:
-            stats.record(time.monotonic() - started)
+            stats.record(took)
     problem = _stderr_problem(done.stderr)
     if done.returncode == -signal.SIGPIPE:
         # The server dropped the connection (a reset or a close mid-answer) while bgpq4 was
