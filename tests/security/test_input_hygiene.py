@@ -226,7 +226,7 @@ def test_yaml_syntax_errors_keep_single_characters_only(tmp_path: Path) -> None:
     root = build_tree(tmp_path, {**VALID, "exchange.yml": TAB_AFTER_SECRET})
     (problem,) = [p for p in _problems(root) if p.file == "exchange.yml"]
     assert problem.line == 2
-    assert "found character '\\t' that cannot start any token" in problem.message
+    assert "a tab character" in problem.message and "ghp" not in problem.message
     root = build_tree(tmp_path, {**VALID, "exchange.yml": UNDEFINED_ALIAS})
     (problem,) = [p for p in _problems(root) if p.file == "exchange.yml"]
     assert "(text not shown)" in problem.message and "ghpAlias" not in problem.message
