@@ -384,6 +384,29 @@ def context(directory: Path, server_name: str | None) -> None:
 
 
 @cli.group()
+def member() -> None:
+    """Change the members/ directory."""
+
+
+@member.command("remove")
+@_directory_option
+@click.argument("asn_text", metavar="ASN")
+def member_remove(directory: Path, asn_text: str) -> None:
+    """Delete members/AS<ASN>.yml; the next rsgen refresh prunes its snapshot data."""
+    from rsgen.guard import parse_asn_list
+    from rsgen.scaffold import remove_member
+
+    try:
+        (asn,) = parse_asn_list(asn_text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc) if "AS number" in str(exc) else
+                                 "one ASN, e.g. AS3333", param_hint="ASN") from exc
+    path = remove_member(directory, asn)
+    _echo(f"{path}: removed; run rsgen refresh to remove its snapshot data, then review the "
+          f"diff")
+
+
+@cli.group()
 def export() -> None:
     """Publish what the route servers do, from the same plan as the configs."""
 

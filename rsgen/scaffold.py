@@ -1,4 +1,5 @@
-"""`rsgen init`: a new exchange directory that `rsgen check` and `rsgen build` accept at once.
+"""`rsgen init`: a new exchange directory that `rsgen check` and `rsgen build` accept at once;
+`rsgen member remove`: a member's file out of it.
 
 It holds a commented exchange.yml on documentation addresses (to be replaced), an empty
 members/, a .gitignore for what rsgen writes beside the sources, and an empty snapshot that
@@ -95,8 +96,9 @@ then `rsgen refresh` fetches its PeeringDB and IRR data into snapshot/ for revie
 """
 
 
-class AlreadyAnExchange(RsgenError):
-    """rsgen init on a directory that already holds an exchange's files."""
+class ScaffoldRefused(RsgenError):
+    """What rsgen init and member remove refuse to do (a usage error): overwrite an
+    exchange, delete what is not a member file."""
 
     exit_code = ExitCode.USAGE
 
@@ -114,11 +116,11 @@ def init_exchange(directory: Path, *, name: str = "New Internet Exchange") -> In
     taken = [n for n in (EXCHANGE_FILE, MEMBERS_DIR, SNAPSHOT_DIR)
              if os.path.lexists(directory / n)]
     if taken:
-        raise AlreadyAnExchange(
+        raise ScaffoldRefused(
             f"{directory} already has {', '.join(taken)}: rsgen init never overwrites",
             hint="run it on a new or empty directory")
     if not _plain_name(name):
-        raise AlreadyAnExchange(f"exchange name {name!r}: letters, digits, spaces and "
+        raise ScaffoldRefused(f"exchange name {name!r}: letters, digits, spaces and "
                                 ".,()&+'- only, 1-100 characters",
                                 hint="give a plain --name, or edit exchange.yml afterwards")
     directory.mkdir(parents=True, exist_ok=True)
@@ -147,3 +149,18 @@ def _plain_name(name: str) -> bool:
     allowed = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,()&+'-")
     return 0 < len(name) <= 100 and set(name) <= allowed and name == name.strip() \
         and name[0].isalnum()
+
+
+def remove_member(directory: Path, asn: int) -> Path:
+    """Delete members/AS<asn>.yml (a regular file, not a link); the path deleted. The member's
+    snapshot files go with the next refresh of the whole exchange."""
+    path = directory / MEMBERS_DIR / f"AS{asn}.yml"
+    if not os.path.lexists(path):
+        raise ScaffoldRefused(f"no member file {MEMBERS_DIR}/AS{asn}.yml in {directory}",
+                                hint="the file name is AS<asn>.yml; see rsgen check")
+    if path.is_symlink() or not path.is_file():
+        raise ScaffoldRefused(f"{MEMBERS_DIR}/AS{asn}.yml is not a regular file: not removed",
+                                hint="look at it and remove it by hand")
+    with exchange_lock(directory, "member remove"):
+        path.unlink()
+    return path

@@ -13,7 +13,7 @@ import pytest
 from rsgen.builder import build
 from rsgen.errors import ExitCode
 from rsgen.load import load_checked
-from rsgen.scaffold import GITIGNORE_TEXT, AlreadyAnExchange, init_exchange
+from rsgen.scaffold import GITIGNORE_TEXT, ScaffoldRefused, init_exchange, remove_member
 from rsgen.snapshot import SnapshotMeta, read_meta, read_snapshot
 from tests.helpers import REPO, source_settings
 
@@ -55,7 +55,7 @@ def test_init_never_overwrites(tmp_path: Path, existing: str) -> None:
     (directory / "elsewhere").write_text("mine\n")
     (directory / existing).symlink_to(directory / "elsewhere")  # a dangling one counts too
     before = sorted(p.name for p in directory.iterdir())
-    with pytest.raises(AlreadyAnExchange, match=f"already has {existing}") as caught:
+    with pytest.raises(ScaffoldRefused, match=f"already has {existing}") as caught:
         init_exchange(directory)
     assert caught.value.exit_code == ExitCode.USAGE
     assert sorted(p.name for p in directory.iterdir()) == before
@@ -80,6 +80,20 @@ def test_the_gitignore_covers_what_rsgen_leaves_beside_the_sources() -> None:
 
 @pytest.mark.parametrize("name", ["", "x: {a", "#nope", "- item", "a\nb", "x" * 101])
 def test_a_name_that_would_not_stay_plain_yaml_is_refused(tmp_path: Path, name: str) -> None:
-    with pytest.raises(AlreadyAnExchange, match="exchange name"):
+    with pytest.raises(ScaffoldRefused, match="exchange name"):
         init_exchange(tmp_path / "ix", name=name)
     assert not (tmp_path / "ix").exists()
+
+
+def test_member_remove_deletes_the_file_and_refresh_prunes_later(tmp_path: Path) -> None:
+    directory = tmp_path / "ix"
+    init_exchange(directory)
+    members = directory / "members"
+    (members / "AS64496.yml").write_text("asn: 64496\nname: X\nsessions:\n  - ip: 192.0.2.10\n")
+    (members / "AS64497.yml").symlink_to(members / "AS64496.yml")
+    with pytest.raises(ScaffoldRefused, match="not a regular file"):
+        remove_member(directory, 64497)
+    assert remove_member(directory, 64496) == members / "AS64496.yml"
+    assert not (members / "AS64496.yml").exists()
+    with pytest.raises(ScaffoldRefused, match=r"no member file members/AS64496\.yml"):
+        remove_member(directory, 64496)
