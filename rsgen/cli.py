@@ -228,8 +228,8 @@ def _print_refresh(report: Any) -> list[str]:
         _echo(f"removed the snapshot data of {len(pruned)} former member(s): "
               + ", ".join(f"AS{asn}" for asn in pruned))
     cost = getattr(report, "irr_cost", None)
-    if cost:
-        _echo(cost, err=True)
+    if cost:  # a summary, like the line above: stdout (stderr is for what needs a look)
+        _echo(cost)
     return lines
 
 
