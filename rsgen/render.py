@@ -22,6 +22,7 @@ from rsgen.values import (
     BOGON_PREFIXES_V4,
     BOGON_PREFIXES_V6,
     GLOBAL_UNICAST_V6,
+    PrefixList,
     PrefixRange,
     Secret,
     safe_comment,
@@ -75,7 +76,10 @@ def bird_prefix_set(prefixes: Sequence[PrefixRange], indent: str = "    ") -> Bi
     """A BIRD prefix set literal, one prefix per line so review diffs are per prefix."""
     if not prefixes:
         return BirdText("[]")
-    body = ",\n".join(f"{indent}{p.bird()}" for p in prefixes)
+    if isinstance(prefixes, PrefixList):  # its text, checked once: no object per prefix
+        body = prefixes.bird_lines(indent)
+    else:
+        body = ",\n".join(f"{indent}{p.bird()}" for p in prefixes)
     return BirdText(f"[\n{body}\n]")
 
 
