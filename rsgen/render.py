@@ -129,6 +129,9 @@ def make_environment(templates: Path) -> jinja2.Environment:
         # by config_value (every {{ }}) and by the filters, which reduce them to safe characters.
         autoescape=False,  # noqa: S701
         finalize=config_value,
+        # One environment per render: templates do not change under it, so no stat() of the
+        # template file on every include (thousands per config at exchange scale).
+        auto_reload=False,
     )
     env.filters.update(prefix_set=bird_prefix_set, int_set=bird_int_set,
                        bird_string=bird_string, comment=safe_comment,
