@@ -6,12 +6,12 @@ Nothing here does I/O. Values are already validated when an object exists.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TypeVar
 
-from rsgen.values import PASSWORD_ENV_PREFIX, AsSetName, IPAddress, PrefixRange
+from rsgen.values import PASSWORD_ENV_PREFIX, AsSetName, IPAddress, PrefixList, PrefixRange
 
 T = TypeVar("T")
 
@@ -283,14 +283,24 @@ class PeeringDbNet:
 
 @dataclass(frozen=True)
 class IrrData:
-    """A member's IRR expansion, as bgpq4 returned it."""
+    """A member's IRR expansion, as bgpq4 returned it.
+
+    The prefix lists may be given as any sequence of PrefixRange (a tuple, in tests): they are
+    kept as PrefixLists.
+    """
 
     objects: tuple[AsSetName, ...]  # what was expanded
     origins: tuple[int, ...]  # sorted, unique
-    ipv4: tuple[PrefixRange, ...]  # sorted, unique
-    ipv6: tuple[PrefixRange, ...]
+    ipv4: PrefixList  # sorted, unique
+    ipv6: PrefixList
 
-    def prefixes(self, version: int) -> tuple[PrefixRange, ...]:
+    def __post_init__(self) -> None:
+        for name in ("ipv4", "ipv6"):
+            value: Sequence[PrefixRange] = getattr(self, name)
+            if not isinstance(value, PrefixList):
+                object.__setattr__(self, name, PrefixList(value))
+
+    def prefixes(self, version: int) -> PrefixList:
         return _by_family(version, self.ipv4, self.ipv6)
 
 

@@ -42,6 +42,7 @@ from rsgen.settings import Settings
 from rsgen.values import (
     AsSetName,
     IPAddress,
+    PrefixList,
     PrefixRange,
     Secret,
     check_password,
@@ -98,7 +99,7 @@ class FamilyPlan:
     version: int
     import_filter: str  # BIRD filter name
     prefix_set: str  # BIRD constant: the member's IRR prefixes
-    prefixes: tuple[PrefixRange, ...]
+    prefixes: PrefixList
     next_hops: tuple[IPAddress, ...]  # the only next hops accepted: the member's own
     import_limit: Limit  # accepted routes (the policy's max-prefix)
     receive_limit: Limit  # all routes received, filtered ones included (memory guard)
@@ -375,6 +376,8 @@ def plan_json(value: Any) -> Any:
     secrets as "<secret>", dataclasses as objects with their fields in declaration order."""
     if isinstance(value, PrefixRange):
         return value.bird()
+    if isinstance(value, PrefixList):
+        return value.texts()
     if isinstance(value, Secret | AsSetName):
         return str(value)
     if is_dataclass(value) and not isinstance(value, type):

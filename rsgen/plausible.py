@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from rsgen.model import IrrData, PolicySettings
-from rsgen.values import MAX_ASN, PrefixRange, bogon_asn_reason
+from rsgen.values import MAX_ASN, PrefixList, PrefixRange, bogon_asn_reason
 
 # bgpq4 -A without -R only merges prefixes that are all registered: an entry P/n{a,b} stands
 # for route objects of every length a..b inside P. So the widest plausible single entry is
@@ -98,11 +98,27 @@ def first_problem(data: IrrData, bounds: PolicySettings | None) -> str | None:
         if why:
             return f"origin {asn}: {why}"
     for family, entries in (("ipv4", data.ipv4), ("ipv6", data.ipv6)):
+        if not _may_hold_problem(entries, bounds):
+            continue  # the whole list is within bounds: no entry to look at
         for entry in entries:
             why = entry_problem(entry, bounds)
             if why:
                 return f"{family} entry {entry.bird()}: {why}"
     return None
+
+
+def _may_hold_problem(entries: PrefixList, bounds: PolicySettings | None) -> bool:
+    """Whether any entry can be implausible, from the list's length summary alone (a list
+    read from the snapshot has it without making its entries)."""
+    lengths, version = entries.lengths(), entries.version
+    if lengths is None or version is None:
+        return False
+    if not entries.all_of_version(version):
+        return True  # bounds differ by family: look at each entry
+    if bounds is not None and (lengths.shortest < bounds.min_length(version)
+                               or lengths.longest > bounds.max_length(version)):
+        return True
+    return lengths.widest > MAX_ENTRY_PREFIXES
 
 
 @dataclass(frozen=True)
@@ -129,7 +145,7 @@ def screen(data: IrrData, bounds: PolicySettings) -> Screened:
     private = list(dropped)
     ipv4 = _keep(data.ipv4, lambda e: entry_problem(e, bounds), PrefixRange.bird, dropped)
     ipv6 = _keep(data.ipv6, lambda e: entry_problem(e, bounds), PrefixRange.bird, dropped)
-    screened = IrrData(data.objects, tuple(origins), tuple(ipv4), tuple(ipv6))
+    screened = IrrData(data.objects, tuple(origins), PrefixList(ipv4), PrefixList(ipv6))
     if data.origins and not origins:  # as bgpq4 answering no origins at all: a failure
         return Screened(screened, tuple(dropped),
                         "IRR returns no public origin ASNs: " + ", ".join(private[:5]))

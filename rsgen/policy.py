@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from rsgen.model import IrrData, Member, PeeringDbNet, PolicySettings
-from rsgen.values import AsSetName, PrefixRange, parse_as_set_list
+from rsgen.values import AsSetName, PrefixList, PrefixRange, parse_as_set_list
 
 BIRD_LIMIT_MAX = 2**32 - 1  # BIRD's receive limit is a 32-bit number ("Number out of range")
 
@@ -108,7 +108,7 @@ def max_prefix_warnings(member: Member, peeringdb: PeeringDbNet | None,
 
 
 def accepted_prefixes(member: Member, irr: IrrData, policy: PolicySettings,
-                      version: int) -> tuple[PrefixRange, ...]:
+                      version: int) -> PrefixList:
     """The prefix list a member's routes must match: its IRR route objects, and with
     irr.more_specifics in its file their more-specifics down to the exchange's longest
     accepted length (a registered range is never narrowed)."""
@@ -116,8 +116,8 @@ def accepted_prefixes(member: Member, irr: IrrData, policy: PolicySettings,
     if not member.irr_more_specifics:
         return registered
     longest = policy.max_length(version)
-    return tuple(sorted({PrefixRange.of(p.network, p.ge, max(p.le, longest))
-                         if longest > p.prefixlen else p for p in registered}))
+    return PrefixList.sorted_from(PrefixRange.of(p.network, p.ge, max(p.le, longest))
+                                  if longest > p.prefixlen else p for p in registered)
 
 
 def blackhole_prefixes(irr: IrrData, version: int) -> tuple[PrefixRange, ...]:

@@ -35,7 +35,6 @@ from rsgen.snapshot import (
     recover_snapshot,
 )
 from rsgen.sources import irr as irr_source
-from rsgen.sources.peeringdb import PeeringDbClient
 from rsgen.sources.proc import missing_tool
 from rsgen.values import AsSetName, Secret, brief
 
@@ -131,6 +130,9 @@ def _refresh(directory: Path, config: Config, settings: Settings, *,
     # A URL passed in (--peeringdb-url, RSGEN_PEERINGDB_URL) is the operator's; exchange.yml's
     # is the pull request author's, and gets the API key only if it is PeeringDB's own.
     api_key = settings.peeringdb_api_key
+    # httpx (a quarter of a second to import) only where PeeringDB is asked: not for builds.
+    from rsgen.sources.peeringdb import PeeringDbClient
+
     client = PeeringDbClient(url, api_key=None if api_key is None else api_key.reveal(),
                              pinned=bool(peeringdb_url),
                              timeout=config.exchange.peeringdb.timeout_seconds)

@@ -22,6 +22,7 @@ from rsgen.values import (
     BOGON_PREFIXES_V4,
     BOGON_PREFIXES_V6,
     GLOBAL_UNICAST_V6,
+    PrefixList,
     PrefixRange,
     Secret,
     safe_comment,
@@ -75,7 +76,10 @@ def bird_prefix_set(prefixes: Sequence[PrefixRange], indent: str = "    ") -> Bi
     """A BIRD prefix set literal, one prefix per line so review diffs are per prefix."""
     if not prefixes:
         return BirdText("[]")
-    body = ",\n".join(f"{indent}{p.bird()}" for p in prefixes)
+    if isinstance(prefixes, PrefixList):  # its text, checked once: no object per prefix
+        body = prefixes.bird_lines(indent)
+    else:
+        body = ",\n".join(f"{indent}{p.bird()}" for p in prefixes)
     return BirdText(f"[\n{body}\n]")
 
 
@@ -130,6 +134,9 @@ def make_environment(templates: Path) -> jinja2.Environment:
         # by config_value (every {{ }}) and by the filters, which reduce them to safe characters.
         autoescape=False,  # noqa: S701
         finalize=config_value,
+        # One environment per render: templates do not change under it, so no stat() of the
+        # template file on every include (thousands per config at exchange scale).
+        auto_reload=False,
     )
     env.filters.update(prefix_set=bird_prefix_set, int_set=bird_int_set,
                        bird_string=bird_string, comment=safe_comment,

@@ -32,12 +32,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from rsgen import plausible, provenance
+from rsgen import plausible, prefixtext, provenance
 from rsgen.atomic import DirectorySwap, write_if_changed
 from rsgen.errors import NoSnapshot
 from rsgen.model import IrrData, PeeringDbNet, PolicySettings, Snapshot
 from rsgen.provenance import PROVENANCE_FILE, Manifest
-from rsgen.values import MAX_ASN, PrefixRange, Secret, parse_as_set
+from rsgen.values import MAX_ASN, PrefixList, PrefixRange, Secret, parse_as_set
 
 SNAPSHOT_DIR = "snapshot"
 FORMAT = 1
@@ -116,8 +116,8 @@ def irr_to_json(asn: int, data: IrrData) -> dict[str, Any]:
         "asn": asn,
         "objects": [str(o) for o in data.objects],  # in the order they are expanded
         "origins": sorted(set(data.origins)),
-        "ipv4": [p.bird() for p in sorted(set(data.ipv4))],
-        "ipv6": [p.bird() for p in sorted(set(data.ipv6))],
+        "ipv4": data.ipv4.sorted_unique().texts(),
+        "ipv6": data.ipv6.sorted_unique().texts(),
     }
 
 
@@ -599,17 +599,27 @@ def _irr_from_json(asn: int, data: Any, path: Path,
         origins = data["origins"]
         if not all(type(o) is int and 0 < o <= MAX_ASN for o in origins):
             raise _damaged(path, "origins must be ASNs")
-        ipv4 = tuple(PrefixRange.parse(p) for p in data["ipv4"])
-        ipv6 = tuple(PrefixRange.parse(p) for p in data["ipv6"])
+        ipv4 = _prefix_list(data["ipv4"], 4)
+        ipv6 = _prefix_list(data["ipv6"], 6)
     except (KeyError, TypeError, ValueError) as exc:
         raise _damaged(path, str(exc)) from exc
-    if any(p.version != 4 for p in ipv4) or any(p.version != 6 for p in ipv6):
+    if not ipv4.all_of_version(4) or not ipv6.all_of_version(6):
         raise _damaged(path, "prefix in the wrong address family")
-    irr = IrrData(objects, tuple(sorted(set(origins))), tuple(sorted(set(ipv4))),
-                  tuple(sorted(set(ipv6))))
+    irr = IrrData(objects, tuple(sorted(set(origins))), ipv4, ipv6)
     why = plausible.first_problem(irr, bounds)
     if why is not None:
         raise NoSnapshot(f"{path}: implausible IRR data: {why}",
                          hint="no IRR answer looks like this (rsgen refresh never writes it): "
                               "restore the file from git or run rsgen refresh")
     return irr
+
+
+def _prefix_list(items: Any, version: int) -> PrefixList:
+    """A file's prefix list: as its text when it is what rsgen writes (canonical, sorted,
+    unique: rsgen.prefixtext proves it in bulk), else parsed entry by entry, sorted and
+    deduplicated (a hand edit), raising ValueError (or TypeError) for the first bad entry.
+    Entries of the other family pass here; the caller refuses them."""
+    checked = prefixtext.check(items, version)
+    if checked is not None:
+        return checked
+    return PrefixList.sorted_from(PrefixRange.parse(p) for p in items)

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
+import socket
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import overload
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -234,6 +236,150 @@ class PrefixRange:
         return str(net) if self.exact else f"{net}{{{self.ge},{self.le}}}"
 
     __str__ = bird
+
+    @classmethod
+    def from_canonical(cls, text: str) -> PrefixRange:
+        """The entry whose bird() text `text` is, for text known to be canonical (a PrefixList
+        checked by rsgen.prefixtext): no ipaddress, a few string operations."""
+        network, _, lengths = text.partition("/")
+        version = 6 if ":" in network else 4
+        packed = socket.inet_pton(socket.AF_INET6 if version == 6 else socket.AF_INET, network)
+        length, _, span = lengths.partition("{")
+        prefixlen = int(length)
+        if not span:
+            return cls(version, int.from_bytes(packed, "big"), prefixlen, prefixlen, prefixlen)
+        low, _, high = span[:-1].partition(",")
+        return cls(version, int.from_bytes(packed, "big"), prefixlen, int(low), int(high))
+
+
+MAX_PREFIX_LENGTH = {4: 32, 6: 128}
+
+
+@dataclass(frozen=True)
+class PrefixLengths:
+    """What rsgen.plausible asks of a whole prefix list, summed up once."""
+
+    shortest: int  # the smallest prefix length
+    longest: int  # the greatest `le`
+    widest: int  # the most prefixes one entry admits (rsgen.plausible.entry_prefixes)
+
+
+class PrefixList(Sequence[PrefixRange]):
+    """One address family's IRR prefix list: a sequence of PrefixRange.
+
+    A list read from the snapshot is held as its canonical text (each entry as bird() prints
+    it, one per line), which rsgen.prefixtext proved valid, sorted and unique: rendering it is
+    one str.replace, and the entries are made only when asked for (verify, irr.more_specifics,
+    blackholes). A list made from PrefixRanges (bgpq4's answer, a test) keeps them, in the
+    order given. Equal lists have equal entries, whatever they are held as; a PrefixList also
+    equals the tuple of its entries.
+    """
+
+    __slots__ = ("_count", "_lengths", "_ranges", "_sorted", "_text", "_version")
+
+    def __init__(self, ranges: Iterable[PrefixRange] = ()) -> None:
+        self._ranges: tuple[PrefixRange, ...] | None = tuple(ranges)
+        self._count = len(self._ranges)
+        self._text: str | None = None
+        self._version: int | None = self._ranges[0].version if self._ranges else None
+        self._lengths: PrefixLengths | None = None
+        self._sorted = self._count < 2
+
+    @classmethod
+    def from_canonical(cls, text: str, count: int, version: int,
+                       lengths: PrefixLengths) -> PrefixList:
+        """A list from `count` entries' canonical text joined by "\\n", strictly increasing:
+        only for text rsgen.prefixtext.check proved so."""
+        made = cls()
+        made._ranges, made._count, made._text = None, count, text
+        made._version, made._lengths, made._sorted = version, lengths, True
+        return made
+
+    @classmethod
+    def sorted_from(cls, ranges: Iterable[PrefixRange]) -> PrefixList:
+        """The entries sorted, without duplicates."""
+        made = cls(sorted(set(ranges)))
+        made._sorted = True
+        return made
+
+    @property
+    def version(self) -> int | None:
+        """4 or 6 (the first entry's); None for an empty list."""
+        return self._version
+
+    @property
+    def text(self) -> str:
+        """The entries' bird() text, one per line (no final newline)."""
+        if self._text is None:
+            self._text = "\n".join(r.bird() for r in self._entries())
+        return self._text
+
+    def texts(self) -> list[str]:
+        return self.text.split("\n") if self._count else []
+
+    def bird_lines(self, indent: str) -> str:
+        """The entries as the lines of a BIRD set literal: indented, comma-separated."""
+        return indent + self.text.replace("\n", ",\n" + indent)
+
+    def lengths(self) -> PrefixLengths | None:
+        """The shortest prefix, longest `le` and widest entry; None for an empty list."""
+        if self._lengths is None and self._count:
+            entries = self._entries()
+            self._lengths = PrefixLengths(
+                min(r.prefixlen for r in entries), max(r.le for r in entries),
+                max((1 << (r.le - r.prefixlen + 1)) - (1 << (r.ge - r.prefixlen))
+                    for r in entries))
+        return self._lengths
+
+    def sorted_unique(self) -> PrefixList:
+        """The entries sorted and without duplicates (this list when it already is)."""
+        return self if self._sorted else PrefixList.sorted_from(self._entries())
+
+    def all_of_version(self, version: int) -> bool:
+        """Whether every entry is of IP `version` (a checked text list is of one version)."""
+        if self._ranges is None:
+            return self._version == version
+        return all(r.version == version for r in self._ranges)
+
+    def _entries(self) -> tuple[PrefixRange, ...]:
+        if self._ranges is None:
+            self._ranges = tuple(map(PrefixRange.from_canonical, self.texts()))
+        return self._ranges
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __bool__(self) -> bool:
+        return self._count > 0
+
+    def __iter__(self) -> Iterator[PrefixRange]:
+        return iter(self._entries())
+
+    @overload
+    def __getitem__(self, index: int) -> PrefixRange: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[PrefixRange, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> PrefixRange | tuple[PrefixRange, ...]:
+        return self._entries()[index]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, PrefixList):
+            if self._count != other._count:
+                return False
+            if self._ranges is not None and other._ranges is not None:
+                return self._ranges == other._ranges
+            return self.text == other.text  # bird() text is one-to-one with entries
+        if isinstance(other, tuple):
+            return self._entries() == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._entries())  # as the equal tuple's
+
+    def __repr__(self) -> str:
+        return f"PrefixList({self.texts()!r})"
 
 
 # What untrusted text may keep inside a BIRD comment or string literal: no newline, no quote,

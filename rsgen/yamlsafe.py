@@ -9,6 +9,7 @@ its line, so schema errors can say "members/AS3333.yml:7".
 from __future__ import annotations
 
 import ast
+import contextlib
 import errno
 import os
 import re
@@ -123,11 +124,29 @@ def _read_at_most(fd: int, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+# libyaml (PyYAML's C parser, when PyYAML has it) composes a member file ten times faster than
+# PyYAML's own parser, which matters at a thousand member files per build. The two disagree
+# on some input (a tab after "key:", "!" with no tag name, "?" in flow collections, junk after
+# "|" or ">"): libyaml is used only on text without those characters, printable ASCII and
+# newlines only, where differential fuzzing finds them identical (tests/test_yamlsafe_fast.py);
+# and when it refuses a file, PyYAML's parser reads it again, so every error is the old one.
+_FAST_LOADER: type[yaml.CSafeLoader] | None = getattr(yaml, "CSafeLoader", None)
+_FAST_TEXT_RE = re.compile("[" + re.escape("".join(
+    c for c in map(chr, range(0x20, 0x7F)) if c not in "!?|>")) + "\n]*")
+
+
+def _compose(text: str) -> yaml.Node | None:
+    if _FAST_LOADER is not None and _FAST_TEXT_RE.fullmatch(text):
+        with contextlib.suppress(yaml.YAMLError, RecursionError):
+            return yaml.compose(text, Loader=_FAST_LOADER)
+    return yaml.compose(text, Loader=yaml.SafeLoader)
+
+
 def parse_yaml(text: str, display_name: str) -> YamlDocument:
     try:
         # compose() builds the node graph without constructing objects: aliases stay shared
         # nodes (no expansion yet), and no Python tags are resolved (SafeLoader).
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _compose(text)
     except yaml.MarkedYAMLError as exc:
         raise YamlProblem(_syntax_problem(text, exc, display_name)) from exc
     except yaml.reader.ReaderError as exc:
@@ -298,7 +317,8 @@ def _scalar(node: yaml.ScalarNode, file: str, line: int) -> Any:
     if not isinstance(value, str | int | float | bool | type(None)):
         raise YamlProblem(Problem(f"unsupported value type {type(value).__name__} "
                                   "(quote it to make it a string)", file, line))
-    if isinstance(value, int) and node.style is None and _OCTAL_RE.fullmatch(node.value):
+    # A plain scalar's style is None (PyYAML) or "" (libyaml).
+    if isinstance(value, int) and not node.style and _OCTAL_RE.fullmatch(node.value):
         raise YamlProblem(Problem(f"{node.value} has a leading zero, which YAML reads as the "
                                   f"octal number {value}", file, line,
                                   hint="remove the leading zero, or quote it for a string"))

@@ -25,7 +25,14 @@ from typing import Literal
 from rsgen.errors import SourceFailed
 from rsgen.model import IrrData, IrrSettings
 from rsgen.sources import proc
-from rsgen.values import MAX_ASN, AsSetName, PrefixRange, bogon_asn_reason, parse_as_set
+from rsgen.values import (
+    MAX_ASN,
+    AsSetName,
+    PrefixList,
+    PrefixRange,
+    bogon_asn_reason,
+    parse_as_set,
+)
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +121,7 @@ def _length(entry: dict[str, object], key: str) -> int | None:
     return value
 
 
-def parse_prefixes(stdout: str, version: int) -> tuple[PrefixRange, ...]:
+def parse_prefixes(stdout: str, version: int) -> PrefixList:
     """bgpq4 -j [-A] prefix-list output -> sorted, unique prefix ranges of that IP version."""
     found: set[PrefixRange] = set()
     for entry in _list(stdout):
@@ -138,7 +145,7 @@ def parse_prefixes(stdout: str, version: int) -> tuple[PrefixRange, ...]:
             found.add(PrefixRange.of(network, ge, le))  # no greater-equal: the prefix's length
         except ValueError as exc:
             raise ValueError(f"bgpq4 output: {exc}") from None
-    return tuple(sorted(found))
+    return PrefixList.sorted_from(found)
 
 
 def parse_origins(stdout: str) -> tuple[int, ...]:

@@ -519,7 +519,7 @@ def _host_routes(network: IPNetwork, count: int = 16) -> Iterator[IPNetwork]:
             if a in network)
 
 
-def _unregistered_more_specific(entries: tuple[PrefixRange, ...], high: int, lan: IPNetwork,
+def _unregistered_more_specific(entries: Sequence[PrefixRange], high: int, lan: IPNetwork,
                                 used: set[IPNetwork]) -> IPNetwork | None:
     """A prefix one bit longer than a registered one that the registration itself does not
     admit (irr.more_specifics must), within the exchange's length limit."""
@@ -601,7 +601,7 @@ def avoid_asns(exchange: Exchange, never_via: frozenset[int] = frozenset()) -> f
     return frozenset(exchange.policy.transit_free_asns) | never_via
 
 
-def _valid_prefixes(entries: tuple[PrefixRange, ...], low: int, high: int,
+def _valid_prefixes(entries: Sequence[PrefixRange], low: int, high: int,
                     lan: IPNetwork, cap: int = _MAX_VALID_PER_FAMILY) -> list[IPNetwork]:
     """Prefixes the member's IRR list accepts and no earlier check rejects."""
     found: list[IPNetwork] = []
@@ -627,7 +627,7 @@ def _first_subnets(network: IPNetwork, length: int, count: int) -> Iterator[IPNe
         yield subnet
 
 
-def _outside_prefixes(entries: tuple[PrefixRange, ...], version: int, low: int, high: int,
+def _outside_prefixes(entries: Sequence[PrefixRange], version: int, low: int, high: int,
                       lan: IPNetwork, taken: set[IPNetwork]) -> Iterator[IPNetwork]:
     """Public prefixes that no IRR entry of the member matches, in a fixed order."""
     length = min(max(24 if version == 4 else 48, low), high)
