@@ -209,7 +209,7 @@ def test_unchanged_data_never_shrinks(data: IrrData, max_shrink: float) -> None:
 def test_growth_never_triggers(old: IrrData, more: tuple[PrefixRange, ...],
                                more_origins: tuple[int, ...], max_shrink: float) -> None:
     """A list that only gains prefixes or origins is never refused, at any setting."""
-    new = irr_data(old.ipv4 + more, (), old.origins + more_origins)
+    new = irr_data((*old.ipv4, *more), (), old.origins + more_origins)
     assert shrinkage(3333, old, new, max_shrink=max_shrink) == []
 
 
