@@ -12,7 +12,6 @@ from __future__ import annotations
 import ipaddress
 import socket
 from pathlib import Path
-from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -24,8 +23,7 @@ from rsgen.model import PolicySettings
 from rsgen.plausible import entry_prefixes
 from rsgen.snapshot import read_snapshot
 from rsgen.values import PrefixList, PrefixRange
-from tests.helpers import copy_example
-from tests.security.snapshot_world import read_json, rsgen_cli, write_json
+from tests.security.snapshot_world import edit_irr, read_json, rsgen_cli, unvouched_example
 
 V4 = ["39.32.0.0/11", "39.32.0.0/12", "39.32.0.0/12{13,16}", "39.32.0.0/12{14,14}",
       "58.27.128.0/17{17,24}", "103.151.44.0/22", "119.152.0.0/13", "192.0.2.0/24"]
@@ -106,20 +104,14 @@ def _replaced(items: list[str], entry: str) -> list[str]:
     return [*items[:3], entry, *items[4:]]
 
 
-@pytest.mark.parametrize("entry", REFUSED_V4.values(), ids=REFUSED_V4.keys())
-def test_invalid_ipv4_entries_are_not_taken(entry: str) -> None:
-    items = _replaced(V4, entry)
-    assert prefixtext.check(items, 4) is None
+@pytest.mark.parametrize(("version", "entry"), [
+    *((4, e) for e in REFUSED_V4.values()), *((6, e) for e in REFUSED_V6.values())],
+    ids=[*(f"v4-{k}" for k in REFUSED_V4), *(f"v6-{k}" for k in REFUSED_V6)])
+def test_invalid_entries_are_not_taken(version: int, entry: str) -> None:
+    items = _replaced(V4 if version == 4 else V6, entry)
+    assert prefixtext.check(items, version) is None
     with pytest.raises(ValueError):
-        _checked_the_old_way(items, 4)
-
-
-@pytest.mark.parametrize("entry", REFUSED_V6.values(), ids=REFUSED_V6.keys())
-def test_invalid_ipv6_entries_are_not_taken(entry: str) -> None:
-    items = _replaced(V6, entry)
-    assert prefixtext.check(items, 6) is None
-    with pytest.raises(ValueError):
-        _checked_the_old_way(items, 6)
+        _checked_the_old_way(items, version)
 
 
 def _checked_the_old_way(items: list[str], version: int) -> None:
@@ -248,18 +240,7 @@ def test_what_check_takes_the_old_parser_takes_identically(data: st.DataObject,
 
 @pytest.fixture
 def exchange(tmp_path: Path) -> Path:
-    directory = copy_example(tmp_path / "ix")
-    # Provenance would refuse any edit ("modified"): take it away to see the parsing alone.
-    (directory / "snapshot" / "provenance.json").unlink()
-    return directory
-
-
-def _edit(exchange: Path, **changes: Any) -> Path:
-    path = exchange / "snapshot" / "irr" / "AS17557.json"
-    data = read_json(path)
-    data.update(changes)
-    write_json(path, data)
-    return path
+    return unvouched_example(tmp_path / "ix")
 
 
 @pytest.mark.parametrize(("key", "entry"), [
@@ -269,7 +250,7 @@ def _edit(exchange: Path, **changes: Any) -> Path:
 def test_an_invalid_entry_in_a_snapshot_file_is_refused_naming_the_file(
         exchange: Path, key: str, entry: str) -> None:
     items = read_json(exchange / "snapshot" / "irr" / "AS17557.json")[key]
-    path = _edit(exchange, **{key: _replaced(items, entry)})
+    path = edit_irr(exchange, **{key: _replaced(items, entry)})
     with pytest.raises(NoSnapshot) as caught:
         read_snapshot(exchange, policy=PolicySettings())
     assert caught.value.message.startswith(f"{path}: damaged snapshot file: ")
@@ -280,14 +261,14 @@ def test_a_hand_edited_list_reads_as_before(exchange: Path, items: list[str],
                                             version: int) -> None:
     """Sorted, deduplicated and canonical, as the reader always made it."""
     key = f"ipv{version}"
-    _edit(exchange, **{key: items})
+    edit_irr(exchange, **{key: items})
     irr = read_snapshot(exchange).irr[17557]
     assert irr.prefixes(version) == tuple(_old(items))
     assert irr.prefixes(version).texts() == [p.bird() for p in _old(items)]
 
 
 def test_the_command_line_exits_6_naming_the_file(exchange: Path) -> None:
-    path = _edit(exchange, ipv4=["39.32.0.0/11", "192.0.2.1/24"])
+    path = edit_irr(exchange, ipv4=["39.32.0.0/11", "192.0.2.1/24"])
     result = rsgen_cli("build", "-C", str(exchange), "--offline")
     assert result.returncode == ExitCode.NO_SNAPSHOT, result.stderr
     assert f"{path}: damaged snapshot file: " in result.stderr

@@ -15,6 +15,7 @@ import json
 import logging
 import re
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -295,27 +296,24 @@ def fetch_irr(objects: Sequence[AsSetName], settings: IrrSettings, *, max_length
 
     A host that fails (ServerFailed) passes the member to the next; a host that answers that
     the objects expand to nothing is believed: the member fails (SourceFailed)."""
-    hosts = settings.hosts if health is None else health.usable()
+    # Alone (not from fetch_many), every host is worth asking: none is given up.
+    health = health or HostHealth(settings.hosts, give_up_after=sys.maxsize)
     failed: list[ServerFailed] = []
-    for host in hosts:
+    for host in health.usable():
         try:
             data = _fetch_from(objects, dataclasses.replace(settings, host=host, fallback_hosts=()),
                                max_length4=max_length4, max_length6=max_length6, bgpq4=bgpq4,
                                stats=stats)
         except ServerFailed as exc:
-            if health is not None:
-                health.failed(host)
+            health.failed(host)
             failed.append(exc)
             continue
         except SourceFailed:
-            if health is not None:
-                health.answered(host)
+            health.answered(host)  # a well-formed "nothing": believed, not passed on
             raise
-        if health is not None:
-            health.answered(host)
+        health.answered(host)
         return data
     if not failed:
-        assert health is not None  # settings.hosts is never empty
         raise ServerFailed(health.not_tried())
     if len(failed) == 1:
         raise failed[0]

@@ -19,7 +19,7 @@ from rsgen.settings import Settings
 from rsgen.values import Secret
 from tests.fixtures.irr_plugin import MakeIrrServer
 from tests.fixtures.peeringdb_plugin import MakePeeringDbServer
-from tests.helpers import REPO, build_tree
+from tests.helpers import REPO, build_tree, copy_example
 from tests.test_refresh import EXCHANGE, RPSL  # the same small exchange and IRR data
 
 KEY = "k" * 12 + "-test-snapshot-key-0001"  # 35 characters
@@ -83,6 +83,23 @@ def read_json(path: Path) -> Any:
 
 def write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def unvouched_example(destination: Path) -> Path:
+    """A copy of the bundled example without snapshot/provenance.json: provenance would
+    refuse any edit ("modified"), so edits then meet the parsing and bounds checks alone."""
+    directory = copy_example(destination)
+    (directory / "snapshot" / "provenance.json").unlink()
+    return directory
+
+
+def edit_irr(exchange: Path, **changes: Any) -> Path:
+    """Change keys of AS17557's IRR snapshot file (a member with several prefixes); its path."""
+    path = exchange / "snapshot" / "irr" / "AS17557.json"
+    data = read_json(path)
+    data.update(changes)
+    write_json(path, data)
+    return path
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:

@@ -31,36 +31,25 @@ from rsgen.snapshot import read_snapshot
 from rsgen.values import PrefixRange, parse_as_set
 from tests.fixtures.irr_plugin import MakeIrrServer
 from tests.fixtures.peeringdb_plugin import MakePeeringDbServer
-from tests.helpers import copy_example
 from tests.security.snapshot_world import (
     RPSL,
+    edit_irr,
     make_exchange,
     read_json,
     rsgen_cli,
     start_sources,
-    write_json,
+    unvouched_example,
 )
 
 
 @pytest.fixture
 def exchange(tmp_path: Path) -> Path:
-    directory = copy_example(tmp_path / "ix")
-    # Provenance would refuse the edit too ("modified"): take it away to see the bounds alone.
-    (directory / "snapshot" / "provenance.json").unlink()
-    return directory
-
-
-def _edit(exchange: Path, **changes: Any) -> Path:
-    path = exchange / "snapshot" / "irr" / "AS17557.json"
-    data = read_json(path)
-    data.update(changes)
-    write_json(path, data)
-    return path
+    return unvouched_example(tmp_path / "ix")
 
 
 def test_the_reported_edit_is_refused_with_file_and_entry(exchange: Path) -> None:
     """0.0.0.0/0{8,24} plus foreign origins: exit 6 naming file and entry; nothing written."""
-    path = _edit(exchange, ipv4=["0.0.0.0/0{8,24}"], origins=[17557, 3356, 174])
+    path = edit_irr(exchange, ipv4=["0.0.0.0/0{8,24}"], origins=[17557, 3356, 174])
     result = rsgen_cli("build", "-C", str(exchange), "--offline")
     assert result.returncode == ExitCode.NO_SNAPSHOT, result.stderr
     assert (f"{path}: implausible IRR data: ipv4 entry 0.0.0.0/0{{8,24}}: prefix length 0 is "
@@ -83,7 +72,7 @@ def test_the_reported_edit_is_refused_with_file_and_entry(exchange: Path) -> Non
 ])
 def test_implausible_entries_are_refused_when_the_snapshot_is_read_for_build(
         exchange: Path, tmp_path: Path, changes: dict[str, Any], why: str) -> None:
-    path = _edit(exchange, **changes)
+    path = edit_irr(exchange, **changes)
     with pytest.raises(NoSnapshot) as caught:
         build(exchange, tmp_path / "out", offline=True)
     assert caught.value.message.startswith(f"{path}: implausible IRR data: ")
@@ -98,9 +87,9 @@ def test_length_bounds_follow_the_exchange_policy(exchange: Path, tmp_path: Path
     text = exchange_yml.read_text()
     assert "  ipv4_max_length: 24\n" in text
     exchange_yml.write_text(text.replace("  ipv4_max_length: 24\n", "  ipv4_max_length: 25\n"))
-    _edit(exchange, ipv4=["39.32.0.0/11{11,25}"])
+    edit_irr(exchange, ipv4=["39.32.0.0/11{11,25}"])
     assert build(exchange, tmp_path / "out", offline=True).written
-    _edit(exchange, ipv4=["38.0.0.0/7"])
+    edit_irr(exchange, ipv4=["38.0.0.0/7"])
     with pytest.raises(NoSnapshot, match="prefix length 7 is shorter"):
         build(exchange, tmp_path / "out", offline=True)
 
@@ -109,13 +98,13 @@ def test_the_widest_plausible_entry_is_accepted(exchange: Path, tmp_path: Path) 
     """/8{24,24}: 65,536 route objects, what bgpq4 -A can still honestly produce."""
     assert MAX_ENTRY_PREFIXES == 2**16
     assert entry_prefixes(PrefixRange.parse("39.0.0.0/8{24,24}")) == MAX_ENTRY_PREFIXES
-    _edit(exchange, ipv4=["39.0.0.0/8{24,24}"])
+    edit_irr(exchange, ipv4=["39.0.0.0/8{24,24}"])
     assert 17557 in read_snapshot(exchange, policy=PolicySettings()).irr
 
 
 def test_too_many_origins_are_refused(exchange: Path) -> None:
     assert MAX_ORIGINS == 100_000
-    _edit(exchange, origins=list(range(200_000, 200_000 + MAX_ORIGINS + 1)))
+    edit_irr(exchange, origins=list(range(200_000, 200_000 + MAX_ORIGINS + 1)))
     with pytest.raises(NoSnapshot, match="100001 origin ASNs, more than 100000"):
         read_snapshot(exchange)
 
@@ -123,7 +112,7 @@ def test_too_many_origins_are_refused(exchange: Path) -> None:
 def test_too_many_entries_are_refused(exchange: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert MAX_LIST_ENTRIES == 2_000_000
     monkeypatch.setattr(rsgen.plausible, "MAX_LIST_ENTRIES", 3)
-    _edit(exchange, ipv4=[f"39.32.{n}.0/24" for n in range(4)])
+    edit_irr(exchange, ipv4=[f"39.32.{n}.0/24" for n in range(4)])
     with pytest.raises(NoSnapshot, match="4 ipv4 entries, more than 3"):
         read_snapshot(exchange)
 
