@@ -383,6 +383,48 @@ def context(directory: Path, server_name: str | None) -> None:
     click.echo(json.dumps(plan_json(exchange_plan), indent=1))
 
 
+@cli.command("diff")
+@_directory_option
+@click.option("--base", "base_rev", metavar="GIT_REV",
+              help="Compare with the exchange directory as committed at this revision "
+                   "[default: HEAD].")
+@click.option("--base-dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Compare with another exchange directory instead (e.g. a checkout of "
+                   "the target branch).")
+@click.option("--format", "output_format", type=click.Choice(["text", "markdown", "json"]),
+              default="text", show_default=True,
+              help="markdown: for a pull-request comment; json: for tools.")
+def diff_command(directory: Path, base_rev: str | None, base_dir: Path | None,
+                 output_format: str) -> None:
+    """Show what a change does to the route servers: members and sessions added or removed,
+    prefix and origin counts, AS-SETs, limits and settings, per member (no network)."""
+    from rsgen.diff import diff_as_json, diff_plans
+    from rsgen.diffformat import diff_markdown, diff_text
+    from rsgen.errors import BadRevision
+    from rsgen.review import base_at_revision, base_in_directory, load_plan
+
+    if base_rev is not None and base_dir is not None:
+        raise click.UsageError("--base and --base-dir exclude each other")
+    settings = _settings()
+    try:
+        base = base_in_directory(base_dir, settings) if base_dir is not None else \
+            base_at_revision(directory, base_rev or "HEAD", settings)
+    except BadRevision as error:
+        raise click.BadParameter(str(error), param_hint="--base") from error
+    head = load_plan(directory, settings, str(directory))
+    for side in (base, head):
+        for warning in side.warnings:
+            _echo(f"warning: {side.label}: {warning}", err=True)
+    result = diff_plans(base.plan, head.plan, base_label=base.label, head_label=head.label)
+    if output_format == "json":
+        click.echo(json.dumps(diff_as_json(result), sort_keys=True, indent=1))
+    elif output_format == "markdown":
+        click.echo(diff_markdown(result), nl=False)  # md_code made member text inert
+    else:
+        for line in diff_text(result).splitlines():
+            _echo(line)
+
+
 @cli.group()
 def member() -> None:
     """Change the members/ directory."""
@@ -435,6 +477,26 @@ def export_as_set(directory: Path, as_set_name: str, mnt_by: str | None,
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     click.echo(text, nl=False)
+
+
+@cli.command()
+@_directory_option
+@click.option("-o", "output", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Where to write policy.md and policy.html.")
+def docs(directory: Path, output: Path) -> None:
+    """Write the member-facing policy page (Markdown and HTML) from the plan the configs
+    are built from: rules and reason codes, communities, each member's AS-SET and limits,
+    and the Alice-LG mapping of the reject reasons (no network)."""
+    from rsgen.docs import DOCS_FILES, write_docs
+    from rsgen.review import load_plan
+
+    reviewed = load_plan(directory, _settings(), str(directory))
+    for warning in reviewed.warnings:
+        _echo(f"warning: {warning}", err=True)
+    changed = write_docs(reviewed.plan, output)
+    for name in DOCS_FILES:
+        _echo(f"{output / name}: {'written' if output / name in changed else 'unchanged'}")
 
 
 def _accept_verbose_everywhere(group: click.Group) -> None:

@@ -80,6 +80,12 @@ class TemplatesUnusable(RsgenError):
     exit_code = ExitCode.USAGE
 
 
+class BadRevision(RsgenError):
+    """`rsgen diff --base REV` names no commit, or DIR is not in a git repository: usage."""
+
+    exit_code = ExitCode.USAGE
+
+
 class NoSnapshot(RsgenError):
     exit_code = ExitCode.NO_SNAPSHOT
 

@@ -14,12 +14,13 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rsgen.errors import MissingTool, RsgenError
 
 # Debian packages that provide the tools rsgen runs, for the "not installed" hint.
 _PACKAGES = {"bgpq4": "bgpq4", "bird": "bird2", "birdc": "bird2", "bwrap": "bubblewrap",
-             "stayrtr": "stayrtr"}
+             "stayrtr": "stayrtr", "git": "git"}
 
 # The only environment variables a tool (bgpq4, bird, birdc, ip) gets. A CI runner's
 # environment holds secrets (BGP passwords in RS_PW_*, PEERINGDB_API_KEY, RSGEN_SNAPSHOT_KEY,
@@ -68,6 +69,33 @@ def run(argv: Sequence[str], *, timeout: float, input_text: str | None = None,
         cwd: Path | None = None) -> Completed:
     """Run argv to completion within timeout seconds; raise ToolTimeout or MissingTool."""
     args = tuple(argv)
+    returncode, stdout, stderr = _communicate(args, input_text, cwd, timeout, text=True)
+    return Completed(args, returncode, stdout, stderr)
+
+
+@dataclass(frozen=True)
+class CompletedBytes:
+    """A finished run whose output is data, not text (git objects): stdout as bytes."""
+
+    argv: tuple[str, ...]
+    returncode: int
+    stdout: bytes
+    stderr: str
+
+
+def run_bytes(argv: Sequence[str], *, timeout: float, input_bytes: bytes | None = None,
+              cwd: Path | None = None) -> CompletedBytes:
+    """As run, with stdin and stdout as bytes, exactly as the program wrote them."""
+    args = tuple(argv)
+    returncode, stdout, stderr = _communicate(args, input_bytes, cwd, timeout, text=False)
+    return CompletedBytes(args, returncode, stdout,
+                          stderr.decode("utf-8", errors="replace"))
+
+
+def _communicate(args: tuple[str, ...], stdin: str | bytes | None, cwd: Path | None,
+                 timeout: float, *, text: bool) -> tuple[int, Any, Any]:
+    """Start args in its own session with the tools' environment, feed stdin, and collect
+    the output (text: decoded as UTF-8), killing the group on timeout or interruption."""
     if not args:
         raise ValueError("empty argv")
     if shutil.which(args[0]) is None:
@@ -75,30 +103,30 @@ def run(argv: Sequence[str], *, timeout: float, input_text: str | None = None,
     try:
         process = subprocess.Popen(
             args,
-            stdin=subprocess.DEVNULL if input_text is None else subprocess.PIPE,
+            stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             cwd=cwd,
             env=tool_environment(),
             start_new_session=True,
-            text=True,
-            encoding="utf-8",
-            errors="replace",
+            text=text,
+            encoding="utf-8" if text else None,
+            errors="replace" if text else None,
         )
     except FileNotFoundError as exc:  # removed between which() and exec
         raise missing_tool(args[0]) from exc
     try:
-        stdout, stderr = process.communicate(input_text, timeout=timeout)
+        stdout, stderr = process.communicate(stdin, timeout=timeout)
     except subprocess.TimeoutExpired:
         _kill_group(process)
         raise ToolTimeout(Path(args[0]).name, timeout) from None
     except BaseException:  # KeyboardInterrupt and friends: leave no orphan behind
         _kill_group(process)
         raise
-    return Completed(args, process.returncode, stdout, stderr)
+    return process.returncode, stdout, stderr
 
 
-def _kill_group(process: subprocess.Popen[str]) -> None:
+def _kill_group(process: subprocess.Popen[Any]) -> None:
     """SIGKILL the process group (the child leads it: start_new_session) and reap the child."""
     with contextlib.suppress(ProcessLookupError):  # already gone
         os.killpg(process.pid, signal.SIGKILL)
