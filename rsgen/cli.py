@@ -408,7 +408,7 @@ def diff_command(directory: Path, base_rev: str | None, base_dir: Path | None,
     settings = _settings()
     try:
         base = base_in_directory(base_dir, settings) if base_dir is not None else \
-            base_at_revision(directory, base_rev or "HEAD", settings)
+            base_at_revision(directory, "HEAD" if base_rev is None else base_rev, settings)
     except BadRevision as error:
         raise click.BadParameter(str(error), param_hint="--base") from error
     head = load_plan(directory, settings, str(directory))

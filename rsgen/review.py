@@ -18,7 +18,7 @@ from types import MappingProxyType
 from typing import Any
 
 from rsgen.builder import snapshot_gaps
-from rsgen.errors import NoSnapshot, Problem, RsgenError
+from rsgen.errors import BadRevision, NoSnapshot, Problem, RsgenError
 from rsgen.load import load_checked
 from rsgen.model import Config
 from rsgen.plan import ExchangePlan, FamilyPlan, MemberPlan, plan
@@ -69,7 +69,8 @@ def base_at_revision(directory: Path, rev: str, settings: Settings) -> ReviewedP
     """The plan of `directory` as committed at `rev` (read from git's objects into a private
     temporary directory, removed afterwards); its errors name the base."""
     with tempfile.TemporaryDirectory(prefix="rsgen-base-") as temp:
-        commit = export_exchange(directory, rev, Path(temp))
+        with as_the_base(rev):
+            commit = export_exchange(directory, rev, Path(temp))
         label = f"{rev} ({commit[:12]})"
         with as_the_base(label):
             return load_plan(Path(temp), settings, label)
@@ -88,6 +89,8 @@ def as_the_base(label: str) -> Iterator[None]:
     the head's own errors must not be confused with the base's."""
     try:
         yield
+    except BadRevision:
+        raise  # about the revision itself, which the message names
     except RsgenError as error:
         error.message = f"the base ({label}): {error.message}"
         error.args = (error.message,)

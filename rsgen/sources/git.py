@@ -52,11 +52,10 @@ def export_exchange(directory: Path, rev: str, destination: Path, *, git: str = 
                  f"{rev}^{{commit}}", failure=f"{printable(rev)!r} names no commit here").strip()
     if not _COMMIT_RE.fullmatch(found):
         raise BadRevision(f"{printable(rev)!r} names no single commit")
-    tree = f"{found}:{prefix}" if prefix else f"{found}^{{tree}}"
-    try:
-        _git(git, directory, "rev-parse", "--verify", "--quiet", "--end-of-options",
-             f"{tree}^{{tree}}", failure="no such tree")
-    except BadRevision:
+    # Made of git's own answers (a commit id, the directory's path in the repository).
+    tree = f"{found}:{prefix.rstrip('/')}" if prefix else f"{found}^{{tree}}"
+    kind = run([git, "-C", str(directory), "cat-file", "-t", tree], timeout=GIT_TIMEOUT)
+    if kind.returncode != 0 or kind.stdout.strip() != "tree":
         return found  # the exchange directory is new since rev
     listing = run_bytes([git, "-C", str(directory), "ls-tree", "-r", "-z", "-l",
                          "--full-tree", "--end-of-options", tree], timeout=GIT_TIMEOUT)

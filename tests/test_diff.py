@@ -1,0 +1,320 @@
+"""rsgen diff: what a change does to the route servers, from the plans of a base and a head."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from markdown_it import MarkdownIt
+
+from rsgen.cli import main
+from rsgen.diff import diff_as_json, diff_plans, list_change
+from rsgen.diffformat import diff_markdown, diff_text
+from rsgen.errors import ExitCode
+from rsgen.review import load_plan
+from rsgen.settings import Settings
+from tests.helpers import REPO, copy_example
+
+PTCL = "members/AS17557.yml"
+
+
+def run_rsgen(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+              *args: str) -> tuple[int, str, str]:
+    """rsgen in this process, through its error boundary: (exit code, stdout, stderr)."""
+    monkeypatch.setattr(sys, "argv", ["rsgen", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as done:
+        code = int(done.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _edit(directory: Path, relative: str, old: str, new: str) -> None:
+    path = directory / relative
+    text = path.read_text(encoding="utf-8")
+    assert old in text, (relative, old)
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def _append(directory: Path, relative: str, text: str) -> None:
+    with (directory / relative).open("a", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def _diff_json(base: Path, head: Path) -> dict:
+    return diff_as_json(diff_plans(load_plan(base, Settings(), "base").plan,
+                                   load_plan(head, Settings(), "head").plan))
+
+
+def _git(repo: Path, *args: str) -> str:
+    git = shutil.which("git")
+    assert git is not None, "git is not installed (apt-get install git)"
+    return subprocess.run([git, "-C", str(repo), "-c", "user.name=t", "-c",
+                           "user.email=t@example.net", *args], check=True, capture_output=True,
+                          text=True, timeout=60).stdout
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """The example exchange in a subdirectory of a fresh git repository, committed."""
+    root = tmp_path / "repo"
+    copy_example(root / "ix")
+    _git(root.parent, "init", "-q", str(root))
+    _git(root, "add", ".")
+    _git(root, "commit", "-qm", "base")
+    return root
+
+
+def test_no_change_says_so_and_exits_0(capsys: pytest.CaptureFixture[str],
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same exchange on both sides: exit 0, 'no change' in every format."""
+    code, out, _ = run_rsgen(capsys, monkeypatch, "diff", "-C", str(REPO), "--base-dir",
+                             str(REPO))
+    assert code == 0
+    assert out.splitlines()[-1] == "no change: the route servers treat all 8 members as before"
+    code, out, _ = run_rsgen(capsys, monkeypatch, "diff", "-C", str(REPO), "--base-dir",
+                             str(REPO), "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert data["changed"] is False and data["members"] == [] and data["exchange"] == []
+    code, out, _ = run_rsgen(capsys, monkeypatch, "diff", "-C", str(REPO), "--base-dir",
+                             str(REPO), "--format", "markdown")
+    assert code == 0 and "**no change:" in out
+
+
+def test_a_changed_member_limits_settings_and_prefixes(tmp_path: Path) -> None:
+    """A member-file limit, IRR tag mode and a shorter exchange-wide maximum length: each
+    named with before, after and where the limit came from; the prefix list the shorter
+    length clamps shows the first entries added and removed."""
+    head = copy_example(tmp_path / "head")
+    _append(head, PTCL, "max_prefixes:\n  ipv4: 900\nirr:\n  mode: tag\n")
+    _edit(head, "exchange.yml", "ipv4_max_length: 24", "ipv4_max_length: 23")
+    data = _diff_json(REPO, head)
+    assert data["changed"] is True
+    assert data["exchange"] == [{"setting": "policy.ipv4_max_length", "before": 24,
+                                 "after": 23}]
+    members = {m["asn"]: m for m in data["members"]}
+    ptcl = members[17557]
+    assert ptcl["status"] == "changed"
+    assert ptcl["families"]["ipv4"]["import_limit"] == {
+        "before": {"value": 1495, "source": "(PeeringDB 1200 + 100) + 15%"},
+        "after": {"value": 900, "source": "member file"}}
+    assert ptcl["settings"] == [{"setting": "irr.mode", "before": "reject", "after": "tag"}]
+    assert "ipv6" not in ptcl["families"]  # unchanged: left out
+    zong = members[59257]["families"]["ipv4"]["prefixes"]
+    assert zong == {"before": 1, "after": 1, "added": ["111.119.160.0/19{19,23}"],
+                    "removed": ["111.119.160.0/19{19,24}"], "added_count": 1,
+                    "removed_count": 1}
+    # PTCL by its own file; of the others only Zong's list reaches /24 (the rest stop short).
+    assert sorted(members) == [17557, 59257]
+
+
+def test_members_and_sessions_added_and_removed(tmp_path: Path) -> None:
+    """A member file deleted is a member removed (with what it had); the other way round an
+    added member shows its AS-SET and its source, its counts and first prefixes, and its
+    limits; a new session address appears on every route server."""
+    head = copy_example(tmp_path / "head")
+    (head / "members/AS23674.yml").unlink()
+    _append(head, PTCL, "")
+    _edit(head, PTCL, "  - ip: 192.0.2.12\n", "  - ip: 192.0.2.13\n  - ip: 192.0.2.12\n")
+    data = _diff_json(REPO, head)
+    members = {m["asn"]: m for m in data["members"]}
+    assert members[23674]["status"] == "removed"
+    assert members[23674]["name"] == {"before": "Nayatel", "after": None}
+    assert members[17557]["sessions"] == {"added": ["rs1 192.0.2.13", "rs2 192.0.2.13"],
+                                          "removed": [], "changed": []}
+    assert data["summary"]["members_removed"] == 1 and data["summary"]["members_after"] == 7
+
+    added = {m["asn"]: m for m in _diff_json(head, REPO)["members"]}[23674]
+    assert added["status"] == "added"
+    assert added["as_set"] == {"before": None, "after": {
+        "objects": ["AS-NAYATEL"], "source": "member file", "warning": ""}}
+    assert added["origins"]["before"] == 0 and added["origins"]["after"] == 1
+    v4 = added["families"]["ipv4"]
+    assert v4["prefixes"]["before"] == 0 and v4["prefixes"]["after"] == 3
+    assert len(v4["prefixes"]["added"]) == 3
+    assert v4["import_limit"]["after"]["source"] == "(PeeringDB 50 + 100) + 15%"
+    text = diff_text(diff_plans(load_plan(head, Settings(), "b").plan,
+                                load_plan(REPO, Settings(), "h").plan))
+    assert "AS23674 Nayatel: added" in text
+    assert "  AS-SET: AS-NAYATEL (from member file)" in text
+    assert "  IPv4 import limit (max-prefix): 173 ((PeeringDB 50 + 100) + 15%)" in text
+
+
+def test_first_few_of_a_long_list() -> None:
+    """Of a long change only the first few items are named, with the counts."""
+    change = list_change([], [f"10.{i}.0.0/16" for i in range(12)])
+    assert change.added == tuple(f"10.{i}.0.0/16" for i in range(5))
+    assert (change.before, change.after, change.added_count) == (0, 12, 12)
+
+
+def test_the_json_has_stable_sorted_keys(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """The JSON document's keys are a contract: pinned here, printed sorted."""
+    head = copy_example(tmp_path / "head")
+    (head / "members/AS23674.yml").unlink()
+    code, out, _ = run_rsgen(capsys, monkeypatch, "diff", "-C", str(head), "--base-dir",
+                             str(REPO), "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    assert out == json.dumps(data, sort_keys=True, indent=1) + "\n"
+    assert sorted(data) == ["base", "changed", "exchange", "format", "head", "members",
+                            "never_via_route_servers", "summary"]
+    assert sorted(data["members"][0]) == ["as_set", "asn", "families", "name", "origins",
+                                          "sessions", "settings", "status"]
+    assert sorted(data["members"][0]["families"]["ipv4"]) == [
+        "changes", "import_limit", "prefixes", "receive_limit"]
+
+
+def test_against_a_git_revision(repo: Path, capsys: pytest.CaptureFixture[str],
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """--base REV reads the exchange as committed (here in a subdirectory of the repository)
+    and names the commit; the default base is HEAD; the repository is left as it was."""
+    ix = repo / "ix"
+    code, out, _ = run_rsgen(capsys, monkeypatch, "diff", "-C", str(ix))
+    assert code == 0 and "no change" in out
+    _edit(ix, PTCL, "name: Pakistan Telecommunication Company Limited (PTCL)",
+          "name: PTCL")
+    status = _git(repo, "status", "--porcelain")
+    commit = _git(repo, "rev-parse", "HEAD").strip()
+    code, out, _ = run_rsgen(capsys, monkeypatch, "diff", "-C", str(ix), "--base", "HEAD")
+    assert code == 0
+    assert out.splitlines()[0] == f"rsgen diff: HEAD ({commit[:12]}) -> {ix}"
+    assert "  name: Pakistan Telecommunication Company Limited (PTCL) -> PTCL" in out
+    assert _git(repo, "status", "--porcelain") == status
+    assert _git(repo, "worktree", "list").count("\n") == 1
+
+
+@pytest.mark.parametrize("rev", ["--output=OUT", "-h", "", "HEAD\n", "HEAD:ix/exchange.yml",
+                                 "no-such-branch"])
+def test_revisions_that_are_no_commit_are_refused(repo: Path, rev: str, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """An option-like, multi-line or unknown revision, or one naming a file, is a usage
+    error (exit 2) and reaches git as an option never."""
+    out = tmp_path / "written-by-git"
+    rev = rev.replace("OUT", str(out))
+    code, _, err = run_rsgen(capsys, monkeypatch, "diff", "-C", str(repo / "ix"), "--base",
+                             rev)
+    assert code == ExitCode.USAGE, err
+    assert "--base" in err
+    assert not out.exists()
+
+
+def test_outside_a_git_repository(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without git history, --base is a usage error that points at --base-dir."""
+    ix = copy_example(tmp_path / "plain")
+    monkeypatch.setenv("GIT_CEILING_DIRECTORIES", str(tmp_path))
+    code, _, err = run_rsgen(capsys, monkeypatch, "diff", "-C", str(ix))
+    assert code == ExitCode.USAGE
+    assert "--base-dir" in err
+
+
+def test_a_link_in_the_base_is_refused_and_named_as_the_base(
+        repo: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A symbolic link committed in members/ is refused without being followed (exit 3),
+    and the message says it is the base's."""
+    ix = repo / "ix"
+    (ix / "members/AS64999.yml").symlink_to("/etc/passwd")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-qm", "a link")
+    (ix / "members/AS64999.yml").unlink()
+    code, _, err = run_rsgen(capsys, monkeypatch, "diff", "-C", str(ix), "--base", "HEAD")
+    assert code == ExitCode.INVALID_INPUT
+    assert "the base (HEAD)" in err and "members/AS64999.yml" in err
+    assert "root:" not in err
+
+
+def test_a_damaged_base_snapshot_exits_6_and_a_bad_head_exits_3(
+        repo: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The base's snapshot is checked as a build checks it (exit 6, named as the base's);
+    an invalid member file in the head is exit 3, not blamed on the base."""
+    ix = repo / "ix"
+    saved = (ix / "snapshot/irr/AS17557.json").read_text(encoding="utf-8")
+    (ix / "snapshot/irr/AS17557.json").write_text("{not json", encoding="utf-8")
+    _git(repo, "commit", "-qam", "damaged")
+    (ix / "snapshot/irr/AS17557.json").write_text(saved, encoding="utf-8")
+    code, _, err = run_rsgen(capsys, monkeypatch, "diff", "-C", str(ix), "--base", "HEAD")
+    assert code == ExitCode.NO_SNAPSHOT
+    assert "the base (HEAD (" in err and "AS17557.json" in err
+    _git(repo, "commit", "-qam", "repaired")
+    _edit(ix, PTCL, "asn: 17557", "asn: 17557\nsurprise: 1")
+    code, _, err = run_rsgen(capsys, monkeypatch, "diff", "-C", str(ix), "--base", "HEAD")
+    assert code == ExitCode.INVALID_INPUT
+    assert "the base" not in err and "surprise" in err
+
+
+def test_an_out_of_date_snapshot_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A head whose member file asks for an AS-SET the snapshot has not expanded cannot be
+    compared (exit 6, as build --offline), since its filters are not known yet."""
+    head = copy_example(tmp_path / "head")
+    _edit(head, "members/AS23674.yml", "as_set: AS-NAYATEL", "as_set: AS-NAYATEL-NEW")
+    code, _, err = run_rsgen(capsys, monkeypatch, "diff", "-C", str(head), "--base-dir",
+                             str(REPO))
+    assert code == ExitCode.NO_SNAPSHOT
+    assert "AS23674" in err
+
+
+def test_passwords_are_not_needed_nor_shown(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pull request's CI has no BGP passwords: a session that names one is compared by
+    the variable's name, and no value is printed."""
+    head = copy_example(tmp_path / "head")
+    _edit(head, PTCL, "    description: PTCL second router\n",
+          "    description: PTCL second router\n    password: env:RS_PW_PTCL\n", )
+    monkeypatch.delenv("RS_PW_PTCL", raising=False)
+    code, out, err = run_rsgen(capsys, monkeypatch, "diff", "-C", str(head), "--base-dir",
+                               str(REPO), "--format", "json")
+    assert code == 0, err
+    changes = json.loads(out)["members"][0]["sessions"]["changed"]
+    assert {"setting": "rs1 192.0.2.12 password variable", "before": None,
+            "after": "RS_PW_PTCL"} in changes
+    assert "review-stand-in" not in out
+
+
+HOSTILE = ("[x](https://evil.example) ![i](https://evil.example/i.png) @everyone "
+           "<img src=x onerror=alert(1)> | `tick` \u202eevil")
+
+
+def test_markdown_makes_member_text_inert(tmp_path: Path) -> None:
+    """Member-controlled text in the Markdown comment renders as code: no link, image,
+    mention or HTML, and a pipe does not break the table (as markdown-it renders it)."""
+    base = load_plan(REPO, Settings(), "base").plan
+    head_plan = load_plan(REPO, Settings(), "head").plan
+    import dataclasses
+
+    server = head_plan.route_servers[0]
+    hostile = dataclasses.replace(server.members[0], name=HOSTILE)
+    head_plan = dataclasses.replace(head_plan, route_servers=(
+        dataclasses.replace(server, members=(hostile, *server.members[1:])),
+        *head_plan.route_servers[1:]))
+    text = diff_markdown(diff_plans(base, head_plan, base_label="main", head_label=HOSTILE))
+    rendered = MarkdownIt("commonmark").enable("table").render(text)
+    for tag in ("<a ", "<img", "<script", "<sub><img"):
+        assert tag not in rendered
+    assert "\u202e" not in text and "\\u202e" in text
+    rows = [line for line in text.splitlines() if line.startswith("| AS")]
+    assert rows and all(line.count(" | ") == 5 for line in rows)  # six cells each
+    assert rendered.count("<td>") == 6 * len(rows)
+
+
+def test_terminal_text_is_printable(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """What reaches the terminal has no control or bidi character (printable boundary)."""
+    head = copy_example(tmp_path / "head")
+    _edit(head, PTCL, "    description: PTCL second router\n  - ip: \"2001",
+          "    description: \"PTCL \\u202e\\x1b[2J router\"\n  - ip: \"2001")
+    code, out, _ = run_rsgen(capsys, monkeypatch, "diff", "-C", str(head), "--base-dir",
+                             str(REPO))
+    assert code == 0
+    assert "\x1b" not in out and "\u202e" not in out and "description" in out
