@@ -23,6 +23,7 @@ from rsgen.markup import html_text, md_code
 from rsgen.plan import ExchangePlan
 from rsgen.review import member_views
 from rsgen.rules import RULES, Scope, checks_for
+from rsgen.values import printable
 
 DOCS_FILES = ("policy.md", "policy.html")
 
@@ -198,9 +199,8 @@ def _members(p: ExchangePlan) -> list[Block]:
         member = view.plan
         cells: list[Inline] = [
             _t(_c(f"AS{asn}")), _t(_c(member.name)),
-            _t(*_joined([_c(s) for s in member.as_sets]),
-               " (ASN only)" if member.as_set_source == "ASN only"
-               else f" (from {member.as_set_source})"),
+            _t(*_joined([_c(s) for s in member.as_sets]), " (from ", _c(member.as_set_source),
+               ")"),
             _t(_c(len(member.origins)))]
         for version in (4, 6):
             family = view.families.get(version)
@@ -228,7 +228,8 @@ def _alice(p: ExchangePlan) -> list[Block]:
 
 
 def _md_inline(text: Inline, *, table: bool = False) -> str:
-    return "".join(md_code(s.text, table=table) if s.code else s.text for s in text)
+    return "".join(md_code(s.text, table=table) if s.code else printable(s.text)
+                   for s in text)
 
 
 def policy_markdown(exchange_plan: ExchangePlan) -> str:
