@@ -411,11 +411,12 @@ def diff_command(directory: Path, base_rev: str | None, base_dir: Path | None,
             base_at_revision(directory, "HEAD" if base_rev is None else base_rev, settings)
     except BadRevision as error:
         raise click.BadParameter(str(error), param_hint="--base") from error
-    head = load_plan(directory, settings, str(directory))
+    head = load_plan(directory, settings, str(directory), pending=True)
     for side in (base, head):
         for warning in side.warnings:
             _echo(f"warning: {side.label}: {warning}", err=True)
-    result = diff_plans(base.plan, head.plan, base_label=base.label, head_label=head.label)
+    result = diff_plans(base.plan, head.plan, base_label=base.label, head_label=head.label,
+                        base_pending=base.pending, head_pending=head.pending)
     if output_format == "json":
         click.echo(json.dumps(diff_as_json(result), sort_keys=True, indent=1))
     elif output_format == "markdown":

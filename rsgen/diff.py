@@ -11,7 +11,7 @@ they are compared once per member; sessions are compared per route server.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,6 +91,13 @@ class MemberDiff:
 
 
 @dataclass(frozen=True)
+class Pending:
+    asn: int
+    side: str  # "base" or "head"
+    why: str
+
+
+@dataclass(frozen=True)
 class PlanDiff:
     base: str
     head: str
@@ -99,10 +106,12 @@ class PlanDiff:
     members: tuple[MemberDiff, ...]  # by ASN; unchanged members left out
     members_before: int
     members_after: int
+    # Members not compared: a side's snapshot has no data for them yet (rsgen.review).
+    pending: tuple[Pending, ...] = ()
 
     @property
     def changed(self) -> bool:
-        return bool(self.exchange or self.never_via.changed or self.members)
+        return bool(self.exchange or self.never_via.changed or self.members or self.pending)
 
     def count(self, status: str) -> int:
         return sum(m.status == status for m in self.members)
@@ -120,15 +129,23 @@ def list_change(before: Iterable[Any], after: Iterable[Any]) -> ListChange:
 
 
 def diff_plans(base: ExchangePlan, head: ExchangePlan, *, base_label: str = "base",
-               head_label: str = "head") -> PlanDiff:
-    """What changes between two plans of one exchange."""
+               head_label: str = "head", base_pending: Mapping[int, str] | None = None,
+               head_pending: Mapping[int, str] | None = None) -> PlanDiff:
+    """What changes between two plans of one exchange. A member pending on either side (no
+    snapshot data there yet) is not compared: it is listed as pending instead."""
+    pending = tuple(Pending(asn, side, why)
+                    for side, gaps in (("base", base_pending or {}), ("head", head_pending or {}))
+                    for asn, why in sorted(gaps.items()))
+    skip = {p.asn for p in pending}
     before, after = member_views(base), member_views(head)
     members = tuple(m for m in (_member_diff(asn, before.get(asn), after.get(asn))
-                                for asn in sorted(set(before) | set(after))) if m is not None)
+                                for asn in sorted((set(before) | set(after)) - skip))
+                    if m is not None)
     return PlanDiff(base_label, head_label, _changes("", _exchange_view(base),
                                                      _exchange_view(head)),
                     list_change(base.never_via_route_servers, head.never_via_route_servers),
-                    members, len(before), len(after))
+                    members, len(before) + len(base_pending or {}),
+                    len(after) + len(head_pending or {}), pending)
 
 
 # --- what is compared ---
@@ -251,10 +268,12 @@ def diff_as_json(diff: PlanDiff) -> dict[str, Any]:
                     "members_added": diff.count("added"),
                     "members_removed": diff.count("removed"),
                     "members_changed": diff.count("changed"),
+                    "members_pending": len(diff.pending),
                     "exchange_settings_changed": len(diff.exchange)},
         "exchange": [_change_json(c) for c in diff.exchange],
         "never_via_route_servers": _list_json(diff.never_via),
         "members": [_member_json(m) for m in diff.members],
+        "pending": [{"asn": p.asn, "side": p.side, "why": p.why} for p in diff.pending],
     }
 
 

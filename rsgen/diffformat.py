@@ -92,9 +92,10 @@ def _summary(diff: PlanDiff) -> str:
     if not diff.changed:
         return (f"no change: the route servers treat all {diff.members_after} members as "
                 f"before")
+    pending = f", {len(diff.pending)} not compared yet" if diff.pending else ""
     return (f"{diff.count('added')} member(s) added, {diff.count('removed')} removed, "
-            f"{diff.count('changed')} changed; {len(diff.exchange)} exchange setting(s) "
-            f"changed")
+            f"{diff.count('changed')} changed{pending}; {len(diff.exchange)} exchange "
+            f"setting(s) changed")
 
 
 def _exchange_lines(diff: PlanDiff, quote: Callable[[str], str]) -> list[str]:
@@ -103,6 +104,12 @@ def _exchange_lines(diff: PlanDiff, quote: Callable[[str], str]) -> list[str]:
     if diff.never_via.changed:
         lines.append(_list(diff.never_via, "never-via-route-servers networks", quote))
     return lines
+
+
+def _pending_lines(diff: PlanDiff, quote: Callable[[str], str]) -> list[str]:
+    return [f"AS{p.asn}: not compared, the {p.side}'s snapshot is behind its member file "
+            f"({quote(p.why)}): rsgen refresh --members AS{p.asn}, then commit the snapshot"
+            for p in diff.pending]
 
 
 def _plain(text: str) -> str:
@@ -119,6 +126,7 @@ def diff_text(diff: PlanDiff) -> str:
     for member in diff.members:
         lines.append(f"{member.label}: {member.status}")
         lines += [f"  {line}" for line in _member_lines(member, _plain)]
+    lines += _pending_lines(diff, _plain)
     lines.append(_summary(diff))
     return "\n".join(lines) + "\n"
 
@@ -148,5 +156,8 @@ def diff_markdown(diff: PlanDiff) -> str:
             lines += ["", f"#### AS{member.asn} {name}"
                       f" ({member.status})", ""]
             lines += [f"- {line}" for line in _member_lines(member, _md)]
+    if diff.pending:
+        lines += ["", "#### Not compared yet", ""]
+        lines += [f"- {line}" for line in _pending_lines(diff, _md)]
     lines += ["", "<sub>rsgen diff: from the plans the configs are built from.</sub>"]
     return "\n".join(lines) + "\n"

@@ -35,9 +35,13 @@ _STAND_IN = Secret("review-stand-in")
 class ReviewedPlan:
     """A plan and what it was made from, for the diff's header."""
 
-    label: str  # "HEAD (1a2b3c4d5e6f)", "working tree", a --base-dir path
+    label: str  # "HEAD (1a2b3c4d5e6f)", a directory
     plan: ExchangePlan
     warnings: tuple[str, ...]  # the snapshot's provenance warnings
+    # Members the snapshot has no data for yet, or data for other IRR objects (an onboarding
+    # pull request before the refresh job ran), and why: not in `plan`, which would have to
+    # guess their filters.
+    pending: Mapping[int, str] = dataclasses.field(default_factory=dict)
 
 
 def review_settings(config: Config, settings: Settings) -> Settings:
@@ -48,21 +52,25 @@ def review_settings(config: Config, settings: Settings) -> Settings:
         dict.fromkeys(sorted(names), _STAND_IN)))
 
 
-def load_plan(directory: Path, settings: Settings, label: str) -> ReviewedPlan:
+def load_plan(directory: Path, settings: Settings, label: str, *,
+              pending: bool = False) -> ReviewedPlan:
     """The plan of the exchange in `directory`, read as `rsgen build --offline` reads it:
-    InvalidInput (exit 3) for the member files, NoSnapshot (exit 6) for a damaged,
-    unvouched-for or out-of-date snapshot."""
+    InvalidInput (exit 3) for the member files, NoSnapshot (exit 6) for a damaged or
+    unvouched-for snapshot. A member the snapshot is out of date for is NoSnapshot too,
+    unless `pending`: then it is left out of the plan and named in `pending`."""
     config = load_checked(directory)
     snapshot, warnings = read_checked_snapshot(directory, config.exchange.policy,
                                                settings.snapshot_key)
     gaps = snapshot_gaps(config, snapshot)
-    if gaps:
+    if gaps and not pending:
         raise NoSnapshot(f"the snapshot is missing or out of date for {len(gaps)} member(s)",
                          hint="run rsgen refresh (--members AS...) and commit the snapshot",
                          problems=tuple(Problem(f"AS{asn}: {why}", f"members/AS{asn}.yml")
                                         for asn, why in sorted(gaps.items())))
+    config = dataclasses.replace(config, members=tuple(
+        m for m in config.members if m.asn not in gaps))
     return ReviewedPlan(label, plan(config, snapshot, review_settings(config, settings)),
-                        tuple(warnings))
+                        tuple(warnings), dict(sorted(gaps.items())))
 
 
 def base_at_revision(directory: Path, rev: str, settings: Settings) -> ReviewedPlan:
@@ -73,14 +81,14 @@ def base_at_revision(directory: Path, rev: str, settings: Settings) -> ReviewedP
             commit = export_exchange(directory, rev, Path(temp))
         label = f"{rev} ({commit[:12]})"
         with as_the_base(label):
-            return load_plan(Path(temp), settings, label)
+            return load_plan(Path(temp), settings, label, pending=True)
 
 
 def base_in_directory(directory: Path, settings: Settings) -> ReviewedPlan:
     """The plan of another exchange directory (--base-dir), named as the base in errors."""
     label = str(directory)
     with as_the_base(label):
-        return load_plan(directory, settings, label)
+        return load_plan(directory, settings, label, pending=True)
 
 
 @contextmanager

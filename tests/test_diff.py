@@ -165,7 +165,7 @@ def test_the_json_has_stable_sorted_keys(tmp_path: Path, capsys: pytest.CaptureF
     data = json.loads(out)
     assert out == json.dumps(data, sort_keys=True, indent=1) + "\n"
     assert sorted(data) == ["base", "changed", "exchange", "format", "head", "members",
-                            "never_via_route_servers", "summary"]
+                            "never_via_route_servers", "pending", "summary"]
     assert sorted(data["members"][0]) == ["as_set", "asn", "families", "name", "origins",
                                           "sessions", "settings", "status"]
     assert sorted(data["members"][0]["families"]["ipv4"]) == [
@@ -253,16 +253,32 @@ def test_a_damaged_base_snapshot_exits_6_and_a_bad_head_exits_3(
     assert "the base" not in err and "surprise" in err
 
 
-def test_an_out_of_date_snapshot_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    """A head whose member file asks for an AS-SET the snapshot has not expanded cannot be
-    compared (exit 6, as build --offline), since its filters are not known yet."""
+def test_members_the_snapshot_is_behind_are_pending(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str],
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """An onboarding pull request before the refresh job ran (a member file, no snapshot
+    data), or a member file asking for an AS-SET the snapshot has not expanded: that member
+    is not compared (its filters are not known yet) but named, with what to run; the rest is
+    compared as usual, and the exit is 0."""
     head = copy_example(tmp_path / "head")
     _edit(head, "members/AS23674.yml", "as_set: AS-NAYATEL", "as_set: AS-NAYATEL-NEW")
-    code, _, err = run_rsgen(capsys, monkeypatch, "diff", "-C", str(head), "--base-dir",
+    (head / "members/AS213000.yml").write_text(
+        "asn: 213000\nname: Newcomer\nsessions:\n  - ip: 192.0.2.99\n", encoding="utf-8")
+    (head / "members/AS45669.yml").unlink()
+    code, out, err = run_rsgen(capsys, monkeypatch, "diff", "-C", str(head), "--base-dir",
+                               str(REPO), "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["pending"] == [
+        {"asn": 23674, "side": "head", "why": "IRR data is for AS-NAYATEL, but the member now "
+                                               "uses AS-NAYATEL-NEW"},
+        {"asn": 213000, "side": "head", "why": "no IRR data"}]
+    assert [(m["asn"], m["status"]) for m in data["members"]] == [(45669, "removed")]
+    assert data["changed"] is True and data["summary"]["members_pending"] == 2
+    code, out, _ = run_rsgen(capsys, monkeypatch, "diff", "-C", str(head), "--base-dir",
                              str(REPO))
-    assert code == ExitCode.NO_SNAPSHOT
-    assert "AS23674" in err
+    assert "AS213000: not compared, the head's snapshot is behind its member file (no IRR " \
+           "data): rsgen refresh --members AS213000, then commit the snapshot" in out
 
 
 def test_passwords_are_not_needed_nor_shown(tmp_path: Path, capsys: pytest.CaptureFixture[str],

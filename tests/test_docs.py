@@ -210,7 +210,8 @@ def test_writing_is_deterministic_and_keeps_what_is_there(tmp_path: Path) -> Non
 
 def test_bad_input_exits_as_build_does(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                        monkeypatch: pytest.MonkeyPatch) -> None:
-    """An invalid member file is exit 3, a damaged snapshot exit 6; nothing is written."""
+    """An invalid member file is exit 3, a damaged snapshot or one without a member's data
+    exit 6; nothing is written."""
     ix = copy_example(tmp_path / "ix")
     (ix / "members/AS23674.yml").write_text("asn: 23674\nsurprise: 1\n", encoding="utf-8")
     code, _, _ = run_rsgen(capsys, monkeypatch, "docs", "-C", str(ix), "-o",
@@ -221,7 +222,13 @@ def test_bad_input_exits_as_build_does(tmp_path: Path, capsys: pytest.CaptureFix
     code, _, _ = run_rsgen(capsys, monkeypatch, "docs", "-C", str(ix), "-o",
                            str(tmp_path / "b"))
     assert code == ExitCode.NO_SNAPSHOT
-    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+    ix = copy_example(tmp_path / "ix3")  # a page must not leave a member out: exit 6
+    (ix / "members/AS213000.yml").write_text(
+        "asn: 213000\nname: Newcomer\nsessions:\n  - ip: 192.0.2.99\n", encoding="utf-8")
+    code, _, err = run_rsgen(capsys, monkeypatch, "docs", "-C", str(ix), "-o",
+                             str(tmp_path / "c"))
+    assert code == ExitCode.NO_SNAPSHOT and "AS213000: no IRR data" in err
+    assert not any((tmp_path / d).exists() for d in "abc")
 
 
 def test_markup_examples() -> None:
