@@ -11,6 +11,7 @@ they are compared once per member; sessions are compared per route server.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -156,7 +157,7 @@ def _exchange_view(exchange_plan: ExchangePlan) -> dict[str, Any]:
     rsgen and the members (compared on their own) are left out."""
     servers = {}
     for server in exchange_plan.route_servers:
-        data = plan_json(server)
+        data = plan_json(dataclasses.replace(server, members=()))  # compared on their own
         data.pop("members")
         # Prefix lengths are the policy's (compared there); checks by rule and code.
         data["families"] = {f"ipv{f['version']}": {
