@@ -334,3 +334,21 @@ def test_terminal_text_is_printable(tmp_path: Path, capsys: pytest.CaptureFixtur
                              str(REPO))
     assert code == 0
     assert "\x1b" not in out and "\u202e" not in out and "description" in out
+
+
+def test_a_rule_turned_off_is_an_exchange_change(tmp_path: Path) -> None:
+    """Turning the transit-free check off changes the policy setting and the checks every
+    route server's filters run; no member's own facts change but its check list."""
+    head = copy_example(tmp_path / "head")
+    _edit(head, "exchange.yml", "  log_rejected_routes: false",
+          "  log_rejected_routes: false\n  transit_free_asns: []")
+    data = _diff_json(REPO, head)
+    settings = {c["setting"] for c in data["exchange"]}
+    assert "policy.transit_free_asns" in settings
+    assert {f"route_servers.{rs}.families.ipv{v}.checks" for rs in ("rs1", "rs2")
+            for v in (4, 6)} <= settings
+    for member in data["members"]:
+        for family in member["families"].values():
+            assert [c["setting"] for c in family["changes"]] == ["checks"]
+            assert "transit_free" in family["changes"][0]["before"]
+            assert "transit_free" not in family["changes"][0]["after"]
