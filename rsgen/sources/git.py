@@ -73,6 +73,11 @@ def _git(git: str, directory: Path, *args: str, failure: str | None = None) -> s
         if failure is not None:
             raise BadRevision(failure, hint="fetch it first (CI checkouts are often shallow: "
                                             "fetch-depth: 0), or give --base-dir DIR")
+        if "dubious ownership" in done.stderr:
+            # git's own advice (a global safe.directory) cannot help: tools get no HOME.
+            raise BadRevision(f"{directory}: git refuses the repository: it belongs to "
+                              "another user", hint="run rsgen as the owner of the checkout, "
+                                                   "or give the base as --base-dir DIR")
         raise BadRevision(f"{directory}: git {args[0]} failed: "
                           f"{printable(done.stderr.strip()) or done.returncode}",
                           hint="--base needs the exchange directory inside a git work tree; "
