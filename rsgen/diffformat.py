@@ -149,7 +149,8 @@ def diff_markdown(diff: PlanDiff) -> str:
             counts = {f.version: f"{f.prefixes.before} → {f.prefixes.after}"
                       for f in member.families}  # a family left out did not change
             lines.append(f"| AS{member.asn} | {_md(member.name[1] or member.name[0] or '')} "
-                         f"| {member.status} | {counts.get(4, '=')} | {counts.get(6, '=')} "
+                         f"| {member.status} | {counts.get(4, 'unchanged')} "
+                         f"| {counts.get(6, 'unchanged')} "
                          f"| {member.origins.before} → {member.origins.after} |")
         for member in diff.members:
             name = md_code(member.name[1] or member.name[0] or "")

@@ -181,6 +181,7 @@ def _communities(p: ExchangePlan) -> list[Block]:
                      "only the large forms exist.")),
         Table(("community", "kind", "what it does"),
               tuple((_t(_c(c.text)), _t(c.kind), _t(c.meaning)) for c in wanted)),
+        *_blackhole(p),
         Heading(2, _t("Communities the route servers set")),
         Paragraph(_t("The route servers remove these from the routes you send, then add "
                      "their own.")),
@@ -191,6 +192,17 @@ def _communities(p: ExchangePlan) -> list[Block]:
         (_t(_c(f"(RS, {tag.id}, {tag.value})")), _t(tag.meaning))
         for tag in route_server_tags() if when[tag.when])))
     return blocks
+
+
+def _blackhole(p: ExchangePlan) -> list[Block]:
+    if p.blackhole is None:
+        return []
+    hops = [(v, p.blackhole.next_hop(v)) for v in (4, 6)]
+    missing = [f"IPv{v}" for v, hop in hops if hop is None]
+    return [Paragraph(_t("Blackhole next hops: ", *_joined(
+        [_c(f"IPv{v} {hop}") for v, hop in hops if hop is not None]), ".",
+        f" {missing[0]} takes no BLACKHOLE requests: there 65535:666 is an ordinary "
+        "community." if missing else ""))]
 
 
 def _members(p: ExchangePlan) -> list[Block]:

@@ -352,3 +352,30 @@ def test_a_rule_turned_off_is_an_exchange_change(tmp_path: Path) -> None:
             assert [c["setting"] for c in family["changes"]] == ["checks"]
             assert "transit_free" in family["changes"][0]["before"]
             assert "transit_free" not in family["changes"][0]["after"]
+
+
+DIFF_GOLDEN = Path(__file__).parent / "docs_golden" / "diff"
+
+
+def test_the_three_formats_match_their_golden_files(tmp_path: Path,
+                                                    update_golden: bool) -> None:
+    """One change in every format, byte for byte as reviewed (--update-golden rewrites them):
+    a member's limit and IRR mode from its file, a session added, a member removed and a
+    shorter IPv4 maximum length."""
+    head = copy_example(tmp_path / "head")
+    _append(head, PTCL, "max_prefixes:\n  ipv4: 900\nirr:\n  mode: tag\n")
+    _edit(head, PTCL, "  - ip: 192.0.2.12\n", "  - ip: 192.0.2.13\n  - ip: 192.0.2.12\n")
+    _edit(head, "exchange.yml", "ipv4_max_length: 24", "ipv4_max_length: 23")
+    (head / "members/AS23674.yml").unlink()
+    diff = diff_plans(load_plan(REPO, Settings(), "main").plan,
+                      load_plan(head, Settings(), "head").plan,
+                      base_label="main (1a2b3c4d5e6f)", head_label="pull request")
+    rendered = {"diff.txt": diff_text(diff), "diff.md": diff_markdown(diff),
+                "diff.json": json.dumps(diff_as_json(diff), sort_keys=True, indent=1) + "\n"}
+    if update_golden:
+        DIFF_GOLDEN.mkdir(parents=True, exist_ok=True)
+        for name, text in rendered.items():
+            (DIFF_GOLDEN / name).write_text(text, encoding="utf-8")
+    for name, text in rendered.items():
+        assert text == (DIFF_GOLDEN / name).read_text(encoding="utf-8"), \
+            f"{name} differs: run with --update-golden and review the diff"
