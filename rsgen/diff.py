@@ -58,7 +58,7 @@ class FamilyDiff:
     prefixes: ListChange
     import_limit: tuple[Limit | None, Limit | None]
     receive_limit: tuple[Limit | None, Limit | None]
-    changes: tuple[Change, ...]  # limit action, checks, next hops, blackhole set
+    changes: tuple[Change, ...]  # next hops, blackhole set
 
     @property
     def changed(self) -> bool:
@@ -157,8 +157,8 @@ def _exchange_view(exchange_plan: ExchangePlan) -> dict[str, Any]:
     rsgen and the members (compared on their own) are left out."""
     servers = {}
     for server in exchange_plan.route_servers:
-        data = plan_json(dataclasses.replace(server, members=()))  # compared on their own
-        data.pop("members")
+        data = plan_json(dataclasses.replace(server, members=()))
+        data.pop("members")  # compared on their own
         # Prefix lengths are the policy's (compared there); checks by rule and code.
         data["families"] = {f"ipv{f['version']}": {
             **{k: v for k, v in f.items() if k not in ("min_length", "max_length")},
@@ -194,10 +194,12 @@ def _limit(family: FamilyPlan | None, which: str) -> Limit | None:
 
 
 def _family_facts(family: FamilyPlan | None) -> dict[str, Any]:
+    """A family's facts beside its prefixes and limits. Its checks and limit action are the
+    exchange's (the route servers' checks, policy.max_prefix_action), compared there once
+    rather than again for every member."""
     if family is None:
         return {}
-    return {"limit action": family.limit_action, "checks": list(family.checks),
-            "next hops": [str(a) for a in family.next_hops],
+    return {"next hops": [str(a) for a in family.next_hops],
             "blackhole prefixes": len(family.blackhole_prefixes)
             if family.blackhole_prefix_set else None}
 

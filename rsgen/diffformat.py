@@ -16,6 +16,10 @@ from rsgen.diff import AsSet, FamilyDiff, ListChange, MemberDiff, PlanDiff
 from rsgen.markup import md_code
 from rsgen.plan import Limit
 
+# Members a Markdown comment details: GitHub takes comments of up to 65,536 characters, and a
+# change of an exchange-wide limit can touch every member.
+MARKDOWN_MEMBERS = 100
+
 
 def _value(value: Any) -> str:
     if value is None:
@@ -142,17 +146,22 @@ def diff_markdown(diff: PlanDiff) -> str:
     exchange = _exchange_lines(diff, _md)
     if exchange:
         lines += ["", "#### Exchange settings", ""] + [f"- {line}" for line in exchange]
+    shown = diff.members[:MARKDOWN_MEMBERS]
     if diff.members:
         lines += ["", "| member | name | change | IPv4 prefixes | IPv6 prefixes | origins |",
                   "|---|---|---|---|---|---|"]
-        for member in diff.members:
+        for member in shown:
             counts = {f.version: f"{f.prefixes.before} → {f.prefixes.after}"
                       for f in member.families}  # a family left out did not change
             lines.append(f"| AS{member.asn} | {_md(member.name[1] or member.name[0] or '')} "
                          f"| {member.status} | {counts.get(4, 'unchanged')} "
                          f"| {counts.get(6, 'unchanged')} "
                          f"| {member.origins.before} → {member.origins.after} |")
-        for member in diff.members:
+        if len(diff.members) > len(shown):
+            lines += ["", f"And {len(diff.members) - len(shown)} more member(s), left out to "
+                      "keep this comment within a pull request's limits: `rsgen diff` lists "
+                      "them all."]
+        for member in shown:
             name = md_code(member.name[1] or member.name[0] or "")
             lines += ["", f"#### AS{member.asn} {name}"
                       f" ({member.status})", ""]

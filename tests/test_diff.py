@@ -338,20 +338,37 @@ def test_terminal_text_is_printable(tmp_path: Path, capsys: pytest.CaptureFixtur
 
 def test_a_rule_turned_off_is_an_exchange_change(tmp_path: Path) -> None:
     """Turning the transit-free check off changes the policy setting and the checks every
-    route server's filters run; no member's own facts change but its check list."""
+    route server's filters run, said once for the exchange, not again for every member."""
     head = copy_example(tmp_path / "head")
     _edit(head, "exchange.yml", "  log_rejected_routes: false",
           "  log_rejected_routes: false\n  transit_free_asns: []")
     data = _diff_json(REPO, head)
-    settings = {c["setting"] for c in data["exchange"]}
-    assert "policy.transit_free_asns" in settings
-    assert {f"route_servers.{rs}.families.ipv{v}.checks" for rs in ("rs1", "rs2")
-            for v in (4, 6)} <= settings
-    for member in data["members"]:
-        for family in member["families"].values():
-            assert [c["setting"] for c in family["changes"]] == ["checks"]
-            assert "transit_free" in family["changes"][0]["before"]
-            assert "transit_free" not in family["changes"][0]["after"]
+    checks = {c["setting"]: c for c in data["exchange"]}
+    assert "policy.transit_free_asns" in checks
+    for name in (f"route_servers.{rs}.families.ipv{v}.checks" for rs in ("rs1", "rs2")
+                 for v in (4, 6)):
+        assert "transit_free (8)" in checks[name]["before"]
+        assert "transit_free (8)" not in checks[name]["after"]
+    assert data["members"] == []
+
+
+def test_a_long_markdown_comment_details_the_first_members_only(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An exchange-wide change that touches every member: the Markdown comment details the
+    first MARKDOWN_MEMBERS and says how many more the text output lists."""
+    from rsgen import diffformat
+
+    head = copy_example(tmp_path / "head")
+    _edit(head, "exchange.yml", "  log_rejected_routes: false",
+          "  log_rejected_routes: false\n  receive_limit_minimum: 2000")
+    diff = diff_plans(load_plan(REPO, Settings(), "b").plan,
+                      load_plan(head, Settings(), "h").plan)
+    assert len(diff.members) == 8
+    monkeypatch.setattr(diffformat, "MARKDOWN_MEMBERS", 3)
+    text = diff_markdown(diff)
+    assert text.count("\n#### AS") == 3 and text.count("\n| AS") == 3
+    assert "And 5 more member(s)" in text
+    assert diff_text(diff).count(": changed\n") == 8
 
 
 DIFF_GOLDEN = Path(__file__).parent / "docs_golden" / "diff"
