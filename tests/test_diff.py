@@ -233,6 +233,38 @@ def test_a_link_in_the_base_is_refused_and_named_as_the_base(
     assert "root:" not in err
 
 
+@pytest.mark.parametrize(("entry", "code"), [("snapshot/irr/AS64999.json", ExitCode.NO_SNAPSHOT),
+                                             ("exchange.yml", ExitCode.INVALID_INPUT)])
+def test_links_anywhere_in_the_base_are_refused(repo: Path, entry: str, code: int,
+                                               capsys: pytest.CaptureFixture[str],
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A link in the base's snapshot is exit 6, exchange.yml as a link exit 3: as the
+    loaders say of links on disk."""
+    ix = repo / "ix"
+    saved = (ix / entry).read_bytes() if (ix / entry).exists() else None
+    (ix / entry).unlink(missing_ok=True)
+    (ix / entry).symlink_to("/etc/hostname")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "a link")
+    (ix / entry).unlink()
+    if saved is not None:
+        (ix / entry).write_bytes(saved)
+    got, _, err = run_rsgen(capsys, monkeypatch, "diff", "-C", str(ix), "--base", "HEAD")
+    assert got == code, err
+    assert entry in err and "the base (HEAD)" in err
+
+
+def test_an_exchange_directory_new_since_the_base(repo: Path,
+                                                  capsys: pytest.CaptureFixture[str],
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the base revision has no such directory, there is no base exchange: exit 3,
+    named as the base's, saying what is missing."""
+    copy_example(repo / "second")
+    code, _, err = run_rsgen(capsys, monkeypatch, "diff", "-C", str(repo / "second"))
+    assert code == ExitCode.INVALID_INPUT
+    assert "the base (HEAD (" in err and "no exchange.yml" in err
+
+
 def test_a_damaged_base_snapshot_exits_6_and_a_bad_head_exits_3(
         repo: Path, capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:

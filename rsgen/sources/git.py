@@ -16,7 +16,7 @@ import os
 import re
 from pathlib import Path
 
-from rsgen.errors import BadRevision, InvalidInput, NoSnapshot, Problem, RsgenError
+from rsgen.errors import BadRevision, InvalidInput, NoSnapshot, Problem
 from rsgen.sources.proc import run, run_bytes
 from rsgen.values import printable
 
@@ -87,7 +87,12 @@ def _git(git: str, directory: Path, *args: str, failure: str | None = None) -> s
 
 def _check(returncode: int, stderr: str, what: str) -> None:
     if returncode != 0:
-        raise RsgenError(f"{what} failed: {printable(stderr.strip()) or returncode}")
+        raise BadRevision(f"{what} failed: {printable(stderr.strip()) or returncode}",
+                          hint=_OBJECTS_HINT)
+
+
+# A revision that resolves but whose files cannot be read: objects missing here.
+_OBJECTS_HINT = "fetch the revision's objects (a partial or shallow clone lacks them)"
 
 
 def _wanted_entries(listing: bytes) -> list[tuple[bytes, str]]:
@@ -137,8 +142,10 @@ def _read_blobs(git: str, directory: Path, oids: list[str]) -> list[bytes]:
     for oid in oids:
         end = out.index(b"\n", at)
         header = out[at:end].split()
-        if len(header) != 3 or header[0].decode("ascii") != oid or header[1] != b"blob":
-            raise RsgenError(f"git cat-file answered {printable(repr(out[at:end]))} for {oid}")
+        if len(header) != 3 or header[0].decode("ascii", errors="replace") != oid or \
+                header[1] != b"blob":
+            raise BadRevision(f"git cat-file answered {printable(repr(out[at:end]))} for "
+                              f"{oid}", hint=_OBJECTS_HINT)
         size = int(header[2])
         contents.append(out[end + 1:end + 1 + size])
         at = end + 1 + size + 1  # the content, then a newline
