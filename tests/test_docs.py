@@ -235,3 +235,24 @@ def test_markup_examples() -> None:
     """The examples in rsgen.markup's docstrings hold."""
     result = doctest.testmod(importlib.import_module("rsgen.markup"))
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("text", ["`a", "a`", "``x``", " a ", " `", "<b>bold</b>", "[x](y)",
+                                  "@everyone", "&amp;", "*em* _em_", "a | b", "\\`", "x\ny"])
+def test_a_code_span_shows_its_text_exactly(text: str) -> None:
+    """md_code's span renders (CommonMark, as markdown-it reads it) to one <code> holding
+    exactly the text (terminal-escaped), inside a table cell as well as in a paragraph."""
+    import html
+
+    from rsgen.markup import md_code
+    from rsgen.values import printable
+
+    md = MarkdownIt("commonmark").enable("table")
+    paragraph = md.render(f"x {md_code(text)} y").strip()
+    assert paragraph.startswith("<p>x <code>") and paragraph.endswith("</code> y</p>")
+    inner = paragraph[len("<p>x <code>"):-len("</code> y</p>")]
+    assert "<" not in inner and html.unescape(inner) == printable(text)
+    cell = md.render(f"| a |\n|---|\n| {md_code(text, table=True)} |\n")
+    assert cell.count("<td>") == 1
+    start = cell.index("<td><code>") + len("<td><code>")
+    assert html.unescape(cell[start:cell.index("</code></td>")]) == printable(text)
