@@ -315,6 +315,7 @@ def _refresh_json(report: Any, directory: Path) -> dict[str, Any]:
             "held_for_review": sorted(report.shrunk),
             "changed_files": sorted(relative(p) for p in report.changed_files),
             "pruned": sorted(report.pruned),
+            "pending": sorted(report.pending),
             "peeringdb_error": report.peeringdb_error,
             "never_via_written": report.never_via_written,
             "never_via_kept": report.never_via_kept,

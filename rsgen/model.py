@@ -293,6 +293,10 @@ class IrrData:
     origins: tuple[int, ...]  # sorted, unique
     ipv4: PrefixList  # sorted, unique
     ipv6: PrefixList
+    # Not empty: a member whose objects the IRR expands to nothing, and why (refresh writes
+    # this for a new member, or for a reviewed shrink to empty): its sessions are configured,
+    # and every route it sends is rejected, until its route objects are registered.
+    pending: str = ""
 
     def __post_init__(self) -> None:
         for name in ("ipv4", "ipv6"):

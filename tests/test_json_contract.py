@@ -20,7 +20,7 @@ from tests.fixtures.peeringdb_plugin import MakePeeringDbServer
 from tests.helpers import copy_example
 from tests.test_refresh import RPSL, _member, _net, small_exchange
 
-REFRESH_KEYS = {"updated", "failed", "held_for_review", "changed_files", "pruned",
+REFRESH_KEYS = {"updated", "failed", "held_for_review", "changed_files", "pruned", "pending",
                 "peeringdb_error", "never_via_written", "never_via_kept", "hints", "irr_cost"}
 
 
