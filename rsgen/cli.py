@@ -83,6 +83,32 @@ def _echo(text: str, *, err: bool = False) -> None:
     click.echo(printable(text), err=err or (_json_run is not None and _json_run.to_stdout))
 
 
+class _PlainProgress:
+    """Progress for a log (stderr not a terminal, as in CI): a line at every tenth of the
+    work, and at least every PLAIN_PROGRESS_SECONDS, so a long run is never silent."""
+
+    PLAIN_PROGRESS_SECONDS = 30.0
+
+    def __init__(self, enabled: bool) -> None:
+        import time
+
+        self.enabled = enabled
+        self._clock = time.monotonic
+        self._started = self._last = self._clock()
+        self._tenths: dict[str, int] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled or total <= 0:
+            return
+        tenth = done * 10 // total
+        now = self._clock()
+        if tenth > self._tenths.get(stage, 0) or now - self._last >= self.PLAIN_PROGRESS_SECONDS:
+            self._tenths[stage] = tenth
+            self._last = now
+            _echo(f"{stage}: {done}/{total} ({done * 100 // total} %), "
+                  f"{now - self._started:.0f} s", err=True)
+
+
 def _warn(text: str) -> None:
     """A "warning:" line on stderr, and in the --json envelope's warnings."""
     _echo(f"warning: {text}", err=True)
@@ -265,13 +291,23 @@ def refresh(directory: Path, peeringdb_url: str | None, irr_host: str | None,
                 if strangers else "name at least one member", param_hint="--members")
     total = len(members) if only is None else len(only)
     console = Console(stderr=True)
+    plain = _PlainProgress(enabled=not console.is_terminal)
+    stage = "IRR expansions (bgpq4)"
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   console=console, transient=True, disable=not console.is_terminal) as bar:
-        task = bar.add_task("IRR expansions (bgpq4)", total=total)
+        task = bar.add_task(stage, total=total)
+        finished = 0
+
+        def advance(_asn: int) -> None:
+            nonlocal finished
+            finished += 1
+            bar.advance(task)
+            plain(stage, finished, total)
+
         try:
             report = run_refresh(directory, only=only, accept_shrink=accepted,
                                  accept_never_via_shrink=never_via,
-                                 progress=lambda _asn: bar.advance(task), settings=settings)
+                                 progress=advance, settings=settings)
         except RefreshFailed as failed:
             _print_refresh(failed.report)
             _json_result(_refresh_json(failed.report, directory))
@@ -414,16 +450,21 @@ def verify(directory: Path, output: Path | None, member_list: str | None, sample
         except ValueError as exc:
             raise click.BadParameter(f"not a list of ASNs: {member_list}") from exc
     _ensure_lab_privileges()
-    console = Console(stderr=_json_run is not None and _json_run.to_stdout)
+    to_stderr = _json_run is not None and _json_run.to_stdout
+    # In a pipe or a log, lines as long as they are: rich would wrap them at 80 columns.
+    console = Console(stderr=to_stderr, soft_wrap=True, width=None if (
+        sys.stderr if to_stderr else sys.stdout).isatty() else 1000)
     options = VerifyOptions(directory, output, asns, sample, keep, templates)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   console=console, transient=True, disable=not console.is_terminal) as bar:
         tasks: dict[str, Any] = {}
+        plain = _PlainProgress(enabled=not console.is_terminal)
 
         def progress(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done, total=total)
+            plain(stage, done, total)
 
         report = run_verify(options, progress, settings=_settings())
     print_table(report, console)

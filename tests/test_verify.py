@@ -197,6 +197,9 @@ def test_cli_verify_json_and_exit_codes(example: Path, tmp_path: Path) -> None:
                         capture_output=True, text=True, check=False, timeout=300)
     assert ok.returncode == ExitCode.OK, ok.stdout + ok.stderr
     assert "all as expected" in ok.stdout
+    # In a pipe, no 80-column wrapping: the rule legend is one line.
+    assert any("1 AS path too long" in line and "64 AS_SET in AS path" in line
+               for line in ok.stdout.splitlines()), ok.stdout
     document = json.loads(out.read_text())  # the --json envelope (tests/test_json_contract.py)
     assert document["command"] == "verify" and document["ok"] is True
     data = document["result"]
