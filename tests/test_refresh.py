@@ -142,7 +142,11 @@ def test_malformed_peeringdb_as_set_is_never_passed_to_bgpq4(
 
 def test_cli_refresh_reports_failures_with_exit_code_4(exchange: Path,
                                                         sources: dict[str, object]) -> None:
-    """The refresh command lists each failed member and exits with the source-failure code."""
+    """The refresh command lists each failed member and exits with the source-failure code
+    (a member with data from an earlier refresh; a new one would be pending, tests/
+    test_pending.py)."""
+    refresh(exchange, settings=source_settings(str(sources["peeringdb_url"]),
+                                               str(sources["irr_host"])))
     (exchange / "members" / "AS3333.yml").write_text(_member(3333, 33, "as_set: AS-MISSING\n"))
     result = subprocess.run(
         [sys.executable, "-m", "rsgen", "refresh", "-C", str(exchange),
