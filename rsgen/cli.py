@@ -497,7 +497,6 @@ def export_as_set(directory: Path, as_set_name: str, mnt_by: str | None,
 def export_ixf(directory: Path, timestamp: str | None, output: Path | None) -> None:
     """Print the exchange's IX-F member export (schema 1.0) from the plan (no network)."""
     import datetime
-    import os
 
     from rsgen.atomic import write_if_changed
     from rsgen.errors import InvalidInput
@@ -506,8 +505,8 @@ def export_ixf(directory: Path, timestamp: str | None, output: Path | None) -> N
     from rsgen.plan import plan
     from rsgen.snapshot import read_checked_snapshot
 
-    when = _export_time(timestamp, os.environ.get("SOURCE_DATE_EPOCH", "").strip(), datetime)
     settings = _settings()
+    when = _export_time(timestamp, settings.source_date_epoch or "", datetime)
     config = load_checked(directory)
     snapshot, _ = read_checked_snapshot(directory, config.exchange.policy,
                                         settings.snapshot_key)

@@ -348,14 +348,8 @@ def parse_never_via(body: bytes) -> frozenset[int]:
 
     A record that is not "ok" or that says the flag is off (a server ignoring the filter) does
     not count."""
-    try:
-        document = json.loads(body)
-    except (RecursionError, ValueError) as exc:
-        raise ValueError(f"not valid JSON, or cut short ({exc})") from exc
-    if not isinstance(document, dict) or not isinstance(document.get("data"), list):
-        raise ValueError('expected a JSON object with a "data" list')
     found = set()
-    for index, record in enumerate(document["data"]):
+    for index, record in enumerate(_data_list(body)):
         if not isinstance(record, dict):
             raise ValueError(f"data[{index}] is not an object")
         asn = record.get("asn")
@@ -365,6 +359,18 @@ def parse_never_via(body: bytes) -> frozenset[int]:
                 record.get("info_never_via_route_servers", True) is True:
             found.add(asn)
     return frozenset(found)
+
+
+def _data_list(body: bytes) -> list[Any]:
+    """The `data` list of a PeeringDB answer; ValueError when it has none."""
+    try:
+        document = json.loads(body)
+    except (RecursionError, ValueError) as exc:
+        raise ValueError(f"not valid JSON, or cut short ({exc})") from exc
+    if not isinstance(document, dict) or not isinstance(document.get("data"), list):
+        raise ValueError('expected a JSON object with a "data" list')
+    data: list[Any] = document["data"]
+    return data
 
 
 def _parse_net(record: Any, where: str, requested: frozenset[int]) -> PeeringDbNet | None:
@@ -441,14 +447,8 @@ def parse_netixlan(body: bytes, asn: int, ixlan_id: int) -> list[NetIxLan]:
 
     Records that are not "ok" are left out; a record of another network or LAN (a server
     ignoring the filter) is an error, not data."""
-    try:
-        document = json.loads(body)
-    except (RecursionError, ValueError) as exc:
-        raise ValueError(f"not valid JSON, or cut short ({exc})") from exc
-    if not isinstance(document, dict) or not isinstance(document.get("data"), list):
-        raise ValueError('expected a JSON object with a "data" list')
     found = []
-    for index, record in enumerate(document["data"]):
+    for index, record in enumerate(_data_list(body)):
         where = f"data[{index}]"
         if not isinstance(record, dict):
             raise ValueError(f"{where} is not an object")
