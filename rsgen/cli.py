@@ -433,9 +433,10 @@ def _print_import(report: Any) -> None:
           f"{'to import' if report.would_write else 'imported'}, {len(report.skipped)} "
           f"skipped, {len(report.dropped)} address(es) or field(s) left out")
     if report.written:
-        _echo("next: rsgen check, rsgen refresh --members "
-              + ",".join(p.stem for p in report.written[:20])
-              + (",..." if len(report.written) > 20 else "") + ", then review the diff")
+        members = ",".join(p.stem for p in report.written)
+        refresh = f"rsgen refresh --members {members}" if len(report.written) <= 20 \
+            else "rsgen refresh"
+        _echo(f"next: rsgen check, {refresh}, then review the diff")
 
 
 @member.command("remove")

@@ -121,9 +121,10 @@ def check_drafts(directory: Path, config: Config, drafts: list[tuple[str, Member
     from. A draft for a member that already has a file is refused, never overwritten."""
     accepted: list[tuple[MemberDraft, str, Member]] = []
     refused: list[Refusal] = []
+    seen: set[int] = set()
     for where, draft in drafts:
         path = directory / draft.file_name
-        if os.path.lexists(path) or any(d.asn == draft.asn for d, _, _ in accepted):
+        if os.path.lexists(path) or draft.asn in seen:
             refused.append(Refusal(where, f"{draft.file_name} exists already: not overwritten"
                                    " (remove it first with rsgen member remove to replace it)"))
             continue
@@ -138,6 +139,7 @@ def check_drafts(directory: Path, config: Config, drafts: list[tuple[str, Member
             refused.append(Refusal(where, "; ".join(p.message for p in exc.problems)))
             continue
         accepted.append((draft, text, member))
+        seen.add(draft.asn)
     # The exchange's own members first: a clash (an address or ASN used twice) is reported on
     # the later file, which is then the new one. Problems located elsewhere (exchange.yml's
     # blackhole address) are found by adding the drafts one at a time.
