@@ -21,7 +21,13 @@ from rsgen.memberfile import MemberDraft, name_problem
 from rsgen.model import PeeringLan, RouteServer
 from rsgen.values import MAX_ASN, IPAddress, bogon_asn_reason, parse_as_set_list
 
-MAX_EXPORT_BYTES = 64 * 1024 * 1024  # the largest real exports (AMS-IX, DE-CIX) are ~5 MB
+MAX_EXPORT_BYTES = 16 * 1024 * 1024  # the largest real exports (AMS-IX, DE-CIX) are ~5 MB
+# Objects and lists in the JSON (counted as "{" and "[" bytes, strings included): bounds the
+# memory json.loads needs (16 MiB of "{}," would be five million dicts, over a gigabyte).
+# DE-CIX's 689 members are about 12,000.
+MAX_CONTAINERS = 500_000
+MAX_AS_MACRO_LENGTH = 1024  # as PeeringDB's irr_as_set (rsgen.sources.peeringdb)
+MAX_LEFT_OUT = 20  # per member: the rest are counted in one line
 MAX_DEPTH = 16  # a 1.0 export nests 9 levels deep (member_list ... mac_addresses)
 MAX_MEMBERS = 10000  # as many as an exchange directory may hold (rsgen.load)
 MAX_SESSIONS = 64  # the member schema's
@@ -54,6 +60,9 @@ def parse_json(raw: bytes, source: str) -> dict[str, Any]:
     if len(raw) > MAX_EXPORT_BYTES:
         raise InvalidInput(f"{source}: more than {MAX_EXPORT_BYTES} bytes; not an IX-F export "
                            "rsgen reads")
+    if raw.count(b"{") + raw.count(b"[") > MAX_CONTAINERS:
+        raise InvalidInput(f"{source}: more than {MAX_CONTAINERS} JSON objects and lists; "
+                           "not an IX-F export rsgen reads")
     try:
         document = json.loads(raw.decode("utf-8"), object_pairs_hook=_no_duplicate_keys,
                               parse_constant=_no_constant)
@@ -144,9 +153,11 @@ def read_members(document: dict[str, Any], lan: PeeringLan,
         asn = record.get("asnum") if isinstance(record, dict) else None
         if _is_int(asn) and 0 < asn <= MAX_ASN:
             where += f" (AS{asn})"
+        mark = len(reader.dropped)
         try:
             draft = reader.member(record, where)
         except _Skip as skip:
+            del reader.dropped[mark:]
             reader.skipped.append(Notice(where, str(skip)))
             continue
         if draft.asn in first_at:
@@ -181,6 +192,8 @@ class _Reader:
         self.dropped: list[Notice] = []
 
     def member(self, record: Any, where: str) -> MemberDraft:
+        mark = len(self.dropped)  # this member's notes start here (the caller drops them on
+        # a skip: what was left out of a member not imported is no news)
         if not isinstance(record, dict):
             raise _Skip(f"is {type(record).__name__}, not an object")
         asn = record.get("asnum")
@@ -193,16 +206,18 @@ class _Reader:
         connections = record.get("connection_list")
         if not isinstance(connections, list):
             raise _Skip(f"connection_list is {_show(connections)}, not a list")
-        found: list[_Address] = []
+        found: dict[IPAddress, _Address] = {}
         refused: list[str] = []
         for c_index, connection in enumerate(connections):
             for place, item in self._addresses(connection, f"{where}.connection_list[{c_index}]"):
                 if isinstance(item, str):
                     refused.append(f"{place}: {item}")
-                elif any(item.address == f.address for f in found):
+                elif item.address in found:
                     refused.append(f"{place}: {item.address} is listed twice")
                 else:
-                    found.append(item)
+                    found[item.address] = item
+        fields = self.dropped[mark:]
+        del self.dropped[mark:]  # back below, capped, for a member that is imported
         if not found:
             reasons = [r.partition(": ")[2] for r in refused]
             raise _Skip("no route-server session on the peering LAN: "
@@ -211,19 +226,22 @@ class _Reader:
         if len(found) > MAX_SESSIONS:
             raise _Skip(f"{len(found)} route-server sessions, more than the {MAX_SESSIONS} a "
                         "member file may have")
-        self.dropped.extend(Notice(r.partition(": ")[0], r.partition(": ")[2]) for r in refused)
+        notes = [Notice(r.partition(": ")[0], r.partition(": ")[2]) for r in refused] + fields
+        self.dropped.extend(notes[:MAX_LEFT_OUT])
+        if len(notes) > MAX_LEFT_OUT:
+            self.dropped.append(Notice(where, f"{len(notes) - MAX_LEFT_OUT} more addresses or "
+                                              "fields left out"))
         as_sets: list[str] = []
-        for item in found:
+        for item in found.values():
             as_sets += [s for s in item.as_sets if s not in as_sets]
         if len(as_sets) > MAX_AS_SETS:
             self.dropped.append(Notice(where, f"{len(as_sets)} AS-SETs, more than "
                                               f"{MAX_AS_SETS}: none taken"))
             as_sets = []
-        limits = {v: max((f.max_prefix for f in found
+        limits = {v: max((f.max_prefix for f in found.values()
                           if f.address.version == v and f.max_prefix is not None), default=None)
                   for v in (4, 6)}
-        return MemberDraft(asn, name, tuple(f.address for f in found), tuple(as_sets),
-                           limits[4], limits[6])
+        return MemberDraft(asn, name, tuple(found), tuple(as_sets), limits[4], limits[6])
 
     def _name(self, raw: Any, asn: int, where: str) -> str:
         if raw is None:
@@ -297,7 +315,10 @@ class _Reader:
                     "--assume-routeserver)")
         as_sets: tuple[str, ...] = ()
         macro = entry.get("as_macro")
-        if isinstance(macro, str) and macro.strip():
+        if isinstance(macro, str) and len(macro) > MAX_AS_MACRO_LENGTH:
+            self.dropped.append(Notice(f"{address} as_macro", f"ignored: longer than "
+                                                              f"{MAX_AS_MACRO_LENGTH} characters"))
+        elif isinstance(macro, str) and macro.strip():
             try:
                 as_sets = tuple(str(s) for s in parse_as_set_list(macro))
             except ValueError as exc:

@@ -163,6 +163,7 @@ def test_broken_records_are_skipped_one_by_one_with_their_reasons(exchange: Path
     (json.dumps({"member_list": [], "x": json.loads("[" * (MAX_DEPTH + 1) + "]" *
                                                     (MAX_DEPTH + 1))}).encode(),
      "nested deeper"),
+    (b'{"member_list": [' + b"{}," * 500_000 + b"{}]}", "more than 500000 JSON objects"),
     (b'{"member_list": [], "member_list": []}', "appears twice"),
     (b'{"version": "1.0", "member_list": [{"asnum": NaN}]}', "not a JSON number"),
     (b'[{"asnum": 3333}]', "expected a JSON object with a member_list"),
@@ -289,3 +290,18 @@ def test_the_command_reports_each_skipped_record_printably(exchange: Path) -> No
                              str(exchange), _write(exchange, b"{", "broken.json")],
                             capture_output=True, text=True, check=False, timeout=120)
     assert broken.returncode == ExitCode.INVALID_INPUT and "not valid JSON" in broken.stderr
+
+
+def test_a_member_built_to_be_big_is_cut_short(exchange: Path) -> None:
+    """Hundreds of addresses with 20 KB as_macros, thousands of bad ones: each member is judged
+    once, and what is reported about one member stays a few lines."""
+    wide = _member(196630, "Wide", *(_v6(f"2001:db8::{i:x}", as_macro="AS-X " * 4000,
+                                         max_prefix=-1) for i in range(1, 300)))
+    many = _member(196631, "Many", _v4("203.0.113.40"),
+                   *(_v4(f"198.51.100.{i % 250}") for i in range(3000)))
+    report = import_ixf(exchange, _write(exchange, _export(wide, many)))
+    (skipped,) = report.skipped
+    assert "298 route-server sessions, more than the 64" in skipped.reason  # ::1: the RS
+    assert [p.name for p in report.written] == ["AS196631.yml"]
+    assert len(report.dropped) == 21
+    assert report.dropped[-1].reason == "2980 more addresses or fields left out"
