@@ -51,8 +51,8 @@ def import_ixf(directory: Path, source: str, *, ixp_id: int | None = None,
     raw = fetch_export(source, timeout=timeout, allow_http=allow_http) if is_url(source) \
         else read_export_file(Path(source))
     document = parse_json(raw, shown)
+    config = load_checked(directory)  # first, as build and refresh: names a missing directory
     with exchange_lock(directory, "import ixf"):
-        config = load_checked(directory)
         members = read_members(document, config.exchange.peering_lan,
                                config.exchange.route_servers, ixp_id=ixp_id,
                                assume_routeserver=assume_routeserver)
@@ -93,8 +93,8 @@ def add_member(directory: Path, asn: int, settings: Settings, *,
     exchange's LAN (netixlan of peeringdb.ixlan_id) as sessions."""
     from rsgen.sources.peeringdb import PeeringDbClient
 
+    config = load_checked(directory)
     with exchange_lock(directory, "member add"):
-        config = load_checked(directory)
         exchange = config.exchange
         report = ImportReport(f"PeeringDB AS{asn}")
         if (directory / f"members/AS{asn}.yml").exists() or \

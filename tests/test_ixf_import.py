@@ -305,3 +305,18 @@ def test_a_member_built_to_be_big_is_cut_short(exchange: Path) -> None:
     assert [p.name for p in report.written] == ["AS196631.yml"]
     assert len(report.dropped) == 21
     assert report.dropped[-1].reason == "2980 more addresses or fields left out"
+
+
+def test_an_import_waits_for_no_other_run(exchange: Path) -> None:
+    """While another rsgen run holds the exchange (here: this test), an import exits 8 and
+    writes nothing."""
+    from rsgen.lock import exchange_lock
+
+    source = _write(exchange, GOOD)
+    before = _files(exchange)
+    with exchange_lock(exchange, "build"):
+        result = subprocess.run([sys.executable, "-m", "rsgen", "import", "ixf", "-C",
+                                 str(exchange), source], capture_output=True, text=True,
+                                check=False, timeout=120)
+    assert result.returncode == ExitCode.LOCKED, result.stderr
+    assert _files(exchange) == before

@@ -61,8 +61,8 @@ def test_every_real_export_has_its_lan() -> None:
             assert set(LANS[path.stem]) <= declared, path.name
 
 
-def _exchange(directory: Path, stem: str) -> Path:
-    v4, v6 = (ipaddress.ip_network(n) for n in LANS[stem])
+def _exchange(directory: Path, stem: str, lan: tuple[str, str] | None = None) -> Path:
+    v4, v6 = (ipaddress.ip_network(n) for n in lan or LANS[stem])
     # The route server on the LAN's last host addresses, which no member in these files has.
     rs4, rs6 = v4.broadcast_address - 1, v6.broadcast_address - 1
     return build_tree(directory, {
@@ -174,3 +174,36 @@ def test_assume_routeserver_reads_an_export_that_never_says(tmp_path: Path) -> N
     assert report.imported + len(report.skipped) == len(listed)
     assert report.imported > len(listed) // 2
     assert len(load_checked(directory).members) == report.imported
+
+
+@pytest.mark.parametrize(("name", "lan"), [
+    ("bcix.json", ("193.178.185.0/24", "2001:7f8:19:1::/64")),
+    ("gr-ix.json", ("176.126.38.0/24", "2001:7f8:6e::/64")),
+])
+def test_route_server_client_lists_carry_their_as_macros_and_limits(
+        tmp_path: Path, name: str, lan: tuple[str, str]) -> None:
+    """arouteserver's IX-F 0.6 client lists (BCIX, GR-IX: every entry a route-server client,
+    no routeserver flag): with --assume-routeserver each member's as_macro becomes its as_set
+    and max_prefix its limit, per family."""
+    path = REAL.parent / name
+    directory = _exchange(tmp_path, name, lan)
+    listed = json.loads(path.read_bytes())["member_list"]
+    report = import_ixf(directory, str(path), assume_routeserver=True)
+    print(f"\n{name}: {len(listed)} listed, {report.imported} imported, "
+          f"{len(report.skipped)} skipped, {len(report.dropped)} left out")
+    assert report.imported + len(report.skipped) == len(listed)
+    members = {m.asn: m for m in load_checked(directory).members}
+    assert len(members) == report.imported > len(listed) // 2
+    for record in listed:
+        member = members.get(record["asnum"])
+        if member is None:
+            continue
+        entries = [v[f] for c in record["connection_list"] for v in c["vlan_list"]
+                   for f in ("ipv4", "ipv6") if f in v]
+        macros = {s.upper() for e in entries for s in e.get("as_macro", "").split()}
+        assert {str(s) for s in member.as_sets} == macros
+        for version, family in ((4, "ipv4"), (6, "ipv6")):
+            limits = [e["max_prefix"] for c in record["connection_list"]
+                      for v in c["vlan_list"] if family in v
+                      for e in [v[family]] if e.get("max_prefix")]
+            assert member.max_prefixes.of(version) == (max(limits) if limits else None)

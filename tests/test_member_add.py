@@ -115,3 +115,13 @@ def test_the_command_line(exchange: Path, peeringdb_server: PeeringDbFixtureServ
     assert run("AS63312").returncode == ExitCode.USAGE
     assert run("AS10745").returncode == ExitCode.INVALID_INPUT
     assert run("not-an-asn").returncode == ExitCode.USAGE
+
+
+def test_a_directory_that_is_no_exchange_is_named(tmp_path: Path) -> None:
+    for command in (["member", "add", "AS3333"], ["import", "ixf", str(tmp_path / "x.json")]):
+        (tmp_path / "x.json").write_text('{"member_list": []}')
+        result = subprocess.run([sys.executable, "-m", "rsgen", *command[:2], "-C",
+                                 str(tmp_path / "missing"), *command[2:]],
+                                capture_output=True, text=True, check=False, timeout=120)
+        assert result.returncode == ExitCode.INVALID_INPUT, result.stderr
+        assert "no exchange.yml" in result.stderr
