@@ -534,6 +534,57 @@ def member() -> None:
     """Change the members/ directory."""
 
 
+@member.command("add")
+@_directory_option
+@click.option("--peeringdb-url", help="PeeringDB API base URL [env RSGEN_PEERINGDB_URL].")
+@click.option("--dry-run", is_flag=True, help="Say what would be written; write nothing.")
+@click.argument("asn_text", metavar="ASN")
+def member_add(directory: Path, peeringdb_url: str | None, dry_run: bool,
+               asn_text: str) -> None:
+    """Write members/AS<ASN>.yml from PeeringDB: the network's name and its addresses on this
+    exchange's LAN (peeringdb.ixlan_id in exchange.yml); never overwrites."""
+    from rsgen.onboard import add_member
+
+    report = add_member(directory, _one_asn(asn_text), _settings(peeringdb_url),
+                        dry_run=dry_run)
+    _print_import(report)
+
+
+def _one_asn(text: str) -> int:
+    from rsgen.guard import parse_asn_list
+
+    try:
+        (asn,) = parse_asn_list(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc) if "AS number" in str(exc) else
+                                 "one ASN, e.g. AS3333", param_hint="ASN") from exc
+    return asn
+
+
+def _print_import(report: Any) -> None:
+    """An import's outcome: skipped records and warnings on stderr (each with its reason),
+    the files and the summary on stdout."""
+    for warning in report.warnings:
+        _echo(f"warning: {warning}", err=True)
+    for notice in report.skipped:
+        _echo(f"skipped: {notice.where}: {notice.reason}", err=True)
+    for notice in report.dropped:
+        _echo(f"left out: {notice.where}: {notice.reason}", err=True)
+    for path in report.written:
+        _echo(f"{path}: written")
+    for draft in report.would_write:
+        _echo(f"{draft.file_name}: would be written (AS{draft.asn}, {draft.name}, "
+              f"{len(draft.sessions)} session(s))")
+    _echo(f"{report.source}: {report.imported} member(s) "
+          f"{'to import' if report.would_write else 'imported'}, {len(report.skipped)} "
+          f"skipped, {len(report.dropped)} address(es) or field(s) left out")
+    if report.written:
+        members = ",".join(p.stem for p in report.written)
+        refresh = f"rsgen refresh --members {members}" if len(report.written) <= 20 \
+            else "rsgen refresh"
+        _echo(f"next: rsgen check, {refresh}, then review the diff")
+
+
 @member.command("remove")
 @_directory_option
 @click.argument("asn_text", metavar="ASN")
@@ -581,6 +632,92 @@ def export_as_set(directory: Path, as_set_name: str, mnt_by: str | None,
     except ValueError as exc:
         raise click.BadParameter(str(exc)) from exc
     click.echo(text, nl=False)
+
+
+@export.command("ixf")
+@_directory_option
+@click.option("--timestamp", metavar="ISO-8601",
+              help="The export's timestamp, e.g. 2026-01-31T12:00:00Z [default: "
+                   "SOURCE_DATE_EPOCH if set, else now].")
+@click.option("-o", "output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write it to this file (atomically) instead of stdout.")
+def export_ixf(directory: Path, timestamp: str | None, output: Path | None) -> None:
+    """Print the exchange's IX-F member export (schema 1.0) from the plan (no network)."""
+    import datetime
+
+    from rsgen.atomic import write_if_changed
+    from rsgen.errors import InvalidInput
+    from rsgen.export import ixf_member_export
+    from rsgen.load import load_checked
+    from rsgen.plan import plan
+    from rsgen.snapshot import read_checked_snapshot
+
+    settings = _settings()
+    when = _export_time(timestamp, settings.source_date_epoch or "", datetime)
+    config = load_checked(directory)
+    snapshot, _ = read_checked_snapshot(directory, config.exchange.policy,
+                                        settings.snapshot_key)
+    try:
+        text = ixf_member_export(plan(config, snapshot, settings), config, when)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), hint="add ixf: {ixf_id: N} to exchange.yml") from exc
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        write_if_changed(output, text)
+        _echo(f"{output}: written")
+
+
+def _export_time(option: str | None, epoch: str, datetime: Any) -> str:
+    """The timestamp in the IX-F form (UTC, seconds, Z): --timestamp, else SOURCE_DATE_EPOCH
+    (reproducible builds), else now."""
+    utc = datetime.timezone.utc
+    if option:
+        try:
+            when = datetime.datetime.fromisoformat(option.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise click.BadParameter("an ISO 8601 date and time, e.g. 2026-01-31T12:00:00Z",
+                                     param_hint="--timestamp") from exc
+        if when.tzinfo is None:
+            raise click.BadParameter("give the time zone, e.g. a final Z for UTC",
+                                     param_hint="--timestamp")
+    elif epoch:
+        if not epoch.isdigit():
+            raise click.BadParameter("SOURCE_DATE_EPOCH must be whole seconds since 1970")
+        when = datetime.datetime.fromtimestamp(int(epoch), utc)
+    else:
+        when = datetime.datetime.now(utc)
+    text: str = when.astimezone(utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return text
+
+
+@cli.group("import")
+def import_group() -> None:
+    """Bring members in from other systems (new member files, never overwriting)."""
+
+
+@import_group.command("ixf")
+@_directory_option
+@click.argument("source", metavar="FILE|URL")
+@click.option("--ixp-id", type=click.IntRange(min=0),
+              help="Only connections to this ixp_id of the export's ixp_list (an export "
+                   "may list several exchanges).")
+@click.option("--assume-routeserver", is_flag=True,
+              help="Count addresses whose routeserver flag is absent as route-server "
+                   "sessions (for exports that never write it); routeserver: false never is.")
+@click.option("--dry-run", is_flag=True, help="Say what would be written; write nothing.")
+@click.option("--timeout", type=click.FloatRange(min=0.1, max=600), default=30.0,
+              show_default=True, help="Seconds to fetch a URL in.")
+def import_ixf(directory: Path, source: str, ixp_id: int | None, assume_routeserver: bool,
+               dry_run: bool, timeout: float) -> None:
+    """Write members/AS<asn>.yml for the members of an IX-F member export (FILE, or an
+    https:// URL) that have route-server sessions on the peering LAN; every record not
+    imported is listed with its reason. All files are written or none."""
+    from rsgen.onboard import import_ixf as run_import
+
+    report = run_import(directory, source, ixp_id=ixp_id, assume_routeserver=assume_routeserver,
+                        dry_run=dry_run, timeout=timeout)
+    _print_import(report)
 
 
 def _accept_verbose_everywhere(group: click.Group) -> None:
