@@ -52,6 +52,9 @@ class BuildResult:
     snapshot: Snapshot | None = None
 
 
+PENDING_WARNING = "PENDING, every route it sends is rejected"
+
+
 def snapshot_gaps(config: Config, snapshot: Snapshot) -> dict[int, str]:
     """Members the snapshot cannot serve, and why: no data, or data for other IRR objects.
 
@@ -148,6 +151,8 @@ def build_stage(directory: Path, config: Config, settings: Settings,
     warnings = warnings + [f"AS{member.asn}: {warning}" for member in config.members
                            for warning in max_prefix_warnings(
                                member, snapshot.peeringdb.get(member.asn), policy)]
+    warnings += [f"AS{member.asn}: {PENDING_WARNING}: {snapshot.irr[member.asn].pending}"
+                 for member in config.members if snapshot.irr[member.asn].pending]
     exchange_plan = plan(config, snapshot, settings)
     rendered = _render(exchange_plan, templates)
     for name, text in rendered.items():

@@ -23,7 +23,7 @@ from rsgen import guard, plausible, provenance
 from rsgen.errors import ExitCode, SourceFailed
 from rsgen.load import load_checked
 from rsgen.lock import exchange_lock
-from rsgen.model import Config, IrrSettings, PeeringDbNet, Snapshot
+from rsgen.model import Config, IrrData, IrrSettings, PeeringDbNet, Snapshot
 from rsgen.policy import choose_as_sets, max_prefix_warnings
 from rsgen.settings import Settings
 from rsgen.snapshot import (
@@ -36,7 +36,7 @@ from rsgen.snapshot import (
 )
 from rsgen.sources import irr as irr_source
 from rsgen.sources.proc import missing_tool
-from rsgen.values import AsSetName, Secret, brief
+from rsgen.values import AsSetName, PrefixList, Secret, brief
 
 
 @dataclass
@@ -55,6 +55,9 @@ class RefreshReport:
     never_via_kept: str | None = None
     irr_cost: str | None = None  # what the IRR expansion cost (IrrStats.describe)
     pruned: list[int] = field(default_factory=list)  # ASNs no longer members: files deleted
+    # ASNs written as pending (IrrData.pending): the IRR has nothing for their objects, and
+    # they have no earlier data for them (new members), or a reviewed shrink to empty.
+    pending: list[int] = field(default_factory=list)
 
 
 def refresh(directory: Path, *, only: Sequence[int] | None = None,
@@ -76,6 +79,33 @@ def refresh(directory: Path, *, only: Sequence[int] | None = None,
         return refresh_stage(directory, config, settings, only=only, progress=progress,
                              accept_shrink=accept_shrink, max_shrink=max_shrink,
                              accept_never_via_shrink=accept_never_via_shrink)
+
+
+def _pending(asn: int, objects: Sequence[AsSetName], reason: str, old: IrrData | None,
+             state: provenance.Status | None, accepted: frozenset[int],
+             report: RefreshReport) -> IrrData | None:
+    """What to write for a member whose objects the IRR expands to nothing: a pending state
+    (sessions configured, nothing accepted) when it has no data yet for these objects from an
+    earlier refresh (a new member; one still pending), or when an operator accepted the shrink
+    to empty; otherwise None, and the member keeps its data, failed or held for review."""
+    pending = IrrData(tuple(objects), (), PrefixList(()), PrefixList(()), pending=reason)
+    recorded = old is not None and state is provenance.Status.RECORDED
+    if old is not None and old.objects == pending.objects and not old.pending and recorded:
+        if asn not in accepted:  # the guard's "shrink to empty", as for one list
+            report.failed[asn] = f"IRR now expands {reason.partition(': ')[0]} to nothing " \
+                                 f"(had {len(old.origins)} origin(s)): {reason}"
+            report.shrunk.append(asn)
+            return None
+        _warn(report, asn, "accepted by --accept-shrink: pending, every route rejected: "
+                           + reason)
+    elif old is not None and not old.pending:
+        return None  # data for other objects, or a hand edit: the failure stands
+    else:
+        _warn(report, asn, f"PENDING: {reason}; its sessions are configured and every route "
+                           "it sends is rejected until its route objects are registered and a "
+                           "refresh finds them")
+    report.failed.pop(asn, None)
+    return pending
 
 
 def refresh_stage(directory: Path, config: Config, settings: Settings, *,
@@ -178,10 +208,11 @@ def _refresh(directory: Path, config: Config, settings: Settings, *,
     hints: dict[int, str] = {}
     stats = irr_source.IrrStats()
     started = time.monotonic()
+    nothing: dict[int, str] = {}  # ASN -> why its objects expand to nothing
     results, failures = irr_source.fetch_many(
         requests, irr, max_length4=policy.ipv4_max_length,
         max_length6=policy.ipv6_max_length, bgpq4=bgpq4, on_done=progress, hints=hints,
-        stats=stats)
+        stats=stats, nothing=nothing)
     report.irr_cost = stats.describe(time.monotonic() - started)
     report.failed.update(failures)
     for hint in hints.values():
@@ -199,7 +230,14 @@ def _refresh(directory: Path, config: Config, settings: Settings, *,
             if report.peeringdb_error is None:
                 transaction.write_member(asn, peeringdb=nets[asn])
             data = results.get(asn)
+            if asn in nothing:
+                data = _pending(asn, requests[asn], nothing[asn], previous.irr.get(asn),
+                                origin_of.get(f"irr/AS{asn}.json"), accepted, report)
             if data is None:
+                continue
+            if data.pending:
+                transaction.write_member(asn, irr=data)
+                report.pending.append(asn)
                 continue
             # Never write what build would refuse (rsgen.plausible): bgpq4 passes on route
             # objects shorter than the policy allows, and private origin ASNs.

@@ -60,6 +60,7 @@ peering_lan:
 # Where refresh fetches member data (the defaults shown).
 # peeringdb:
 #   url: https://www.peeringdb.com/api
+#   ixlan_id: 1                   # the exchange's LAN in PeeringDB, for rsgen member add
 # irr:
 #   host: whois.radb.net          # or a list, in order of preference
 #   sources: [RIPE, APNIC, ARIN, AFRINIC, LACNIC, RADB]

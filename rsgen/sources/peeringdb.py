@@ -154,6 +154,19 @@ class PeeringDbClient:
                                hint="check peeringdb.url in exchange.yml; " + _OFFLINE_HINT,
                                ) from exc
 
+    def fetch_netixlan(self, asn: int, ixlan_id: int) -> list[NetIxLan]:
+        """The network's connections to one peering LAN (`netixlan` of `ixlan_id`), in
+        PeeringDB's order; SourceFailed as fetch_nets."""
+        url = f"{self._base}/netixlan?asn={int(asn)}&ixlan_id={int(ixlan_id)}"
+        with self._client() as client:
+            body = self._get(client, url)
+        try:
+            return parse_netixlan(body, asn, ixlan_id)
+        except ValueError as exc:
+            raise SourceFailed(f"PeeringDB answer to {_short(url)} is malformed: {exc}",
+                               hint="check peeringdb.url in exchange.yml; " + _OFFLINE_HINT,
+                               ) from exc
+
     def _client(self) -> httpx.Client:
         headers = {"User-Agent": f"rsgen/{__version__} (route-server config generator)",
                    "Accept": "application/json"}
@@ -335,14 +348,8 @@ def parse_never_via(body: bytes) -> frozenset[int]:
 
     A record that is not "ok" or that says the flag is off (a server ignoring the filter) does
     not count."""
-    try:
-        document = json.loads(body)
-    except (RecursionError, ValueError) as exc:
-        raise ValueError(f"not valid JSON, or cut short ({exc})") from exc
-    if not isinstance(document, dict) or not isinstance(document.get("data"), list):
-        raise ValueError('expected a JSON object with a "data" list')
     found = set()
-    for index, record in enumerate(document["data"]):
+    for index, record in enumerate(_data_list(body)):
         if not isinstance(record, dict):
             raise ValueError(f"data[{index}] is not an object")
         asn = record.get("asn")
@@ -352,6 +359,18 @@ def parse_never_via(body: bytes) -> frozenset[int]:
                 record.get("info_never_via_route_servers", True) is True:
             found.add(asn)
     return frozenset(found)
+
+
+def _data_list(body: bytes) -> list[Any]:
+    """The `data` list of a PeeringDB answer; ValueError when it has none."""
+    try:
+        document = json.loads(body)
+    except (RecursionError, ValueError) as exc:
+        raise ValueError(f"not valid JSON, or cut short ({exc})") from exc
+    if not isinstance(document, dict) or not isinstance(document.get("data"), list):
+        raise ValueError('expected a JSON object with a "data" list')
+    data: list[Any] = document["data"]
+    return data
 
 
 def _parse_net(record: Any, where: str, requested: frozenset[int]) -> PeeringDbNet | None:
@@ -409,3 +428,46 @@ def _is_int(value: object) -> TypeGuard[int]:
 def _show(value: object) -> str:
     """An untrusted value, short and printable, for an error message."""
     return "missing or null" if value is None else repr(value)[:40]
+
+
+@dataclass(frozen=True)
+class NetIxLan:
+    """One PeeringDB `netixlan`: a network's port on a peering LAN, with its addresses."""
+
+    asn: int
+    ixlan_id: int
+    ipaddr4: str | None  # untrusted text: checked as addresses by whoever uses them
+    ipaddr6: str | None
+    is_rs_peer: bool
+    operational: bool
+
+
+def parse_netixlan(body: bytes, asn: int, ixlan_id: int) -> list[NetIxLan]:
+    """Parse a `/netixlan?asn=N&ixlan_id=M` answer; ValueError saying what is wrong.
+
+    Records that are not "ok" are left out; a record of another network or LAN (a server
+    ignoring the filter) is an error, not data."""
+    found = []
+    for index, record in enumerate(_data_list(body)):
+        where = f"data[{index}]"
+        if not isinstance(record, dict):
+            raise ValueError(f"{where} is not an object")
+        if record.get("status", "ok") != "ok":
+            continue
+        if record.get("asn") != asn or record.get("ixlan_id") != ixlan_id:
+            raise ValueError(f"{where} is AS{_show(record.get('asn'))} on ixlan "
+                             f"{_show(record.get('ixlan_id'))}, which was not asked for")
+        addresses = []
+        for key in ("ipaddr4", "ipaddr6"):
+            value = record.get(key)
+            if value is not None and (not isinstance(value, str) or len(value) > 64):
+                raise ValueError(f"{where}.{key} is {_show(value)}, expected an address or null")
+            addresses.append(value or None)
+        flags = []
+        for key in ("is_rs_peer", "operational"):
+            value = record.get(key, key == "operational")
+            if not isinstance(value, bool):
+                raise ValueError(f"{where}.{key} is {_show(value)}, expected true or false")
+            flags.append(value)
+        found.append(NetIxLan(asn, ixlan_id, addresses[0], addresses[1], flags[0], flags[1]))
+    return found

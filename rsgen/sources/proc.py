@@ -11,6 +11,8 @@ import os
 import shutil
 import signal
 import subprocess
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -65,11 +67,21 @@ def tool_environment() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if name in _TOOL_ENVIRONMENT}
 
 
+class ToolStopped(Exception):
+    """`stop` was set while the tool ran: it was killed with its process group."""
+
+
+# How often a run with a `stop` event looks at it.
+_STOP_POLL_SECONDS = 0.2
+
+
 def run(argv: Sequence[str], *, timeout: float, input_text: str | None = None,
-        cwd: Path | None = None) -> Completed:
-    """Run argv to completion within timeout seconds; raise ToolTimeout or MissingTool."""
+        cwd: Path | None = None, stop: threading.Event | None = None) -> Completed:
+    """Run argv to completion within timeout seconds; raise ToolTimeout or MissingTool, or
+    ToolStopped as soon as `stop` is set (another thread decided the run is pointless)."""
     args = tuple(argv)
-    returncode, stdout, stderr = _communicate(args, input_text, cwd, timeout, text=True)
+    returncode, stdout, stderr = _communicate(args, input_text, cwd, timeout, text=True,
+                                              stop=stop)
     return Completed(args, returncode, stdout, stderr)
 
 
@@ -93,9 +105,11 @@ def run_bytes(argv: Sequence[str], *, timeout: float, input_bytes: bytes | None 
 
 
 def _communicate(args: tuple[str, ...], stdin: str | bytes | None, cwd: Path | None,
-                 timeout: float, *, text: bool) -> tuple[int, Any, Any]:
+                 timeout: float, *, text: bool,
+                 stop: threading.Event | None = None) -> tuple[int, Any, Any]:
     """Start args in its own session with the tools' environment, feed stdin, and collect
-    the output (text: decoded as UTF-8), killing the group on timeout or interruption."""
+    the output (text: decoded as UTF-8), killing the group on timeout, on `stop` or on
+    interruption."""
     if not args:
         raise ValueError("empty argv")
     if shutil.which(args[0]) is None:
@@ -115,13 +129,27 @@ def _communicate(args: tuple[str, ...], stdin: str | bytes | None, cwd: Path | N
         )
     except FileNotFoundError as exc:  # removed between which() and exec
         raise missing_tool(args[0]) from exc
+    deadline = time.monotonic() + timeout
     try:
-        stdout, stderr = process.communicate(stdin, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(process)
-        raise ToolTimeout(Path(args[0]).name, timeout) from None
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                # communicate() may be called again after a timeout: nothing read is lost.
+                stdout, stderr = process.communicate(
+                    stdin, timeout=max(0.0, left if stop is None
+                                       else min(left, _STOP_POLL_SECONDS)))
+                break
+            except subprocess.TimeoutExpired:
+                stdin = None  # sent already
+                if stop is not None and stop.is_set():
+                    _kill_group(process)
+                    raise ToolStopped(Path(args[0]).name) from None
+                if time.monotonic() >= deadline:
+                    _kill_group(process)
+                    raise ToolTimeout(Path(args[0]).name, timeout) from None
     except BaseException:  # KeyboardInterrupt and friends: leave no orphan behind
-        _kill_group(process)
+        if process.returncode is None:
+            _kill_group(process)
         raise
     return process.returncode, stdout, stderr
 
