@@ -539,7 +539,9 @@ def context(directory: Path, server_name: str | None) -> None:
                    "the target branch).")
 @click.option("--format", "output_format", type=click.Choice(["text", "markdown", "json"]),
               default="text", show_default=True,
-              help="markdown: for a pull-request comment; json: for tools.")
+              help="markdown: for a pull-request comment; json: the diff alone, for "
+                   "tools (--json gives it in rsgen's common envelope).")
+@_json_option("diff")
 def diff_command(directory: Path, base_rev: str | None, base_dir: Path | None,
                  output_format: str) -> None:
     """Show what a change does to the route servers: members and sessions added or removed,
@@ -557,19 +559,24 @@ def diff_command(directory: Path, base_rev: str | None, base_dir: Path | None,
             base_at_revision(directory, "HEAD" if base_rev is None else base_rev, settings)
     except BadRevision as error:
         raise click.BadParameter(str(error), param_hint="--base") from error
-    head = load_plan(directory, settings, str(directory), pending=True)
+    head = load_plan(directory, settings, str(directory), behind_ok=True)
     for side in (base, head):
         for warning in side.warnings:
-            _echo(f"warning: {side.label}: {warning}", err=True)
+            _warn(f"{side.label}: {warning}")
     result = diff_plans(base.plan, head.plan, base_label=base.label, head_label=head.label,
-                        base_pending=base.pending, head_pending=head.pending)
+                        base_behind=base.behind, head_behind=head.behind)
+    document = diff_as_json(result)
+    to_stderr = _json_run is not None and _json_run.to_stdout  # the envelope takes stdout
     if output_format == "json":
-        click.echo(json.dumps(diff_as_json(result), sort_keys=True, indent=1))
+        click.echo(json.dumps(document, sort_keys=True, indent=1), err=to_stderr)
     elif output_format == "markdown":
-        click.echo(diff_markdown(result), nl=False)  # md_code made member text inert
+        # md_code made member text inert; printable would escape the line breaks.
+        click.echo(diff_markdown(result), nl=False, err=to_stderr)
     else:
         for line in diff_text(result).splitlines():
             _echo(line)
+    _json_result(document)
+    _write_envelope(0)
 
 
 @cli.group()

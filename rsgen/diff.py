@@ -92,7 +92,7 @@ class MemberDiff:
 
 
 @dataclass(frozen=True)
-class Pending:
+class NotCompared:
     asn: int
     side: str  # "base" or "head"
     why: str
@@ -107,12 +107,13 @@ class PlanDiff:
     members: tuple[MemberDiff, ...]  # by ASN; unchanged members left out
     members_before: int
     members_after: int
-    # Members not compared: a side's snapshot has no data for them yet (rsgen.review).
-    pending: tuple[Pending, ...] = ()
+    # Members not compared: a side's snapshot is behind their member file (rsgen.review).
+    not_compared: tuple[NotCompared, ...] = ()
 
     @property
     def changed(self) -> bool:
-        return bool(self.exchange or self.never_via.changed or self.members or self.pending)
+        return bool(self.exchange or self.never_via.changed or self.members or
+                    self.not_compared)
 
     def count(self, status: str) -> int:
         return sum(m.status == status for m in self.members)
@@ -130,14 +131,15 @@ def list_change(before: Iterable[Any], after: Iterable[Any]) -> ListChange:
 
 
 def diff_plans(base: ExchangePlan, head: ExchangePlan, *, base_label: str = "base",
-               head_label: str = "head", base_pending: Mapping[int, str] | None = None,
-               head_pending: Mapping[int, str] | None = None) -> PlanDiff:
-    """What changes between two plans of one exchange. A member pending on either side (no
-    snapshot data there yet) is not compared: it is listed as pending instead."""
-    pending = tuple(Pending(asn, side, why)
-                    for side, gaps in (("base", base_pending or {}), ("head", head_pending or {}))
-                    for asn, why in sorted(gaps.items()))
-    skip = {p.asn for p in pending}
+               head_label: str = "head", base_behind: Mapping[int, str] | None = None,
+               head_behind: Mapping[int, str] | None = None) -> PlanDiff:
+    """What changes between two plans of one exchange. A member a side's snapshot is behind
+    for (ReviewedPlan.behind: no data yet, or for other IRR objects) is not compared; it is
+    listed in not_compared instead."""
+    not_compared = tuple(NotCompared(asn, side, why) for side, gaps in (
+        ("base", base_behind or {}), ("head", head_behind or {}))
+        for asn, why in sorted(gaps.items()))
+    skip = {n.asn for n in not_compared}
     before, after = member_views(base), member_views(head)
     members = tuple(m for m in (_member_diff(asn, before.get(asn), after.get(asn))
                                 for asn in sorted((set(before) | set(after)) - skip))
@@ -145,8 +147,8 @@ def diff_plans(base: ExchangePlan, head: ExchangePlan, *, base_label: str = "bas
     return PlanDiff(base_label, head_label, _changes("", _exchange_view(base),
                                                      _exchange_view(head)),
                     list_change(base.never_via_route_servers, head.never_via_route_servers),
-                    members, len(before) + len(base_pending or {}),
-                    len(after) + len(head_pending or {}), pending)
+                    members, len(before) + len(base_behind or {}),
+                    len(after) + len(head_behind or {}), not_compared)
 
 
 # --- what is compared ---
@@ -223,7 +225,8 @@ def _as_set(member: MemberPlan | None) -> AsSet | None:
 def _settings(member: MemberPlan | None) -> dict[str, Any]:
     if member is None:
         return {}
-    return {"irr.more_specifics": member.irr_more_specifics,
+    return {"pending": member.pending or None,  # the IRR expands its objects to nothing
+            "irr.more_specifics": member.irr_more_specifics,
             "irr.mode": "tag" if member.irr_tag else "reject",
             "blackhole.receive": member.receives_blackholes, "add_path": member.add_path}
 
@@ -249,7 +252,7 @@ def _member_diff(asn: int, old: MemberView | None, new: MemberView | None,
         (_as_set(old_plan), _as_set(new_plan)),
         list_change(old_plan.origins if old_plan else (), new_plan.origins if new_plan else ()),
         tuple(f for f in families if f.changed or status != "changed"),
-        _changes("", _settings(old_plan), _settings(new_plan)) if old and new else ())
+        _changes("", _settings(old_plan), _settings(new_plan)))
     unchanged = status == "changed" and diff.name[0] == diff.name[1] and not (
         diff.sessions_added or diff.sessions_removed or diff.session_changes or
         diff.as_set[0] != diff.as_set[1] or diff.origins.changed or diff.families or
@@ -271,12 +274,13 @@ def diff_as_json(diff: PlanDiff) -> dict[str, Any]:
                     "members_added": diff.count("added"),
                     "members_removed": diff.count("removed"),
                     "members_changed": diff.count("changed"),
-                    "members_pending": len(diff.pending),
+                    "members_not_compared": len(diff.not_compared),
                     "exchange_settings_changed": len(diff.exchange)},
         "exchange": [_change_json(c) for c in diff.exchange],
         "never_via_route_servers": _list_json(diff.never_via),
         "members": [_member_json(m) for m in diff.members],
-        "pending": [{"asn": p.asn, "side": p.side, "why": p.why} for p in diff.pending],
+        "not_compared": [{"asn": n.asn, "side": n.side, "why": n.why}
+                         for n in diff.not_compared],
     }
 
 

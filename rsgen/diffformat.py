@@ -70,7 +70,12 @@ def _member_lines(member: MemberDiff, quote: Callable[[str], str]) -> list[str]:
         lines.append(_list(member.origins, "origin ASNs", quote))
     for family in member.families:
         lines += _family_lines(family, whole, quote)
-    lines += [f"{c.setting}: {_value(c.before)} -> {_value(c.after)}" for c in member.settings]
+    for c in member.settings:
+        value = c.after if c.before is None else c.before
+        if not whole:
+            lines.append(f"{c.setting}: {quote(_value(c.before))} -> {quote(_value(c.after))}")
+        elif value is not None:  # an added or removed member's own settings, as they are
+            lines.append(f"{c.setting}: {quote(_value(value))}")
     return lines
 
 
@@ -96,9 +101,9 @@ def _summary(diff: PlanDiff) -> str:
     if not diff.changed:
         return (f"no change: the route servers treat all {diff.members_after} members as "
                 f"before")
-    pending = f", {len(diff.pending)} not compared yet" if diff.pending else ""
+    later = f", {len(diff.not_compared)} not compared yet" if diff.not_compared else ""
     return (f"{diff.count('added')} member(s) added, {diff.count('removed')} removed, "
-            f"{diff.count('changed')} changed{pending}; {len(diff.exchange)} exchange "
+            f"{diff.count('changed')} changed{later}; {len(diff.exchange)} exchange "
             f"setting(s) changed")
 
 
@@ -110,10 +115,10 @@ def _exchange_lines(diff: PlanDiff, quote: Callable[[str], str]) -> list[str]:
     return lines
 
 
-def _pending_lines(diff: PlanDiff, quote: Callable[[str], str]) -> list[str]:
+def _not_compared_lines(diff: PlanDiff, quote: Callable[[str], str]) -> list[str]:
     return [f"AS{p.asn}: not compared, the {p.side}'s snapshot is behind its member file "
             f"({quote(p.why)}): rsgen refresh --members AS{p.asn}, then commit the snapshot"
-            for p in diff.pending]
+            for p in diff.not_compared]
 
 
 def _plain(text: str) -> str:
@@ -130,7 +135,7 @@ def diff_text(diff: PlanDiff) -> str:
     for member in diff.members:
         lines.append(f"{member.label}: {member.status}")
         lines += [f"  {line}" for line in _member_lines(member, _plain)]
-    lines += _pending_lines(diff, _plain)
+    lines += _not_compared_lines(diff, _plain)
     lines.append(_summary(diff))
     return "\n".join(lines) + "\n"
 
@@ -166,8 +171,8 @@ def diff_markdown(diff: PlanDiff) -> str:
             lines += ["", f"#### AS{member.asn} {name}"
                       f" ({member.status})", ""]
             lines += [f"- {line}" for line in _member_lines(member, _md)]
-    if diff.pending:
+    if diff.not_compared:
         lines += ["", "#### Not compared yet", ""]
-        lines += [f"- {line}" for line in _pending_lines(diff, _md)]
+        lines += [f"- {line}" for line in _not_compared_lines(diff, _md)]
     lines += ["", "<sub>rsgen diff: from the plans the configs are built from.</sub>"]
     return "\n".join(lines) + "\n"

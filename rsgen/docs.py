@@ -210,7 +210,9 @@ def _members(p: ExchangePlan) -> list[Block]:
     for asn, view in sorted(member_views(p).items()):
         member = view.plan
         cells: list[Inline] = [
-            _t(_c(f"AS{asn}")), _t(_c(member.name)),
+            _t(_c(f"AS{asn}")), _t(_c(member.name), *((
+                Span(" (pending, every route refused: "), _c(member.pending), Span(")"))
+                if member.pending else ())),
             _t(*_joined([_c(s) for s in member.as_sets]), " (from ", _c(member.as_set_source),
                ")"),
             _t(_c(len(member.origins)))]

@@ -41,7 +41,7 @@ class ReviewedPlan:
     # Members the snapshot has no data for yet, or data for other IRR objects (an onboarding
     # pull request before the refresh job ran), and why: not in `plan`, which would have to
     # guess their filters.
-    pending: Mapping[int, str] = dataclasses.field(default_factory=dict)
+    behind: Mapping[int, str] = dataclasses.field(default_factory=dict)
 
 
 def review_settings(config: Config, settings: Settings) -> Settings:
@@ -53,16 +53,16 @@ def review_settings(config: Config, settings: Settings) -> Settings:
 
 
 def load_plan(directory: Path, settings: Settings, label: str, *,
-              pending: bool = False) -> ReviewedPlan:
+              behind_ok: bool = False) -> ReviewedPlan:
     """The plan of the exchange in `directory`, read as `rsgen build --offline` reads it:
     InvalidInput (exit 3) for the member files, NoSnapshot (exit 6) for a damaged or
     unvouched-for snapshot. A member the snapshot is out of date for is NoSnapshot too,
-    unless `pending`: then it is left out of the plan and named in `pending`."""
+    unless `behind_ok`: then it is left out of the plan and named in `behind`."""
     config = load_checked(directory)
     snapshot, warnings = read_checked_snapshot(directory, config.exchange.policy,
                                                settings.snapshot_key)
     gaps = snapshot_gaps(config, snapshot)
-    if gaps and not pending:
+    if gaps and not behind_ok:
         raise NoSnapshot(f"the snapshot is missing or out of date for {len(gaps)} member(s)",
                          hint="run rsgen refresh (--members AS...) and commit the snapshot",
                          problems=tuple(Problem(f"AS{asn}: {why}", f"members/AS{asn}.yml")
@@ -81,14 +81,14 @@ def base_at_revision(directory: Path, rev: str, settings: Settings) -> ReviewedP
             commit = export_exchange(directory, rev, Path(temp))
         label = f"{rev} ({commit[:12]})"
         with as_the_base(label):
-            return load_plan(Path(temp), settings, label, pending=True)
+            return load_plan(Path(temp), settings, label, behind_ok=True)
 
 
 def base_in_directory(directory: Path, settings: Settings) -> ReviewedPlan:
     """The plan of another exchange directory (--base-dir), named as the base in errors."""
     label = str(directory)
     with as_the_base(label):
-        return load_plan(directory, settings, label, pending=True)
+        return load_plan(directory, settings, label, behind_ok=True)
 
 
 @contextmanager

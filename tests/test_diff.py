@@ -165,7 +165,7 @@ def test_the_json_has_stable_sorted_keys(tmp_path: Path, capsys: pytest.CaptureF
     data = json.loads(out)
     assert out == json.dumps(data, sort_keys=True, indent=1) + "\n"
     assert sorted(data) == ["base", "changed", "exchange", "format", "head", "members",
-                            "never_via_route_servers", "pending", "summary"]
+                            "never_via_route_servers", "not_compared", "summary"]
     assert sorted(data["members"][0]) == ["as_set", "asn", "families", "name", "origins",
                                           "sessions", "settings", "status"]
     assert sorted(data["members"][0]["families"]["ipv4"]) == [
@@ -285,7 +285,7 @@ def test_a_damaged_base_snapshot_exits_6_and_a_bad_head_exits_3(
     assert "the base" not in err and "surprise" in err
 
 
-def test_members_the_snapshot_is_behind_are_pending(tmp_path: Path,
+def test_members_the_snapshot_is_behind_are_not_compared(tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str],
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     """An onboarding pull request before the refresh job ran (a member file, no snapshot
@@ -301,12 +301,12 @@ def test_members_the_snapshot_is_behind_are_pending(tmp_path: Path,
                                str(REPO), "--format", "json")
     assert code == 0, err
     data = json.loads(out)
-    assert data["pending"] == [
+    assert data["not_compared"] == [
         {"asn": 23674, "side": "head", "why": "IRR data is for AS-NAYATEL, but the member now "
                                                "uses AS-NAYATEL-NEW"},
         {"asn": 213000, "side": "head", "why": "no IRR data"}]
     assert [(m["asn"], m["status"]) for m in data["members"]] == [(45669, "removed")]
-    assert data["changed"] is True and data["summary"]["members_pending"] == 2
+    assert data["changed"] is True and data["summary"]["members_not_compared"] == 2
     code, out, _ = run_rsgen(capsys, monkeypatch, "diff", "-C", str(head), "--base-dir",
                              str(REPO))
     assert "AS213000: not compared, the head's snapshot is behind its member file (no IRR " \
@@ -428,3 +428,45 @@ def test_the_three_formats_match_their_golden_files(tmp_path: Path,
     for name, text in rendered.items():
         assert text == (DIFF_GOLDEN / name).read_text(encoding="utf-8"), \
             f"{name} differs: run with --update-golden and review the diff"
+
+
+def test_a_member_turning_pending_is_a_change() -> None:
+    """A member whose AS-SET now expands to nothing (the plan's `pending`: every route it
+    sends is refused) shows as a changed setting, with the reason."""
+    import dataclasses
+
+    base = load_plan(REPO, Settings(), "base").plan
+    servers = tuple(dataclasses.replace(server, members=tuple(
+        dataclasses.replace(m, pending="AS-NAYATEL expands to nothing") if m.asn == 23674
+        else m for m in server.members)) for server in base.route_servers)
+    diff = diff_plans(base, dataclasses.replace(base, route_servers=servers))
+    (member,) = diff.members
+    assert member.asn == 23674 and member.status == "changed"
+    assert [(c.setting, c.before, c.after) for c in member.settings] == [
+        ("pending", None, "AS-NAYATEL expands to nothing")]
+    assert "  pending: (none) -> AS-NAYATEL expands to nothing" in diff_text(diff)
+
+
+def test_the_common_json_envelope(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """--json gives rsgen's envelope (rsgen.envelope) with the diff as its result, and the
+    chosen format then goes to stderr; a failure fills its errors."""
+    from rsgen.envelope import TOP_LEVEL_KEYS
+
+    head = copy_example(tmp_path / "head")
+    (head / "members/AS23674.yml").unlink()
+    code, out, err = run_rsgen(capsys, monkeypatch, "diff", "-C", str(head), "--base-dir",
+                               str(REPO), "--json", "--format", "markdown")
+    assert code == 0
+    document = json.loads(out)
+    assert sorted(document) == sorted(TOP_LEVEL_KEYS)
+    assert document["command"] == "diff" and document["ok"] is True
+    assert document["result"]["summary"]["members_removed"] == 1
+    assert document["result"] == _diff_json(REPO, head) | {
+        "base": str(REPO), "head": str(head)}
+    assert "#### AS23674" in err
+    code, out, _ = run_rsgen(capsys, monkeypatch, "diff", "-C", str(head), "--base", "-x",
+                             "--json")
+    assert code == ExitCode.USAGE
+    failed = json.loads(out)
+    assert failed["ok"] is False and failed["exit_code"] == 2 and failed["errors"]
