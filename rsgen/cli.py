@@ -785,7 +785,11 @@ def docs(directory: Path, output: Path) -> None:
     reviewed = load_plan(directory, _settings(), str(directory))
     for warning in reviewed.warnings:
         _echo(f"warning: {warning}", err=True)
-    changed = write_docs(reviewed.plan, output)
+    try:
+        changed = write_docs(reviewed.plan, output)
+    except OSError as exc:  # not a directory one can write: the option's fault
+        raise click.BadParameter(f"{output}: cannot write there: {exc.strerror or exc}",
+                                 param_hint="-o") from exc
     for name in DOCS_FILES:
         _echo(f"{output / name}: {'written' if output / name in changed else 'unchanged'}")
 

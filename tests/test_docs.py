@@ -256,3 +256,14 @@ def test_a_code_span_shows_its_text_exactly(text: str) -> None:
     assert cell.count("<td>") == 1
     start = cell.index("<td><code>") + len("<td><code>")
     assert html.unescape(cell[start:cell.index("</code></td>")]) == printable(text)
+
+
+def test_an_output_directory_that_cannot_be_made_is_a_usage_error(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """-o below a file: exit 2 naming the directory, not an internal error."""
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    code, _, err = run_rsgen(capsys, monkeypatch, "docs", "-C", str(REPO), "-o",
+                             str(tmp_path / "file" / "site"))
+    assert code == ExitCode.USAGE
+    assert "cannot write there" in err and "internal error" not in err
