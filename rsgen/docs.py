@@ -19,11 +19,10 @@ from rsgen.alice import alice_config
 from rsgen.atomic import StagedFiles
 from rsgen.communities import BLACKHOLE, MEMBER_COMMUNITIES, Community, route_server_tags
 from rsgen.lock import directory_lock
-from rsgen.markup import html_text, md_code
+from rsgen.markup import html_text, md_code, md_text
 from rsgen.plan import ExchangePlan
 from rsgen.review import member_views
 from rsgen.rules import RULES, Scope, checks_for
-from rsgen.values import printable
 
 DOCS_FILES = ("policy.md", "policy.html")
 
@@ -129,7 +128,7 @@ def _rules(p: ExchangePlan) -> list[Block]:
                      "that fails refuses it. A refused route stays visible on the route "
                      "server (and in its looking glass) with the large community ",
                      _c(f"(RS, {p.reject_reason_id}, reason)"), " naming the reason code.")),
-        Table(("reason", "refused when", "rule", "families", "here"), rows),
+        Table(("reason", "refused when", "rule", "families", "at this exchange"), rows),
     ]
     if off:
         blocks.append(Paragraph(_t("Not enabled at this exchange: ", *_joined(
@@ -242,7 +241,7 @@ def _alice(p: ExchangePlan) -> list[Block]:
 
 
 def _md_inline(text: Inline, *, table: bool = False) -> str:
-    return "".join(md_code(s.text, table=table) if s.code else printable(s.text)
+    return "".join(md_code(s.text, table=table) if s.code else md_text(s.text)
                    for s in text)
 
 

@@ -42,6 +42,22 @@ def md_code(text: str, *, table: bool = False) -> str:
     return f"{fence}{pad}{shown}{pad}{fence}"
 
 
+_MARKDOWN_ACTIVE = re.compile(r"([\\`*\[\]<>|&!])")
+
+
+def md_text(text: str) -> str:
+    """rsgen's own prose for Markdown: the characters that could start markup
+    backslash-escaped (none of rsgen's texts needs markup; a later one must not get it by
+    accident).
+
+    >>> md_text("AS path too long")
+    'AS path too long'
+    >>> md_text("a*b* [c]")
+    'a\\\\*b\\\\* \\\\[c\\\\]'
+    """
+    return _MARKDOWN_ACTIVE.sub(r"\\\1", printable(text))
+
+
 def html_text(text: str) -> str:
     """`text` for HTML element content or a quoted attribute value.
 
