@@ -470,3 +470,19 @@ def test_the_common_json_envelope(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert code == ExitCode.USAGE
     failed = json.loads(out)
     assert failed["ok"] is False and failed["exit_code"] == 2 and failed["errors"]
+
+
+def test_a_hostile_file_name_in_the_base_is_refused_escaped(
+        repo: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A member file committed as 'AS3333.yml\\n' arrives under that exact name and is
+    refused by the loader as on disk (exit 3), the name shown escaped."""
+    ix = repo / "ix"
+    shadow = ix / "members" / "AS17557.yml\n"
+    shadow.write_text((ix / PTCL).read_text(encoding="utf-8"), encoding="utf-8")
+    _git(repo, "add", "-A")
+    _git(repo, "commit", "-qm", "shadow")
+    shadow.unlink()
+    code, _, err = run_rsgen(capsys, monkeypatch, "diff", "-C", str(ix), "--base", "HEAD")
+    assert code == ExitCode.INVALID_INPUT
+    assert "members/AS17557.yml\\n" in err and "the base (HEAD (" in err
