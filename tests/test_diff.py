@@ -358,7 +358,8 @@ def test_markdown_makes_member_text_inert(tmp_path: Path) -> None:
 
 def test_terminal_text_is_printable(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """What reaches the terminal has no control or bidi character (printable boundary)."""
+    """ESC and a bidi override in a member file's session description never reach the
+    terminal raw (the plan scrubs descriptions; the CLI's printable boundary is behind it)."""
     head = copy_example(tmp_path / "head")
     _edit(head, PTCL, "    description: PTCL second router\n  - ip: \"2001",
           "    description: \"PTCL \\u202e\\x1b[2J router\"\n  - ip: \"2001")
