@@ -267,3 +267,23 @@ def test_an_output_directory_that_cannot_be_made_is_a_usage_error(
                              str(tmp_path / "file" / "site"))
     assert code == ExitCode.USAGE
     assert "cannot write there" in err and "internal error" not in err
+
+
+def test_what_an_exchange_has_not_is_not_offered() -> None:
+    """Without RPKI or BLACKHOLE, and with a 32-bit route-server ASN: no standard control
+    communities, no 65535:666, no RPKI tags or [rpki] for Alice-LG; the rule list says what
+    is not enabled."""
+    p = load_plan(Path(__file__).parent / "golden" / "ipv4-only" / "input", Settings(),
+                  "ipv4-only").plan
+    assert p.rpki is None and p.blackhole is None
+    p = dataclasses.replace(p, route_servers=tuple(
+        dataclasses.replace(s, asn=4200000001, standard_control_communities=False)
+        for s in p.route_servers))
+    text = policy_markdown(p)
+    assert "| standard |" not in text and "only the large forms exist" in text
+    assert "65535:666" not in text and "(RS, 1000," not in text
+    (off,) = [line for line in text.splitlines() if line.startswith("Not enabled")]
+    assert "`rpki_invalid (14)`" in off and "`never_via_route_servers (15)`" in off
+    alice = alice_config(p)
+    assert "[rpki]" not in alice and "[blackhole_communities]" not in alice
+    assert "4200000001:65520:9 = origin ASN not in the member's AS-SET" in alice
