@@ -5,34 +5,24 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from markdown_it import MarkdownIt
 
-from rsgen.cli import main
 from rsgen.diff import diff_as_json, diff_plans, list_change
 from rsgen.diffformat import diff_markdown, diff_text
 from rsgen.errors import ExitCode
 from rsgen.review import load_plan
 from rsgen.settings import Settings
-from tests.helpers import REPO, copy_example
+from tests.helpers import REPO, copy_example, run_rsgen_in_process
 
 PTCL = "members/AS17557.yml"
 
 
 def run_rsgen(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
               *args: str) -> tuple[int, str, str]:
-    """rsgen in this process, through its error boundary: (exit code, stdout, stderr)."""
-    monkeypatch.setattr(sys, "argv", ["rsgen", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as done:
-        code = int(done.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_rsgen_in_process(capsys, monkeypatch, *args)
 
 
 def _edit(directory: Path, relative: str, old: str, new: str) -> None:

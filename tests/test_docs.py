@@ -6,7 +6,6 @@ import configparser
 import dataclasses
 import doctest
 import importlib
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -14,7 +13,6 @@ import pytest
 from markdown_it import MarkdownIt
 
 from rsgen.alice import alice_config
-from rsgen.cli import main
 from rsgen.communities import BLACKHOLE, MEMBER_COMMUNITIES
 from rsgen.docs import DOCS_FILES, policy_html, policy_markdown, write_docs
 from rsgen.errors import ExitCode
@@ -23,7 +21,7 @@ from rsgen.render import render_plan
 from rsgen.review import load_plan
 from rsgen.rules import REJECT_REASON_ID, RULES, RULES_BY_CODE_ORDER
 from rsgen.settings import Settings
-from tests.helpers import REPO, copy_example
+from tests.helpers import REPO, copy_example, run_rsgen_in_process
 
 GOLDEN = Path(__file__).parent / "docs_golden" / "example"
 
@@ -34,14 +32,7 @@ def _example_plan() -> ExchangePlan:
 
 def run_rsgen(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
               *args: str) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["rsgen", *args])
-    code = 0
-    try:
-        main()
-    except SystemExit as done:
-        code = int(done.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+    return run_rsgen_in_process(capsys, monkeypatch, *args)
 
 
 def test_the_example_page_matches_its_golden_files(update_golden: bool) -> None:
