@@ -19,7 +19,7 @@ import jinja2
 
 from rsgen.atomic import DirectorySwap, StagedFiles, write_if_changed
 from rsgen.birdcheck import bird_parse
-from rsgen.errors import InvalidInput, NoSnapshot, Problem, TemplatesUnusable
+from rsgen.errors import InvalidInput, NoSnapshot, OutputUnwritable, Problem, TemplatesUnusable
 from rsgen.load import load_checked
 from rsgen.lock import directory_lock, exchange_lock
 from rsgen.model import Config, Snapshot
@@ -158,12 +158,18 @@ def build_stage(directory: Path, config: Config, settings: Settings,
     for name, text in rendered.items():
         bird_parse(text, name, settings.tools.bird)
     target = output or directory / "out"
-    if _owned_by_rsgen(directory, target):
-        # Only a -o directory needs the marker: DIR/out is rsgen's by its place.
-        written, changed = _replace_own(target, rendered,
-                                        marker=not _is_default_out(directory, target))
-    else:
-        written, changed = _replace_in(target, rendered)
+    try:
+        if _owned_by_rsgen(directory, target):
+            # Only a -o directory needs the marker: DIR/out is rsgen's by its place.
+            written, changed = _replace_own(target, rendered,
+                                            marker=not _is_default_out(directory, target))
+        else:
+            written, changed = _replace_in(target, rendered)
+    except OSError as exc:  # a place that cannot be written: say which, keep the old files
+        raise OutputUnwritable(
+            f"cannot write the configs to {target}: {exc.strerror or exc}",
+            hint="choose a writable output directory with -o; the previous configs there "
+                 "are as they were") from exc
     return BuildResult(written, changed, snapshot.example, tuple(warnings),
                        plan=exchange_plan, snapshot=snapshot)
 

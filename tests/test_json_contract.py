@@ -161,3 +161,19 @@ def test_usage_error_inside_a_command_is_a_document_too(tmp_path: Path) -> None:
     document = envelope(run("refresh", "-C", str(exchange), "--json", "--members", "AS-FOO"),
                         "refresh", ExitCode.USAGE)
     assert "not an AS" in document["errors"][0]["message"]
+
+
+def test_diff_json(tmp_path: Path) -> None:
+    """diff's document: the change as its result (the keys tests/test_diff.py pins), and
+    'no change' is ok with changed false."""
+    base = copy_example(tmp_path / "base")
+    head = copy_example(tmp_path / "head")
+    same = envelope(run("diff", "-C", str(head), "--base-dir", str(base), "--json"), "diff", 0)
+    assert same["result"]["changed"] is False
+    (head / "members" / "AS9541.yml").unlink()
+    document = envelope(run("diff", "-C", str(head), "--base-dir", str(base), "--json"),
+                        "diff", 0)
+    result = document["result"]
+    assert sorted(result) == ["base", "changed", "exchange", "format", "head", "members",
+                              "never_via_route_servers", "not_compared", "summary"]
+    assert result["changed"] is True and result["summary"]["members_removed"] == 1
