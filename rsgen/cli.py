@@ -41,17 +41,26 @@ def _source_options(function: F) -> F:
     # and an option given here overrides them (_settings).
     function = click.option("--peeringdb-url",
                             help="PeeringDB API base URL [env RSGEN_PEERINGDB_URL].")(function)
+    function = _mirror_option(function)
     return click.option("--irr-host", metavar="HOST[:PORT]",
                         help="IRR whois server for bgpq4 [env RSGEN_IRR_HOST].")(function)
 
 
-def _settings(peeringdb_url: str | None = None, irr_host: str | None = None) -> Settings:
+def _mirror_option(function: F) -> F:
+    return click.option("--peeringdb-mirror", metavar="PATH",
+                        help="Read PeeringDB from this `peeringdb sync` SQLite database "
+                             "instead of the API [env RSGEN_PEERINGDB_MIRROR].")(function)
+
+
+def _settings(peeringdb_url: str | None = None, irr_host: str | None = None,
+              peeringdb_mirror: str | None = None) -> Settings:
     """The environment, read once for this command, with its options winning (an empty option
     counts as not given, as an empty variable does)."""
     from rsgen.settings import Settings
 
     return Settings.from_environment(peeringdb_url=peeringdb_url or None,
-                                     irr_host=irr_host or None)
+                                     irr_host=irr_host or None,
+                                     peeringdb_mirror=peeringdb_mirror or None)
 
 
 # The --json envelope of this run's command (rsgen.envelope), when it was asked for.
@@ -256,7 +265,8 @@ def check(directory: Path) -> None:
                    "are.")
 @_json_option("refresh")
 def refresh(directory: Path, peeringdb_url: str | None, irr_host: str | None,
-            accept_shrink: tuple[str, ...], member_list: str | None) -> None:
+            accept_shrink: tuple[str, ...], member_list: str | None,
+            peeringdb_mirror: str | None) -> None:
     """Fetch PeeringDB and IRR data into snapshot/ (one file per member and source)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -266,7 +276,7 @@ def refresh(directory: Path, peeringdb_url: str | None, irr_host: str | None,
     from rsgen.refresher import RefreshFailed
     from rsgen.refresher import refresh as run_refresh
 
-    settings = _settings(peeringdb_url, irr_host)
+    settings = _settings(peeringdb_url, irr_host, peeringdb_mirror)
     accepted: frozenset[int] = frozenset()
     never_via = False
     for text in accept_shrink:
@@ -369,7 +379,8 @@ def _refresh_json(report: Any, directory: Path) -> dict[str, Any]:
               help="A customised copy of rsgen's templates/ directory.")
 @_json_option("build")
 def build(directory: Path, peeringdb_url: str | None, irr_host: str | None,
-          output: Path | None, offline: bool, templates: Path | None) -> None:
+          output: Path | None, offline: bool, templates: Path | None,
+          peeringdb_mirror: str | None) -> None:
     """Render one BIRD 2 config per route server and check it with `bird -p`."""
     from rsgen.builder import build as run_build
     from rsgen.refresher import RefreshFailed
@@ -377,7 +388,7 @@ def build(directory: Path, peeringdb_url: str | None, irr_host: str | None,
     refreshing = "no snapshot data for some members: refreshing first"
     try:
         result = run_build(directory, output, offline=offline, templates=templates,
-                           settings=_settings(peeringdb_url, irr_host))
+                           settings=_settings(peeringdb_url, irr_host, peeringdb_mirror))
     except RefreshFailed as failed:  # the build's own refresh: say what it kept, as refresh does
         click.echo(refreshing, err=True)
         _print_refresh(failed.report)
@@ -587,15 +598,17 @@ def member() -> None:
 @member.command("add")
 @_directory_option
 @click.option("--peeringdb-url", help="PeeringDB API base URL [env RSGEN_PEERINGDB_URL].")
+@_mirror_option
 @click.option("--dry-run", is_flag=True, help="Say what would be written; write nothing.")
 @click.argument("asn_text", metavar="ASN")
 def member_add(directory: Path, peeringdb_url: str | None, dry_run: bool,
-               asn_text: str) -> None:
+               asn_text: str, peeringdb_mirror: str | None) -> None:
     """Write members/AS<ASN>.yml from PeeringDB: the network's name and its addresses on this
     exchange's LAN (peeringdb.ixlan_id in exchange.yml); never overwrites."""
     from rsgen.onboard import add_member
 
-    report = add_member(directory, _one_asn(asn_text), _settings(peeringdb_url),
+    report = add_member(directory, _one_asn(asn_text),
+                        _settings(peeringdb_url, peeringdb_mirror=peeringdb_mirror),
                         dry_run=dry_run)
     _print_import(report)
 

@@ -346,7 +346,8 @@ def _load_exchange(directory: Path, problems: list[Problem]) -> Exchange | None:
     defaults_pdb = PeeringDbSettings()
     peeringdb = PeeringDbSettings(pdb_raw.get("url", defaults_pdb.url).rstrip("/"),
                                   float(pdb_raw.get("timeout", defaults_pdb.timeout_seconds)),
-                                  pdb_raw.get("ixlan_id"))
+                                  pdb_raw.get("ixlan_id"),
+                                  pdb_raw.get("source", defaults_pdb.source))
     irr_raw = data.get("irr", {})
     defaults_irr = IrrSettings()
     hosts = irr_raw.get("host", defaults_irr.host)

@@ -150,6 +150,9 @@ class PeeringDbSettings:
     # The exchange's peering LAN in PeeringDB (an ixlan id): where `rsgen member add` looks
     # for a new member's addresses.
     ixlan_id: int | None = None
+    # "rest": the API at `url`; "mirror": a local `peeringdb sync` database, whose path the
+    # operator gives (--peeringdb-mirror, RSGEN_PEERINGDB_MIRROR), never exchange.yml.
+    source: str = "rest"
 
 
 @dataclass(frozen=True)

@@ -91,7 +91,7 @@ def add_member(directory: Path, asn: int, settings: Settings, *,
                dry_run: bool = False) -> ImportReport:
     """Write members/AS<asn>.yml from PeeringDB: the network's name, and its addresses on this
     exchange's LAN (netixlan of peeringdb.ixlan_id) as sessions."""
-    from rsgen.sources.peeringdb import PeeringDbClient
+    from rsgen.sources.peeringdb_source import open_peeringdb
 
     config = load_checked(directory)
     with exchange_lock(directory, "member add"):
@@ -107,11 +107,7 @@ def add_member(directory: Path, asn: int, settings: Settings, *,
                                "which PeeringDB peering LAN is this exchange's",
                                hint="set peeringdb: {ixlan_id: N}, the id in the URL of the "
                                     "exchange's LAN on www.peeringdb.com")
-        url = settings.peeringdb_url or exchange.peeringdb.url
-        key = settings.peeringdb_api_key
-        client = PeeringDbClient(url, api_key=None if key is None else key.reveal(),
-                                 pinned=bool(settings.peeringdb_url),
-                                 timeout=exchange.peeringdb.timeout_seconds)
+        client = open_peeringdb(exchange.peeringdb, settings)
         if client.key_withheld:
             report.warnings.append(client.key_withheld)
         net = client.fetch_nets([asn]).get(asn)

@@ -151,21 +151,17 @@ def _refresh(directory: Path, config: Config, settings: Settings, *,
              accepted: frozenset[int], max_shrink: float,
              accept_never_via: bool = False) -> RefreshReport:
     key, bgpq4 = settings.snapshot_key, settings.tools.bgpq4
-    peeringdb_url = settings.peeringdb_url
     members = [m for m in config.members if only is None or m.asn in set(only)]
     previous, origin_of = _previous_snapshot(directory, key)
     report = RefreshReport()
 
-    url = peeringdb_url or config.exchange.peeringdb.url
     # A URL passed in (--peeringdb-url, RSGEN_PEERINGDB_URL) is the operator's; exchange.yml's
-    # is the pull request author's, and gets the API key only if it is PeeringDB's own.
-    api_key = settings.peeringdb_api_key
+    # is the pull request author's, and gets the API key only if it is PeeringDB's own. A
+    # mirror's path is always the operator's (rsgen.sources.peeringdb_source).
     # httpx (a quarter of a second to import) only where PeeringDB is asked: not for builds.
-    from rsgen.sources.peeringdb import PeeringDbClient
+    from rsgen.sources.peeringdb_source import open_peeringdb
 
-    client = PeeringDbClient(url, api_key=None if api_key is None else api_key.reveal(),
-                             pinned=bool(peeringdb_url),
-                             timeout=config.exchange.peeringdb.timeout_seconds)
+    client = open_peeringdb(config.exchange.peeringdb, settings)
     if client.key_withheld:
         report.notices.append(client.key_withheld)
     nets: dict[int, PeeringDbNet | None] = {}
@@ -276,8 +272,8 @@ def _refresh(directory: Path, config: Config, settings: Settings, *,
             transaction.write_never_via(never_via)
             report.never_via_written = len(never_via)
         transaction.write_meta(_meta(read_meta(directory) or SnapshotMeta(), report,
-                                     whole=only is None, own_sources=settings.irr_host is None
-                                     and settings.peeringdb_url is None))
+                                     whole=only is None,
+                                     own_sources=_own_sources(config, settings)))
     report.changed_files = transaction.changed
     return report
 
@@ -298,6 +294,13 @@ def _meta(previous: SnapshotMeta, report: RefreshReport, *, whole: bool,
                           "sources (no --irr-host, --peeringdb-url or their variables), clears "
                           "the mark")
     return previous
+
+
+def _own_sources(config: Config, settings: Settings) -> bool:
+    """Whether this run read the sources exchange.yml names: no --irr-host, no --peeringdb-url,
+    and a mirror only where exchange.yml chose one (its path is always the operator's)."""
+    return settings.irr_host is None and settings.peeringdb_url is None and (
+        settings.peeringdb_mirror is None or config.exchange.peeringdb.source == "mirror")
 
 
 def _never_via(new: frozenset[int], previous: Snapshot, origin_of: Mapping[str, Any],

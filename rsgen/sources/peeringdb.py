@@ -10,7 +10,7 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
@@ -332,8 +332,15 @@ def parse_nets(body: bytes, requested: frozenset[int]) -> dict[int, PeeringDbNet
         raise ValueError(f"not valid JSON, or cut short ({exc})") from exc
     if not isinstance(document, dict) or not isinstance(document.get("data"), list):
         raise ValueError('expected a JSON object with a "data" list')
+    return nets_from_records(document["data"], requested)
+
+
+def nets_from_records(records: Sequence[Any], requested: frozenset[int],
+                      ) -> dict[int, PeeringDbNet]:
+    """parse_nets on records already decoded (from a /net answer, or a local mirror's rows
+    shaped like one): the same checks whatever the path."""
     nets: dict[int, PeeringDbNet] = {}
-    for index, record in enumerate(document["data"]):
+    for index, record in enumerate(records):
         net = _parse_net(record, f"data[{index}]", requested)
         if net is None:
             continue
@@ -348,8 +355,13 @@ def parse_never_via(body: bytes) -> frozenset[int]:
 
     A record that is not "ok" or that says the flag is off (a server ignoring the filter) does
     not count."""
+    return never_via_from_records(_data_list(body))
+
+
+def never_via_from_records(records: Sequence[Any]) -> frozenset[int]:
+    """parse_never_via on records already decoded (a /net answer's, or a mirror's rows)."""
     found = set()
-    for index, record in enumerate(_data_list(body)):
+    for index, record in enumerate(records):
         if not isinstance(record, dict):
             raise ValueError(f"data[{index}] is not an object")
         asn = record.get("asn")
@@ -447,8 +459,13 @@ def parse_netixlan(body: bytes, asn: int, ixlan_id: int) -> list[NetIxLan]:
 
     Records that are not "ok" are left out; a record of another network or LAN (a server
     ignoring the filter) is an error, not data."""
+    return netixlan_from_records(_data_list(body), asn, ixlan_id)
+
+
+def netixlan_from_records(records: Sequence[Any], asn: int, ixlan_id: int) -> list[NetIxLan]:
+    """parse_netixlan on records already decoded (a /netixlan answer's, or a mirror's rows)."""
     found = []
-    for index, record in enumerate(_data_list(body)):
+    for index, record in enumerate(records):
         where = f"data[{index}]"
         if not isinstance(record, dict):
             raise ValueError(f"{where} is not an object")
