@@ -16,6 +16,7 @@ import shutil
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -159,6 +160,7 @@ def _refresh(directory: Path, config: Config, settings: Settings, *,
     # is the pull request author's, and gets the API key only if it is PeeringDB's own. A
     # mirror's path is always the operator's (rsgen.sources.peeringdb_source).
     # httpx (a quarter of a second to import) only where PeeringDB is asked: not for builds.
+    from rsgen.sources.peeringdb_mirror import PeeringDbMirror
     from rsgen.sources.peeringdb_source import open_peeringdb
 
     client = open_peeringdb(config.exchange.peeringdb, settings)
@@ -173,6 +175,10 @@ def _refresh(directory: Path, config: Config, settings: Settings, *,
         if only is None:  # exchange-wide data: with a whole refresh only
             never_via = _never_via(client.fetch_never_via_route_servers(), previous,
                                    origin_of, report, max_shrink, accept_never_via)
+        if isinstance(client, PeeringDbMirror) and members:
+            stale = client.stale_notice(datetime.now(UTC))
+            if stale:
+                report.notices.append(stale)
     except SourceFailed as exc:
         # Keep going on the last known PeeringDB data: IRR data can still be refreshed.
         report.peeringdb_error = exc.message

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -185,6 +186,30 @@ def test_the_mirror_path_alone_selects_the_mirror_and_it_is_never_written(
     assert mirror.read_bytes() == before
 
 
+def test_a_mirror_that_stopped_syncing_is_said_and_a_fresh_one_is_not(
+        mirror: Path, tmp_path: Path) -> None:
+    """The newest net record's `updated` (2023-04-21 in the cache) against the clock given."""
+    notice = PeeringDbMirror(mirror).stale_notice(datetime(2023, 5, 1, tzinfo=UTC))
+    assert notice is not None and "changed on 2023-04-21, 9 days ago" in notice
+    assert "peeringdb sync" in notice
+    assert PeeringDbMirror(mirror).stale_notice(datetime(2023, 4, 22, tzinfo=UTC)) is None
+    odd = _damaged(mirror, tmp_path, "UPDATE peeringdb_network SET updated = 'soon'")
+    assert PeeringDbMirror(odd).stale_notice(datetime(2030, 1, 1, tzinfo=UTC)) is None
+
+
+def test_refresh_from_an_old_mirror_warns_and_one_over_rest_does_not(
+        tmp_path: Path, mirror: Path, make_irr_server: MakeIrrServer,
+        make_peeringdb_server: MakePeeringDbServer) -> None:
+    """The cache's records are from 2023: a refresh from that mirror says so, once."""
+    irr = make_irr_server(RPSL)
+    report = refresh(_exchange(tmp_path / "ix"), settings=_mirror_settings(mirror, irr.host))
+    assert [n for n in report.notices if "newest network record" in n] != []
+    api = make_peeringdb_server(records=_cache_records("net"))
+    rest = refresh(_exchange(tmp_path / "rest"), settings=Settings.from_environment(
+        {}, peeringdb_url=api.url, irr_host=irr.host))
+    assert not [n for n in rest.notices if "newest network record" in n]
+
+
 def test_netixlan_from_the_mirror_is_what_the_api_would_give(mirror: Path) -> None:
     """fetch_netixlan: the mirror's rows through the REST parser equal the cache's records."""
     expected = netixlan_from_records(
@@ -347,3 +372,18 @@ def test_the_rest_path_needs_neither_django_nor_peeringdb() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           cwd=REPO, check=False, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_the_cli_option_reads_the_mirror(tmp_path: Path, mirror: Path,
+                                         make_irr_server: MakeIrrServer) -> None:
+    """`rsgen refresh --peeringdb-mirror PATH` (the real CLI): exit 0, the mirror's age said."""
+    local = _exchange(tmp_path / "ix", "peeringdb: {source: mirror}\n")
+    env = {"PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin"}
+    done = subprocess.run([sys.executable, "-m", "rsgen", "refresh", "-C", str(local),
+                           "--peeringdb-mirror", str(mirror),
+                           "--irr-host", make_irr_server(RPSL).host],
+                          capture_output=True, text=True, env=env, cwd=REPO, check=False,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "newest network record changed on 2023-04-21" in done.stderr
+    assert read_snapshot(local).peeringdb[63312].name == "net 25304adc"

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,6 +42,9 @@ BOOLEAN_COLUMNS = frozenset({"info_never_via_route_servers", "is_rs_peer", "oper
 BATCH_SIZE = 500
 # A `peeringdb sync` committing at the same moment holds the write lock for a moment only.
 BUSY_TIMEOUT = 30.0
+# PeeringDB's networks change every day; a mirror whose newest record is older has stopped
+# syncing (cron gone, or `peeringdb sync` failing, which it does with exit code 0).
+STALE_AFTER = timedelta(days=2)
 
 _SYNC_HINT = ("run `peeringdb sync` (docs/peeringdb-mirror.md), and check that "
               "--peeringdb-mirror or RSGEN_PEERINGDB_MIRROR names its orm.database.name; "
@@ -89,6 +93,17 @@ class PeeringDbMirror:
             records = reader.rows(NETIXLAN_TABLE, NETIXLAN_COLUMNS,
                                   "asn = ? AND ixlan_id = ?", [int(asn), int(ixlan_id)])
         return self._parsed(netixlan_from_records, records, asn, ixlan_id)
+
+    def stale_notice(self, now: datetime) -> str | None:
+        """A warning when the mirror's newest network record is older than STALE_AFTER at
+        `now`, or None; a date the mirror holds in another form gives None, not a guess."""
+        with self._connect() as reader:
+            newest = reader.newest_update(NET_TABLE)
+        if newest is None or now - newest <= STALE_AFTER:
+            return None
+        return (f"PeeringDB mirror {self._shown}: its newest network record changed on "
+                f"{newest:%Y-%m-%d}, {(now - newest).days} days ago; is `peeringdb sync` still "
+                "running? (docs/peeringdb-mirror.md)")
 
     def _parsed(self, parser: Callable[..., T], records: list[dict[str, Any]], *args: Any) -> T:
         try:
@@ -152,6 +167,20 @@ class _Reader:
         return [{column: _api_value(column, value) for column, value in zip(columns, row,
                                                                              strict=True)}
                 for row in found]
+
+    def newest_update(self, table: str) -> datetime | None:
+        """The latest `updated` in the table (UTC; django-peeringdb stores it without a zone),
+        or None when there is none or it is not a date."""
+        assert self._connection is not None
+        try:
+            value = self._connection.execute(
+                f"SELECT max(updated) FROM {table}").fetchone()[0]  # noqa: S608 (constant)
+            when = datetime.fromisoformat(value)
+        except sqlite3.Error as exc:
+            raise self._failure(exc) from exc
+        except (TypeError, ValueError):
+            return None
+        return when.replace(tzinfo=UTC) if when.tzinfo is None else when
 
     def _failure(self, exc: sqlite3.Error) -> SourceFailed:
         detail = printable(str(exc))
