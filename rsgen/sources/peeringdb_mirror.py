@@ -140,7 +140,7 @@ class _Reader:
                                                isolation_level=None)
             self._connection.execute("BEGIN")
             networks = self._connection.execute(
-                f"SELECT count(*) FROM {NET_TABLE}").fetchone()[0]  # noqa: S608 (constant)
+                f"SELECT EXISTS (SELECT 1 FROM {NET_TABLE})").fetchone()[0]  # noqa: S608 (constant)
         except sqlite3.Error as exc:
             self.__exit__()
             raise self._failure(exc) from exc
@@ -159,13 +159,13 @@ class _Reader:
              parameters: Sequence[int]) -> list[dict[str, Any]]:
         """The rows as the REST API's records: {column: value}, booleans as booleans."""
         assert self._connection is not None
-        query = f"SELECT {', '.join(columns)} FROM {table} WHERE {where} ORDER BY id"  # noqa: S608 (constants; values are bound)
+        # Table, columns and condition are this module's constants; values are bound.
+        query = f"SELECT {', '.join(columns)} FROM {table} WHERE {where} ORDER BY id"  # noqa: S608
         try:
             found = self._connection.execute(query, parameters).fetchall()
         except sqlite3.Error as exc:
             raise self._failure(exc) from exc
-        return [{column: _api_value(column, value) for column, value in zip(columns, row,
-                                                                             strict=True)}
+        return [{name: _api_value(name, value) for name, value in zip(columns, row, strict=True)}
                 for row in found]
 
     def newest_update(self, table: str) -> datetime | None:
