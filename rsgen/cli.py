@@ -92,6 +92,22 @@ def _echo(text: str, *, err: bool = False) -> None:
     click.echo(printable(text), err=err or (_json_run is not None and _json_run.to_stdout))
 
 
+# -q: status lines and progress are left out; warnings, errors, documents and what a command
+# prints as its product (a diff, an export) are not.
+_quiet = False
+
+
+def _say(text: str) -> None:
+    """A status line on stdout ("written", "ok: ..."), left out under -q."""
+    if not _quiet:
+        _echo(text)
+
+
+def _set_quiet(context: click.Context, parameter: click.Parameter, value: bool) -> None:
+    global _quiet
+    _quiet = _quiet or value
+
+
 class _PlainProgress:
     """Progress for a log (stderr not a terminal, as in CI): a line at every tenth of the
     work, and at least every PLAIN_PROGRESS_SECONDS, so a long run is never silent."""
@@ -107,7 +123,7 @@ class _PlainProgress:
         self._tenths: dict[str, int] = {}
 
     def __call__(self, stage: str, done: int, total: int) -> None:
-        if not self.enabled or total <= 0:
+        if not self.enabled or total <= 0 or _quiet:
             return
         tenth = done * 10 // total
         now = self._clock()
@@ -176,10 +192,13 @@ def _fail(error: RsgenError) -> None:
 @click.group()
 @click.version_option(rsgen.__version__, prog_name="rsgen")
 @click.option("-v", "--verbose", is_flag=True, help="Log debugging detail to stderr.")
-def cli(verbose: bool) -> None:
+@click.option("-q", "--quiet", is_flag=True,
+              help="Only warnings, errors and what the command produces.")
+def cli(verbose: bool, quiet: bool) -> None:
     """Generate BIRD 2 route-server configs from member YAML, PeeringDB and IRR data."""
-    global _json_run
+    global _json_run, _quiet
     _json_run = None  # one command per run; a test's CliRunner may run several
+    _quiet = quiet
     handler = logging.StreamHandler()
     handler.setFormatter(_PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
@@ -209,11 +228,11 @@ def init(directory: Path, name: str) -> None:
 
     result = init_exchange(directory, name=name)
     for path in result.written:
-        _echo(f"{path}: written")
+        _say(f"{path}: written")
     for path in result.kept:
-        _echo(f"{path}: already there, left alone: have it ignore /out/, /.rsgen.lock and "
+        _say(f"{path}: already there, left alone: have it ignore /out/, /.rsgen.lock and "
               f".*.rsgen-*/")
-    _echo(f"next: replace the documentation addresses in {directory / 'exchange.yml'}, add "
+    _say(f"next: replace the documentation addresses in {directory / 'exchange.yml'}, add "
           f"members/AS<asn>.yml files, then rsgen check, rsgen refresh and rsgen build")
 
 
@@ -232,7 +251,7 @@ def check(directory: Path) -> None:
     config = load_checked(directory)
     for doubt in consistency_warnings(config):
         _warn(str(doubt))
-    _echo(f"ok: {config.exchange.name}: {len(config.members)} members, "
+    _say(f"ok: {config.exchange.name}: {len(config.members)} members, "
           f"{len(config.exchange.route_servers)} route servers")
     result: dict[str, Any] = {
         "exchange": config.exchange.name, "members": len(config.members),
@@ -245,7 +264,7 @@ def check(directory: Path) -> None:
         for warning in warnings:
             _warn(warning)
         signed = "signed with RSGEN_SNAPSHOT_KEY" if key is not None else "not modified"
-        _echo(f"ok: snapshot: IRR data for {len(snapshot.irr)} members, {signed}"
+        _say(f"ok: snapshot: IRR data for {len(snapshot.irr)} members, {signed}"
               + (" (provenance warnings above)" if warnings else ""))
         result["snapshot"] = {"members_with_irr_data": len(snapshot.irr),
                               "signed": key is not None, "provenance_warnings": len(warnings)}
@@ -304,7 +323,8 @@ def refresh(directory: Path, peeringdb_url: str | None, irr_host: str | None,
     plain = _PlainProgress(enabled=not console.is_terminal)
     stage = "IRR expansions (bgpq4)"
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  console=console, transient=True, disable=not console.is_terminal) as bar:
+                  console=console, transient=True,
+                  disable=_quiet or not console.is_terminal) as bar:
         task = bar.add_task(stage, total=total)
         finished = 0
 
@@ -336,15 +356,15 @@ def _print_refresh(report: Any) -> list[str]:
     never_via = getattr(report, "never_via_written", None)
     listed = "" if never_via is None else \
         f"; PeeringDB lists {never_via} network(s) as never via route servers"
-    _echo(f"refreshed {len(report.updated)} member(s); "
+    _say(f"refreshed {len(report.updated)} member(s); "
           f"{len(report.changed_files)} snapshot file(s) changed{listed}")
     pruned = getattr(report, "pruned", ())
     if pruned:
-        _echo(f"removed the snapshot data of {len(pruned)} former member(s): "
+        _say(f"removed the snapshot data of {len(pruned)} former member(s): "
               + ", ".join(f"AS{asn}" for asn in pruned))
     cost = getattr(report, "irr_cost", None)
     if cost:  # a summary, like the line above: stdout (stderr is for what needs a look)
-        _echo(cost)
+        _say(cost)
     return [f"warning: {warning}" for warning in warnings]
 
 
@@ -405,7 +425,7 @@ def build(directory: Path, peeringdb_url: str | None, irr_host: str | None,
             _warn(warning)
     for path in result.written:
         state = "written" if path in result.changed else "unchanged"
-        _echo(f"{path}: {state} (bird -p ok)")
+        _say(f"{path}: {state} (bird -p ok)")
     if result.example_data:
         click.echo("note: built from the bundled EXAMPLE snapshot; do not deploy", err=True)
     _json_result(_build_json(result, directory))
@@ -467,7 +487,8 @@ def verify(directory: Path, output: Path | None, member_list: str | None, sample
         sys.stderr if to_stderr else sys.stdout).isatty() else 1000)
     options = VerifyOptions(directory, output, asns, sample, keep, templates)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  console=console, transient=True, disable=not console.is_terminal) as bar:
+                  console=console, transient=True,
+                  disable=_quiet or not console.is_terminal) as bar:
         tasks: dict[str, Any] = {}
         plain = _PlainProgress(enabled=not console.is_terminal)
 
@@ -478,7 +499,8 @@ def verify(directory: Path, output: Path | None, member_list: str | None, sample
             plain(stage, done, total)
 
         report = run_verify(options, progress, settings=_settings())
-    print_table(report, console)
+    if not (_quiet and report.ok):  # a failure's table is never left out
+        print_table(report, console)
     _json_result(to_json(report))
     if not report.ok:
         raise VerifyFailed(f"{sum(not o.ok for o in report.outcomes)} policy check(s) did not "
@@ -634,18 +656,18 @@ def _print_import(report: Any) -> None:
     for notice in report.dropped:
         _echo(f"left out: {notice.where}: {notice.reason}", err=True)
     for path in report.written:
-        _echo(f"{path}: written")
+        _say(f"{path}: written")
     for draft in report.would_write:
-        _echo(f"{draft.file_name}: would be written (AS{draft.asn}, {draft.name}, "
+        _say(f"{draft.file_name}: would be written (AS{draft.asn}, {draft.name}, "
               f"{len(draft.sessions)} session(s))")
-    _echo(f"{report.source}: {report.imported} member(s) "
+    _say(f"{report.source}: {report.imported} member(s) "
           f"{'to import' if report.would_write else 'imported'}, {len(report.skipped)} "
           f"skipped, {len(report.dropped)} address(es) or field(s) left out")
     if report.written:
         members = ",".join(p.stem for p in report.written)
         refresh = f"rsgen refresh --members {members}" if len(report.written) <= 20 \
             else "rsgen refresh"
-        _echo(f"next: rsgen check, {refresh}, then review the diff")
+        _say(f"next: rsgen check, {refresh}, then review the diff")
 
 
 @member.command("remove")
@@ -662,7 +684,7 @@ def member_remove(directory: Path, asn_text: str) -> None:
         raise click.BadParameter(str(exc) if "AS number" in str(exc) else
                                  "one ASN, e.g. AS3333", param_hint="ASN") from exc
     path = remove_member(directory, asn)
-    _echo(f"{path}: removed; run rsgen refresh to remove its snapshot data, then review the "
+    _say(f"{path}: removed; run rsgen refresh to remove its snapshot data, then review the "
           f"diff")
 
 
@@ -728,7 +750,7 @@ def export_ixf(directory: Path, timestamp: str | None, output: Path | None) -> N
         click.echo(text, nl=False)
     else:
         write_if_changed(output, text)
-        _echo(f"{output}: written")
+        _say(f"{output}: written")
 
 
 def _export_time(option: str | None, epoch: str, datetime: Any) -> str:
@@ -804,7 +826,7 @@ def docs(directory: Path, output: Path) -> None:
         raise click.BadParameter(f"{output}: cannot write there: {exc.strerror or exc}",
                                  param_hint="-o") from exc
     for name in DOCS_FILES:
-        _echo(f"{output / name}: {'written' if output / name in changed else 'unchanged'}")
+        _say(f"{output / name}: {'written' if output / name in changed else 'unchanged'}")
 
 
 def _accept_verbose_everywhere(group: click.Group) -> None:
@@ -812,10 +834,17 @@ def _accept_verbose_everywhere(group: click.Group) -> None:
     for command in group.commands.values():
         if isinstance(command, click.Group):
             _accept_verbose_everywhere(command)
-        elif not any("-v" in p.opts for p in command.params if isinstance(p, click.Option)):
-            command.params.append(click.Option(
-                ["-v", "--verbose"], is_flag=True, expose_value=False, is_eager=True,
-                callback=_verbose_after_the_command, help="Log rsgen's steps to stderr."))
+        else:
+            taken = {o for p in command.params if isinstance(p, click.Option) for o in p.opts}
+            if "-v" not in taken:
+                command.params.append(click.Option(
+                    ["-v", "--verbose"], is_flag=True, expose_value=False, is_eager=True,
+                    callback=_verbose_after_the_command, help="Log rsgen's steps to stderr."))
+            if "-q" not in taken:
+                command.params.append(click.Option(
+                    ["-q", "--quiet"], is_flag=True, expose_value=False, is_eager=True,
+                    callback=_set_quiet,
+                    help="Only warnings, errors and what the command produces."))
 
 
 _accept_verbose_everywhere(cli)
