@@ -1,0 +1,176 @@
+"""`rsgen deploy` against a real BIRD route server with real BIRD member routers in the verify
+lab (tests/deploy_lab.py): a good config is confirmed, one that breaks the sessions is undone,
+a killed deploy is undone by BIRD's own timer, --rollback works, and two deploys never run at
+once. Marked slow (conftest.SLOW_MODULES)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rsgen.deploy.health import HealthPolicy
+from rsgen.deploy.run import DeployFailed, DeployOptions, deploy, rollback, status
+from rsgen.deploy.state import Paths
+from rsgen.errors import ExitCode
+from rsgen.settings import Settings
+from tests.deploy_lab import RouteServerLab, route_server_lab
+from tests.helpers import REPO, eventually
+
+# Removes one member (its sessions go: observable in BIRD) and changes a shared check (every
+# member's import filter reloads: the operator is told).
+GOOD = {"exchange.yml": ("max_as_path_length: 32", "max_as_path_length: 31")}
+REMOVE_MEMBER = "members/AS23674.yml"
+# Parses, passes `bird -p` and `configure check`, and breaks every IPv4 session: rs1's IPv4
+# sessions then bind to an address that is not on its interface.
+BROKEN = {"exchange.yml": ("    ipv4: 192.0.2.1\n", "    ipv4: 192.0.2.200\n")}
+
+
+@pytest.fixture
+def lab(tmp_path: Path):  # type: ignore[no-untyped-def]
+    with route_server_lab(tmp_path) as running:
+        yield running
+
+
+def _options(lab: RouteServerLab, **health: float) -> DeployOptions:
+    policy = HealthPolicy(**{"wait_seconds": 120.0, **health})
+    return DeployOptions(lab.socket, lab.target, timeout=int(policy.wait_seconds) + 60,
+                         health=policy, commit="0123abc")
+
+
+def _good(lab: RouteServerLab) -> str:
+    (lab.directory / REMOVE_MEMBER).unlink()
+    try:
+        return lab.build_variant("good", GOOD)
+    finally:
+        (lab.directory / REMOVE_MEMBER).write_text(
+            (REPO / REMOVE_MEMBER).read_text())
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def _cli(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "rsgen", "deploy", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=REPO)
+
+
+def _unconfirmed(lab: RouteServerLab) -> bool | None:
+    return True if "unconfirmed" in lab.control.command("configure", "status") else None
+
+
+def _settled(lab: RouteServerLab) -> bool | None:
+    return None if "unconfirmed" in lab.control.command("configure", "status") else True
+
+
+def test_a_healthy_config_is_confirmed_and_recorded(lab: RouteServerLab, tmp_path: Path) -> \
+        None:
+    """A config whose sessions stay up is confirmed: BIRD runs it (the removed member's
+    sessions are gone, the others Established), the target holds it, the old one is kept
+    as .previous, --status names it, and the shared-policy change is reported."""
+    new = _good(lab)
+    report = deploy(_write(tmp_path / "new.conf", new), _options(lab), Settings())
+    assert report.action == "confirmed"
+    assert report.impact is not None and "import_checks_v4" in report.impact.changed_shared
+    assert report.health is not None and report.health.ok
+    assert set(report.health.removed) == {s for s in lab.sessions if s.startswith("AS23674_")}
+    assert lab.target.read_text() == new
+    paths = Paths(lab.target)
+    assert paths.previous.read_text() == lab.config
+    assert not paths.staged.exists()
+    assert _settled(lab)
+    running = {p.name for p in lab.control.protocols()}
+    assert not any(name.startswith("AS23674_") for name in running)
+    shown = status(lab.target, lab.socket)
+    assert shown["matches_last_deploy"] and shown["last_deploy"]["exchange_commit"] == "0123abc"
+    assert shown["rsgen_version"] and shown["route_server"] == "rs1"
+    assert shown["bird"]["unconfirmed"] is None and shown["bird"]["last_reconfiguration"]
+    again = deploy(tmp_path / "new.conf", _options(lab), Settings())
+    assert again.action == "unchanged"
+
+
+def test_a_config_that_breaks_the_sessions_is_undone(lab: RouteServerLab,
+                                                     tmp_path: Path) -> None:
+    """A config that parses but moves rs1's IPv4 sessions to an address it does not have:
+    the health check fails, BIRD is told to undo, the old sessions come back, the target
+    stays the old file, and the exit is DEPLOY_UNDONE with the missing sessions named."""
+    broken = lab.build_variant("broken", BROKEN)
+    with pytest.raises(DeployFailed) as failed:
+        deploy(_write(tmp_path / "broken.conf", broken), _options(lab, wait_seconds=20.0),
+               Settings())
+    report = failed.value.report
+    assert failed.value.exit_code == ExitCode.DEPLOY_UNDONE
+    assert report.action == "undone"
+    assert report.health is not None and report.health.missing
+    assert all("_192_0_2_" in name for name in report.health.missing)
+    assert report.after_undo is not None and report.after_undo.ok
+    assert lab.target.read_text() == lab.config
+    assert not Paths(lab.target).staged.exists() and not Paths(lab.target).previous.exists()
+    assert _settled(lab)
+    eventually(lab.established, "the old sessions back")
+
+
+def test_a_killed_deploy_is_undone_by_birds_timer(lab: RouteServerLab, tmp_path: Path) -> None:
+    """SIGKILL while the new config waits for its health check: nobody confirms, BIRD's own
+    timer undoes it, the old sessions come back, and the target is the old file whole."""
+    broken = _write(tmp_path / "broken.conf", lab.build_variant("broken", BROKEN))
+    process = _cli(str(broken), "--socket", str(lab.socket), "--target", str(lab.target),
+                   "--health-timeout", "45", "--timeout", "75")
+    try:
+        eventually(lambda: _unconfirmed(lab), "the deploy's configure with a timeout")
+        assert process.poll() is None, process.communicate()
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait()
+    assert process.returncode == -signal.SIGKILL
+    eventually(lambda: _settled(lab), "BIRD's undo timer", timeout=180)
+    assert lab.target.read_text() == lab.config
+    eventually(lab.established, "the old sessions back")
+
+
+def test_rollback_restores_and_loads_the_previous_config(lab: RouteServerLab,
+                                                         tmp_path: Path) -> None:
+    """After a confirmed deploy, --rollback deploys TARGET.previous again (health-checked):
+    the removed member's sessions come back, and the rolled-back config becomes previous."""
+    new = _good(lab)
+    deploy(_write(tmp_path / "new.conf", new), _options(lab), Settings())
+    report = rollback(_options(lab), Settings())
+    assert report.action == "confirmed"
+    assert lab.target.read_text() == lab.config
+    assert Paths(lab.target).previous.read_text() == new
+    eventually(lab.established, "the removed member's sessions back")
+
+
+def test_a_second_deploy_meanwhile_exits_with_the_lock_code(lab: RouteServerLab,
+                                                            tmp_path: Path) -> None:
+    """While one deploy waits for its health check, a second on the same target exits 8
+    naming the holder and changes nothing; the first then fails its check (exit 12, JSON
+    report) and BIRD runs the old config."""
+    broken = _write(tmp_path / "broken.conf", lab.build_variant("broken", BROKEN))
+    first = _cli(str(broken), "--socket", str(lab.socket), "--target", str(lab.target),
+                 "--health-timeout", "20", "--timeout", "120", "--json")
+    try:
+        eventually(lambda: _unconfirmed(lab), "the first deploy's configure")
+        second = _cli(str(_write(tmp_path / "good.conf", _good(lab))), "--socket",
+                      str(lab.socket), "--target", str(lab.target))
+        _, error = second.communicate(timeout=120)
+        assert second.returncode == ExitCode.LOCKED, error
+        assert f"pid {first.pid}" in error
+        out, error = first.communicate(timeout=300)
+    finally:
+        if first.poll() is None:
+            os.kill(first.pid, signal.SIGTERM)
+            first.wait()
+    assert first.returncode == ExitCode.DEPLOY_UNDONE, error
+    report = json.loads(out)
+    assert report["action"] == "undone" and report["health"]["missing"]
+    assert lab.target.read_text() == lab.config
+    eventually(lab.established, "the old sessions back")
