@@ -53,6 +53,19 @@ class RouteServerLab:
         with_routes = {r.protocol for r in routes}
         return self.sessions if self.sessions <= with_routes else None
 
+    def import_updates(self) -> dict[str, int]:
+        """Per simulated session, the route updates its import filter has run on (`show
+        protocols all`, "Import updates:" received): a reload re-runs the filter on every
+        route held, so the number grows although the member sent nothing new."""
+        counts: dict[str, int] = {}
+        current = None
+        for line in self.control.command("show", "protocols", "all").splitlines():
+            if line and not line[0].isspace():
+                current = line.split()[0]
+            elif current in self.sessions and line.strip().startswith("Import updates:"):
+                counts[current] = counts.get(current, 0) + int(line.split()[2])
+        return counts
+
     def build_variant(self, name: str, edit: dict[str, tuple[str, str]]) -> str:
         """rs1's config after editing exchange.yml (file -> (old, new)), built by rsgen."""
         variant = self.directory.parent / name

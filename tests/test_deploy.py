@@ -15,7 +15,14 @@ from pathlib import Path
 import pytest
 
 from rsgen.deploy.health import HealthPolicy
-from rsgen.deploy.run import DeployFailed, DeployOptions, deploy, rollback, status
+from rsgen.deploy.run import (
+    DeployFailed,
+    DeployOptions,
+    deploy,
+    rollback,
+    shared_policy_note,
+    status,
+)
 from rsgen.deploy.state import Paths
 from rsgen.errors import ExitCode
 from rsgen.settings import Settings
@@ -136,6 +143,26 @@ def test_a_killed_deploy_is_undone_by_birds_timer(lab: RouteServerLab, tmp_path:
     eventually(lab.established, "the old sessions back")
 
 
+def test_a_terminated_deploy_undoes_at_once(lab: RouteServerLab, tmp_path: Path) -> None:
+    """SIGTERM (a cancelled CI job) while the new config waits for its health check: rsgen
+    undoes it itself before it exits, so BIRD holds no unconfirmed config when it is gone."""
+    broken = _write(tmp_path / "broken.conf", lab.build_variant("broken", BROKEN))
+    process = _cli(str(broken), "--socket", str(lab.socket), "--target", str(lab.target),
+                   "--health-timeout", "600", "--timeout", "900")
+    try:
+        eventually(lambda: _unconfirmed(lab), "the deploy's configure with a timeout")
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 128 + signal.SIGTERM
+    assert _settled(lab)
+    assert lab.target.read_text() == lab.config and not Paths(lab.target).staged.exists()
+    eventually(lab.established, "the old sessions back")
+
+
 def test_rollback_restores_and_loads_the_previous_config(lab: RouteServerLab,
                                                          tmp_path: Path) -> None:
     """After a confirmed deploy, --rollback deploys TARGET.previous again (health-checked):
@@ -174,3 +201,30 @@ def test_a_second_deploy_meanwhile_exits_with_the_lock_code(lab: RouteServerLab,
     assert report["action"] == "undone" and report["health"]["missing"]
     assert lab.target.read_text() == lab.config
     eventually(lab.established, "the old sessions back")
+
+
+def test_bird_reloads_the_sessions_the_report_names(lab: RouteServerLab,
+                                                    tmp_path: Path) -> None:
+    """The reload report is what BIRD does. One more next hop for AS9541: only its IPv4
+    session's import filter runs again (its "Import updates" count grows, no other's), and no
+    shared policy is reported. Then a change to the shared checks: every simulated session's
+    filter runs again, and the operator is told to schedule such a change."""
+    counts = lab.import_updates()
+    one = "AS9541_192_0_2_41"
+    member = lab.build_variant("member", {"members/AS9541.yml": (
+        "sessions:", "next_hops: [192.0.2.49]\nsessions:")})
+    report = deploy(_write(tmp_path / "member.conf", member), _options(lab), Settings())
+    assert report.impact is not None and report.impact.filters_reloaded == (one,)
+    assert shared_policy_note(report.impact) is None
+    eventually(lambda: True if lab.import_updates()[one] > counts[one] else None,
+               "AS9541's filter run again")
+    now = lab.import_updates()
+    assert {n: c for n, c in now.items() if n != one} == \
+        {n: c for n, c in counts.items() if n != one}
+    shared = lab.build_variant("shared", GOOD)
+    report = deploy(_write(tmp_path / "shared.conf", shared), _options(lab), Settings())
+    assert report.impact is not None and lab.sessions <= set(report.impact.filters_reloaded)
+    note = shared_policy_note(report.impact)
+    assert note is not None and "import_checks_v4" in note
+    eventually(lambda: True if all(lab.import_updates()[n] > now[n] for n in lab.sessions)
+               else None, "every session's filter run again")

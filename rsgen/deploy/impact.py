@@ -21,6 +21,7 @@ from dataclasses import dataclass
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _DEFINITION = re.compile(r"(define|function|filter)\s+([A-Za-z_][A-Za-z0-9_]*)")
 _PROTOCOL = re.compile(r"protocol\s+([A-Za-z_][A-Za-z0-9_]*)\s+([A-Za-z_][A-Za-z0-9_]*)")
+_NEIGHBOR = re.compile(r"\bneighbor\s+\S+(?:\s+port\s+[0-9]+)?\s+as\s+([0-9]+)")
 # Statements that end with their closing brace rather than a semicolon.
 _BLOCKS = frozenset({"function", "filter", "protocol", "template"})
 
@@ -45,7 +46,7 @@ class Parsed:
 class ReloadImpact:
     """What a new config changes for the BGP sessions of the old one."""
 
-    changed_shared: tuple[str, ...]  # definitions used by more than one session's filters
+    changed_shared: tuple[str, ...]  # changed definitions that several members' filters use
     filters_reloaded: tuple[str, ...]  # sessions whose import or export filter changes
     sessions_changed: tuple[str, ...]  # sessions whose own protocol block changes (may restart)
     sessions_added: tuple[str, ...]
@@ -154,13 +155,19 @@ def _uses(statement: Statement, definitions: Mapping[str, Statement]) -> set[str
     return seen
 
 
+def _neighbor_as(protocol: Statement) -> str:
+    """The neighbour AS of a BGP protocol ("" when it names none, e.g. in a template)."""
+    match = _NEIGHBOR.search(protocol.text)
+    return match[1] if match else ""
+
+
 def _bgp(parsed: Parsed) -> dict[str, Statement]:
     return {name: s for name, s in parsed.protocols.items() if s.protocol_type == "bgp"}
 
 
 def reload_impact(old_text: str, new_text: str) -> ReloadImpact:
     """Compare two configs: which BGP sessions get their filters reloaded, and which shared
-    definitions (used by more than one session) changed."""
+    definitions (used by the sessions of more than one member) changed."""
     old, new = parse(old_text), parse(new_text)
     changed = {name for name in set(old.definitions) | set(new.definitions)
                if (old.definitions.get(name) or _absent).text
@@ -171,11 +178,13 @@ def reload_impact(old_text: str, new_text: str) -> ReloadImpact:
     old_uses = {name: _uses(old_bgp[name], old.definitions) for name in kept}
     reloaded = [name for name in kept
                 if (new_uses[name] | old_uses[name]) & changed]
-    users: dict[str, int] = {}
-    for used in new_uses.values():
+    # Shared: used by the sessions of more than one member (neighbour AS), as the policy
+    # functions and bogon lists are; a member's own prefix list serves its sessions only.
+    users: dict[str, set[str]] = {}
+    for session, used in new_uses.items():
         for name in used:
-            users[name] = users.get(name, 0) + 1
-    shared = sorted(name for name in changed if users.get(name, 0) > 1)
+            users.setdefault(name, set()).add(_neighbor_as(new_bgp[session]))
+    shared = sorted(name for name in changed if len(users.get(name, ())) > 1)
     return ReloadImpact(
         changed_shared=tuple(shared),
         filters_reloaded=tuple(reloaded),

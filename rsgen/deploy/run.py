@@ -43,12 +43,15 @@ from rsgen.errors import (
     BirdRejected,
     BirdUnreachable,
     DeployUndone,
+    ExitCode,
     InvalidInput,
     Locked,
+    RsgenError,
 )
 from rsgen.lock import exchange_lock
 from rsgen.settings import Settings
 from rsgen.verification.birdc import Birdc, BirdcError
+from rsgen.verification.lab import terminate_on_signals
 
 # BIRD's undo timer must outlast the health check by this much, so that a slow confirm never
 # races BIRD's own undo.
@@ -101,6 +104,12 @@ class DeployReport:
                 "sha256": self.sha256, "previous_sha256": self.previous_sha256,
                 "impact": impact, "health": health(self.health),
                 "after_undo": health(self.after_undo), "notes": self.notes}
+
+
+class BadOptions(RsgenError):
+    """Deploy options that contradict each other: a usage error."""
+
+    exit_code = ExitCode.USAGE
 
 
 class DeployFailed(DeployUndone):
@@ -157,6 +166,7 @@ def _wait_until_settled(control: Birdc) -> None:
 def deploy(config: Path, options: DeployOptions, settings: Settings | None = None) -> \
         DeployReport:
     """Deploy the config file `config` to options.target in the BIRD at options.socket."""
+    _check_options(options)
     text = read_config(config, "config to deploy")
     if text is None:
         raise InvalidInput(f"{config}: no such file")
@@ -165,6 +175,7 @@ def deploy(config: Path, options: DeployOptions, settings: Settings | None = Non
 
 def rollback(options: DeployOptions, settings: Settings | None = None) -> DeployReport:
     """Deploy the previous config again (TARGET.previous), with the same health check."""
+    _check_options(options)
     paths = Paths(options.target)
     text = read_config(paths.previous, "previous config")
     if text is None:
@@ -173,19 +184,24 @@ def rollback(options: DeployOptions, settings: Settings | None = None) -> Deploy
     return _locked(text, options, settings or Settings.from_environment(), "deploy --rollback")
 
 
+def _check_options(options: DeployOptions) -> None:
+    if options.timeout < options.health.wait_seconds + TIMEOUT_MARGIN_SECONDS:
+        raise BadOptions(f"--timeout {options.timeout} must be at least the health check's "
+                         f"{options.health.wait_seconds:g} s plus {TIMEOUT_MARGIN_SECONDS} s",
+                         hint="BIRD must not undo by itself while the health check runs")
+
+
 def _locked(text: str, options: DeployOptions, settings: Settings,
             operation: str) -> DeployReport:
-    if options.timeout < options.health.wait_seconds + TIMEOUT_MARGIN_SECONDS:
-        raise InvalidInput(f"--timeout {options.timeout} must be at least the health check's "
-                           f"{options.health.wait_seconds:g} s plus {TIMEOUT_MARGIN_SECONDS} s",
-                           hint="BIRD must not undo by itself while the health check runs")
     target = options.target
     _quoted(target)
     if target.is_symlink():
         raise InvalidInput(f"{target}: is a symbolic link; deploy replaces the file by a "
                            "rename and would replace the link", hint="give the real file")
     target.parent.mkdir(parents=True, exist_ok=True)
-    with exchange_lock(target.parent, operation):
+    # SIGTERM and SIGHUP (a CI job cancelled, an ssh session closed) unwind like Ctrl-C, so
+    # the change is undone at once instead of when BIRD's timer runs out.
+    with terminate_on_signals(), exchange_lock(target.parent, operation):
         return _deploy(text, options, settings, operation)
 
 
