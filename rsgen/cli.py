@@ -495,16 +495,20 @@ def verify(directory: Path, output: Path | None, member_list: str | None, sample
 @click.option("--commit", help="The exchange repository's commit, recorded for --status.")
 @click.option("--rollback", is_flag=True, help="Deploy TARGET.previous again.")
 @click.option("--status", "show_status", is_flag=True, help="Show what is deployed.")
+@click.option("--dry-run", is_flag=True,
+              help="Only say what CONFIG would reload (bird -p; BIRD is not asked).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def deploy(config: Path | None, socket_path: Path, target: Path, timeout: int,
            health_timeout: float, max_missing_percent: float, max_route_drop_percent: float,
-           commit: str | None, rollback: bool, show_status: bool, as_json: bool) -> None:
+           commit: str | None, rollback: bool, show_status: bool, dry_run: bool,
+           as_json: bool) -> None:
     """Load CONFIG into the running BIRD safely: confirmed if healthy, undone otherwise."""
     from rsgen.deploy.health import HealthPolicy
     from rsgen.deploy.run import (
         DeployFailed,
         DeployOptions,
         DeployReport,
+        preview,
         shared_policy_note,
         status,
     )
@@ -514,6 +518,8 @@ def deploy(config: Path | None, socket_path: Path, target: Path, timeout: int,
 
     if sum((config is not None, rollback, show_status)) != 1:
         raise click.UsageError("give CONFIG, --rollback or --status (one of them)")
+    if dry_run and config is None:
+        raise click.UsageError("--dry-run needs CONFIG")
     if show_status:
         found = status(target, socket_path if socket_path.exists() else None, _settings())
         if as_json:
@@ -542,6 +548,10 @@ def deploy(config: Path | None, socket_path: Path, target: Path, timeout: int,
                   f"{len(report.health.missing)} missing after {report.health.seconds:.0f} s")
         _echo(f"{report.target}: {report.action} (sha256 {report.sha256[:12]})")
 
+    if dry_run:
+        assert config is not None
+        show(preview(config, target, _settings()))
+        return
     try:
         report = run_rollback(options, _settings()) if rollback else \
             run_deploy(config, options, _settings())  # type: ignore[arg-type]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import doctest
 import importlib
+import json
 import os
 import re
 import subprocess
@@ -209,3 +210,25 @@ def test_usage_errors(tmp_path: Path) -> None:
     assert short.returncode == ExitCode.USAGE and "--timeout 60" in short.stderr
     none = _rsgen("--rollback", "--target", str(target))
     assert none.returncode == ExitCode.INVALID_INPUT and "no previous config" in none.stderr
+
+
+def test_dry_run_reports_the_shared_policy_change_and_writes_nothing(tmp_path: Path,
+                                                                     config: str) -> None:
+    """--dry-run --json: `bird -p` passes, the report names the shared function and the
+    sessions it reloads; the target directory is as it was (no lock, no staged file)."""
+    target, new = tmp_path / "bird.conf", tmp_path / "new.conf"
+    target.write_text(config)
+    new.write_text(config.replace("function import_checks_v6(int member_asn) {",
+                                  "function import_checks_v6(int member_asn) {\n"
+                                  "    if net.len = 7 then return false;", 1))
+    done = _rsgen(str(new), "--target", str(target), "--dry-run", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert set(report) == {"rsgen_deploy", "action", "target", "sha256", "previous_sha256",
+                           "impact", "health", "after_undo", "notes"}
+    assert report["action"] == "dry run" and report["health"] is None
+    assert report["impact"]["shared_policy_changed"] is True
+    assert report["impact"]["changed_shared"] == ["import_checks_v6"]
+    assert all("_2001_" in name for name in report["impact"]["filters_reloaded"])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bird.conf", "new.conf"]
+    assert target.read_text() == config

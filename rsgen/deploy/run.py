@@ -71,7 +71,7 @@ class DeployOptions:
 
 @dataclass
 class DeployReport:
-    action: str  # "unchanged", "confirmed", "undone"
+    action: str  # "unchanged", "confirmed", "undone", "dry run"
     target: Path
     sha256: str
     previous_sha256: str | None = None
@@ -171,6 +171,24 @@ def deploy(config: Path, options: DeployOptions, settings: Settings | None = Non
     if text is None:
         raise InvalidInput(f"{config}: no such file")
     return _locked(text, options, settings or Settings.from_environment(), "deploy")
+
+
+def preview(config: Path, target: Path, settings: Settings | None = None) -> DeployReport:
+    """What deploying `config` onto `target` would change (`--dry-run`): `bird -p` and the
+    reload report, without BIRD's socket, the lock or any file written."""
+    text = read_config(config, "config to deploy")
+    if text is None:
+        raise InvalidInput(f"{config}: no such file")
+    current = read_config(target, "target")
+    report = DeployReport("dry run", target, sha256(text),
+                          sha256(current) if current is not None else None)
+    if current == text:
+        report.action = "unchanged"
+        report.notes.append(f"{target} already holds this config: nothing to do")
+        return report
+    bird_parse(text, target.name, (settings or Settings.from_environment()).tools.bird)
+    report.impact = reload_impact(current or "", text)
+    return report
 
 
 def rollback(options: DeployOptions, settings: Settings | None = None) -> DeployReport:
@@ -314,5 +332,5 @@ def shared_policy_note(impact: ReloadImpact) -> str | None:
             f"{impact.sessions_total} sessions at once; schedule it")
 
 
-__all__ = ["DeployFailed", "DeployOptions", "DeployReport", "Sessions", "deploy", "rollback",
-           "shared_policy_note", "status"]
+__all__ = ["DeployFailed", "DeployOptions", "DeployReport", "Sessions", "deploy", "preview",
+           "rollback", "shared_policy_note", "status"]
