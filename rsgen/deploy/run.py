@@ -129,8 +129,10 @@ def _quoted(path: Path) -> str:
     return f'"{text}"'
 
 
-def _command(control: Birdc, *words: str) -> str:
-    """One birdc command; BirdUnreachable when birdc cannot talk to BIRD at all."""
+def _command(control: Birdc, *words: str,
+             refused: type[RsgenError] = BirdUnreachable) -> str:
+    """One birdc command; BirdUnreachable when birdc cannot talk to BIRD at all, `refused`
+    when BIRD answers with an error."""
     try:
         return control.command(*words)
     except BirdcError as error:
@@ -138,7 +140,10 @@ def _command(control: Birdc, *words: str) -> str:
             raise BirdUnreachable(error.message, hint=error.hint or
                                   f"is BIRD running with its control socket at "
                                   f"{control.socket}? (--socket)") from error
-        raise
+        raise refused(f"BIRD refused `{' '.join(words)}`: {error.code} {error.reply}",
+                      hint="`bird -p` accepted the config: is the running BIRD another "
+                           "version than the bird on PATH?" if refused is BirdRejected
+                      else "see BIRD's log") from error
 
 
 def _unconfirmed(control: Birdc) -> str | None:
@@ -248,14 +253,12 @@ def _deploy(text: str, options: DeployOptions, settings: Settings,
     configured = False
     try:
         staged = _quoted(paths.staged)
-        try:
-            _command(control, "configure", "check", staged)
-        except BirdcError as error:
-            raise BirdRejected(f"BIRD refused the new config: {error.reply}",
-                               hint="`bird -p` accepted it, so the running BIRD differs "
-                                    "from the bird on PATH (version?)") from error
-        answer = _command(control, "configure", staged, "timeout", str(options.timeout))
+        _command(control, "configure", "check", staged, refused=BirdRejected)
+        # Set before the command: should birdc die after BIRD took the new config, the
+        # undo below must still run.
         configured = True
+        answer = _command(control, "configure", staged, "timeout", str(options.timeout),
+                          refused=BirdRejected)
         if "undo scheduled" not in answer.lower():
             raise BirdUnreachable(f"BIRD did not schedule the undo: {answer.strip()!r}",
                                   hint="rsgen undid the change; see BIRD's log")
