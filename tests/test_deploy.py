@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -24,7 +26,7 @@ from rsgen.deploy.run import (
     status,
 )
 from rsgen.deploy.state import Paths
-from rsgen.errors import ExitCode
+from rsgen.errors import ExitCode, Locked
 from rsgen.settings import Settings
 from tests.deploy_lab import RouteServerLab, route_server_lab
 from tests.helpers import REPO, eventually
@@ -138,9 +140,60 @@ def test_a_killed_deploy_is_undone_by_birds_timer(lab: RouteServerLab, tmp_path:
     finally:
         process.wait()
     assert process.returncode == -signal.SIGKILL
+    # Until BIRD's timer has run, a new deploy must not configure over the unconfirmed config
+    # (BIRD's undo goes back one step only).
+    if _unconfirmed(lab):
+        with pytest.raises(Locked, match="unconfirmed"):
+            deploy(tmp_path / "broken.conf", _options(lab), Settings())
     eventually(lambda: _settled(lab), "BIRD's undo timer", timeout=180)
     assert lab.target.read_text() == lab.config
     eventually(lab.established, "the old sessions back")
+
+
+def _runs_good_config(lab: RouteServerLab) -> bool:
+    """Whether BIRD runs the GOOD variant (it has no sessions of the removed member)."""
+    return not any(p.name.startswith("AS23674_") for p in lab.control.protocols())
+
+
+def test_deploys_killed_at_random_moments_leave_old_or_new(lab: RouteServerLab,
+                                                           tmp_path: Path) -> None:
+    """Deploys of two healthy configs, back and forth, SIGKILLed after a random delay (seeded):
+    the target is always exactly one of the two files; when it holds the one being deployed,
+    BIRD runs that one too (the rename comes after the confirm); BIRD ends up settled (by its
+    own timer after a kill before the confirm) with the sessions of what it runs back."""
+    configs = {"old": lab.config, "good": _good(lab)}
+    for name, text in configs.items():
+        _write(tmp_path / f"{name}.conf", text)
+    delays = random.Random(20261203)  # noqa: S311 (reproducible kill times, not secrets)
+    span = None  # how long one whole deploy takes here: the kills land within it
+    for _ in range(12):
+        current = lab.target.read_text()
+        wanted = "good" if current == configs["old"] else "old"
+        started = time.monotonic()
+        process = _cli(str(tmp_path / f"{wanted}.conf"), "--socket", str(lab.socket),
+                       "--target", str(lab.target), "--health-timeout", "10",
+                       "--timeout", "40")
+        try:
+            # The second half of a deploy holds the BIRD steps (the first: Python, bird -p).
+            process.communicate(timeout=None if span is None
+                                else delays.uniform(span / 2, span * 1.05))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+        if span is None:
+            assert process.returncode == 0
+            span = time.monotonic() - started
+        eventually(lambda: _settled(lab), "BIRD settled (its timer, if the kill came before "
+                   "the confirm)", timeout=180)
+        target = lab.target.read_text()
+        assert target in configs.values()
+        if target == configs[wanted]:
+            assert _runs_good_config(lab) == (wanted == "good")
+        expected = lab.sessions if not _runs_good_config(lab) else \
+            frozenset(s for s in lab.sessions if not s.startswith("AS23674_"))
+        eventually(lambda e=expected: True if all(
+            p.established for p in lab.control.protocols() if p.name in e) else None,
+            "the sessions of the config BIRD runs")
 
 
 def test_a_terminated_deploy_undoes_at_once(lab: RouteServerLab, tmp_path: Path) -> None:
