@@ -73,27 +73,9 @@ class ReloadImpact:
         return ", ".join(parts)
 
 
-def _strip_comments(text: str) -> str:
-    """The config without `#` and `/* */` comments; strings are kept as they are."""
-    out: list[str] = []
-    i, length = 0, len(text)
-    while i < length:
-        char = text[i]
-        if char == '"':
-            end = text.find('"', i + 1)
-            end = length - 1 if end < 0 else end
-            out.append(text[i:end + 1])
-            i = end + 1
-        elif char == "#":
-            end = text.find("\n", i)
-            i = length if end < 0 else end
-        elif text.startswith("/*", i):
-            end = text.find("*/", i + 2)
-            i = length if end < 0 else end + 2
-        else:
-            out.append(char)
-            i += 1
-    return "".join(out)
+# What matters for finding statement ends: strings (whose contents never count), comments
+# (dropped), brackets and semicolons. Everything between them is copied in bulk.
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|#[^\n]*|/\*.*?(?:\*/|\Z)|[{}\[\]();]', re.DOTALL)
 
 
 def statements(text: str) -> list[str]:
@@ -103,28 +85,31 @@ def statements(text: str) -> list[str]:
     ['define A = 1;', 'filter f { if net = 1.2.3.0/24 then accept; }']
     """
     found: list[str] = []
-    current: list[str] = []
-    depth = 0
-    in_string = False
-    for char in _strip_comments(text):
-        current.append(char)
-        if in_string:
-            in_string = char != '"'
+    pieces: list[str] = []
+    depth, copied = 0, 0
+    for match in _TOKEN.finditer(text):
+        mark = match.group()
+        if mark[0] == "#" or mark.startswith("/*"):
+            pieces.append(text[copied:match.start()] + " ")
+            copied = match.end()
             continue
-        if char == '"':
-            in_string = True
-        elif char in "{[(":
+        if mark[0] == '"':
+            continue
+        if mark in "{[(":
             depth += 1
-        elif char in "}])":
-            depth -= 1
-        if depth:
             continue
-        words = "".join(current).split(None, 1)
-        first = words[0] if words else ""
-        if char == ";" or (char == "}" and first in _BLOCKS):
-            found.append(" ".join("".join(current).split()))
-            current = []
-    rest = " ".join("".join(current).split())
+        if mark in "}])":
+            depth -= 1
+        if depth or mark not in ";}":
+            continue
+        pieces.append(text[copied:match.end()])
+        copied = match.end()
+        statement = " ".join("".join(pieces).split())
+        first = statement.split(None, 1)[0] if statement else ""
+        if mark == ";" or first in _BLOCKS:
+            found.append(statement)
+            pieces = []
+    rest = " ".join(("".join(pieces) + text[copied:]).split())
     if rest:
         found.append(rest)
     return found
@@ -141,17 +126,28 @@ def parse(text: str) -> Parsed:
     return Parsed(definitions, protocols)
 
 
-def _uses(statement: Statement, definitions: Mapping[str, Statement]) -> set[str]:
-    """The definitions a statement names, directly and through other definitions."""
+def _references(parsed: Parsed) -> dict[str, frozenset[str]]:
+    """Each definition and protocol -> the definitions its text names directly."""
+    defined = set(parsed.definitions)
+
+    def named(statement: Statement) -> frozenset[str]:
+        body = statement.text if statement.kind == "protocol" else \
+            statement.text.split(None, 2)[-1]  # without "filter NAME" itself
+        return frozenset(set(_WORD.findall(body)) & defined - {statement.name})
+
+    return {**{name: named(s) for name, s in parsed.definitions.items()},
+            **{f"protocol {name}": named(s) for name, s in parsed.protocols.items()}}
+
+
+def _uses(protocol: str, references: dict[str, frozenset[str]]) -> set[str]:
+    """The definitions a protocol uses, directly and through other definitions."""
     seen: set[str] = set()
-    pending = [statement]
+    pending = list(references[f"protocol {protocol}"])
     while pending:
-        current = pending.pop()
-        body = current.text.split(None, 2)[-1] if current.kind != "protocol" else current.text
-        for word in _WORD.findall(body):
-            if word in definitions and word not in seen and word != current.name:
-                seen.add(word)
-                pending.append(definitions[word])
+        name = pending.pop()
+        if name not in seen:
+            seen.add(name)
+            pending.extend(references.get(name, ()))
     return seen
 
 
@@ -174,8 +170,9 @@ def reload_impact(old_text: str, new_text: str) -> ReloadImpact:
                != (new.definitions.get(name) or _absent).text}
     old_bgp, new_bgp = _bgp(old), _bgp(new)
     kept = sorted(set(old_bgp) & set(new_bgp))
-    new_uses = {name: _uses(new_bgp[name], new.definitions) for name in kept}
-    old_uses = {name: _uses(old_bgp[name], old.definitions) for name in kept}
+    new_references, old_references = _references(new), _references(old)
+    new_uses = {name: _uses(name, new_references) for name in kept}
+    old_uses = {name: _uses(name, old_references) for name in kept}
     reloaded = [name for name in kept
                 if (new_uses[name] | old_uses[name]) & changed]
     # Shared: used by the sessions of more than one member (neighbour AS), as the policy
