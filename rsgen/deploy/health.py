@@ -119,12 +119,19 @@ class Health:
         if len(self.missing) > self.allowed_missing:
             lines.append(f"{len(self.missing)} of {self.checked} sessions that were "
                          f"Established are not (allowed: {self.allowed_missing}): "
-                         + ", ".join(f"{n} ({self.details.get(n, '')})".replace(" ()", "")
-                                     for n in self.missing[:10]))
+                         + ", ".join(_with_detail(n, self.details.get(n, ""))
+                                     for n in self.missing[:10])
+                         + (f" and {len(self.missing) - 10} more" if len(self.missing) > 10
+                            else ""))
         lines += [f"{name}: {now} routes imported, {before} before" for name, before, now
                   in self.route_drops]
-        lines += [f"{name}: {error}" for name, error in self.new_errors]
+        shown = set(self.missing) if len(self.missing) > self.allowed_missing else set()
+        lines += [f"{name}: {error}" for name, error in self.new_errors if name not in shown]
         return lines
+
+
+def _with_detail(name: str, info: str) -> str:
+    return f"{name} ({' '.join(info.split())})" if info.strip() else name
 
 
 def judge(before: Sessions, after: Sessions, policy: HealthPolicy) -> Health:
