@@ -135,6 +135,18 @@ def test_health_fails_on_routes_lost_and_on_new_errors() -> None:
     assert not health.ok and health.new_errors == (("b", "Received: Bad peer AS"),)
 
 
+def test_route_growth_is_bounded_only_when_asked() -> None:
+    """A session importing far more than before passes by default (a new IRR list may accept
+    more) and fails with --max-route-growth-percent; a session with no routes before counts
+    as one, so it may gain a few."""
+    after = _sessions(("a", True, 30, ""), ("b", True, 4, ""), ("d", True, 2, ""))
+    assert judge(BEFORE, after, HealthPolicy()).ok
+    bounded = judge(BEFORE, after, HealthPolicy(max_route_growth_percent=100))
+    assert not bounded.ok and bounded.route_growth == (("a", 10, 30),)
+    assert bounded.problems() == ["a: 30 routes imported, 10 before"]
+    assert judge(BEFORE, after, HealthPolicy(max_route_growth_percent=200)).ok
+
+
 def test_route_counts_are_summed_over_channels() -> None:
     """`show protocols all` with two channels on one protocol: both channels' routes count."""
     text = ("m1 BGP --- up 2026-01-01 10:00:00 Established\n"

@@ -7,6 +7,7 @@ switched off) cannot fail a deploy, and one the new config removes is not missed
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 import time
@@ -94,6 +95,10 @@ class HealthPolicy:
     wait_seconds: float = 120.0  # how long sessions may take to come back
     max_missing_percent: float = 0.0  # of the sessions Established before
     max_route_drop_percent: float = 50.0  # per session, of the routes it had imported
+    # Per session, above what it had imported (at least 1): off by default, since a member's
+    # new IRR list may rightly accept more; set, it catches a filter that lets through what
+    # it filtered before.
+    max_route_growth_percent: float | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,7 @@ class Health:
     missing: tuple[str, ...]  # were Established, exist in the new config, are not now
     allowed_missing: int
     route_drops: tuple[tuple[str, int, int], ...]  # (session, imported before, now)
+    route_growth: tuple[tuple[str, int, int], ...]  # the same, for counts above the bound
     new_errors: tuple[tuple[str, str], ...]  # (session, BIRD's error text)
     removed: tuple[str, ...]  # were Established; the new config has no such protocol
     checked: int  # sessions Established before that the new config keeps
@@ -112,7 +118,7 @@ class Health:
     @property
     def ok(self) -> bool:
         return len(self.missing) <= self.allowed_missing and not self.route_drops \
-            and not self.new_errors
+            and not self.route_growth and not self.new_errors
 
     def problems(self) -> list[str]:
         lines = []
@@ -124,7 +130,7 @@ class Health:
                          + (f" and {len(self.missing) - 10} more" if len(self.missing) > 10
                             else ""))
         lines += [f"{name}: {now} routes imported, {before} before" for name, before, now
-                  in self.route_drops]
+                  in (*self.route_drops, *self.route_growth)]
         shown = set(self.missing) if len(self.missing) > self.allowed_missing else set()
         lines += [f"{name}: {error}" for name, error in self.new_errors if name not in shown]
         return lines
@@ -139,12 +145,17 @@ def judge(before: Sessions, after: Sessions, policy: HealthPolicy) -> Health:
     removed = sorted(before.established - set(after.by_name))
     checked = sorted(before.established & set(after.by_name))
     missing = [n for n in checked if not after.by_name[n].established]
-    drops = []
+    drops, growth = [], []
     for name in checked:
         old, new = before.by_name[name], after.by_name[name]
+        if not new.established:
+            continue
         floor = math.floor(old.imported * (1 - policy.max_route_drop_percent / 100))
-        if new.established and new.imported < floor:
+        if new.imported < floor:
             drops.append((name, old.imported, new.imported))
+        if policy.max_route_growth_percent is not None and new.imported > math.ceil(
+                max(old.imported, 1) * (1 + policy.max_route_growth_percent / 100)):
+            growth.append((name, old.imported, new.imported))
     errors = []
     for name, session in sorted(after.by_name.items()):
         error = session.error
@@ -155,7 +166,8 @@ def judge(before: Sessions, after: Sessions, policy: HealthPolicy) -> Health:
     return Health(
         missing=tuple(missing),
         allowed_missing=math.floor(len(checked) * policy.max_missing_percent / 100),
-        route_drops=tuple(drops), new_errors=tuple(errors), removed=tuple(removed),
+        route_drops=tuple(drops), route_growth=tuple(growth), new_errors=tuple(errors),
+        removed=tuple(removed),
         checked=len(checked),
         details={n: after.by_name[n].info for n in missing})
 
@@ -168,9 +180,7 @@ def wait_for_health(control: Birdc, before: Sessions, policy: HealthPolicy,
     deadline = started + policy.wait_seconds
     while True:
         health = judge(before, read_sessions(control), policy)
-        health = Health(health.missing, health.allowed_missing, health.route_drops,
-                        health.new_errors, health.removed, health.checked,
-                        time.monotonic() - started, health.details)
+        health = dataclasses.replace(health, seconds=time.monotonic() - started)
         if progress is not None:
             progress(health)
         if health.ok or time.monotonic() >= deadline:

@@ -87,6 +87,7 @@ class DeployReport:
             return {"ok": value.ok, "checked": value.checked, "missing": list(value.missing),
                     "allowed_missing": value.allowed_missing,
                     "route_drops": [list(d) for d in value.route_drops],
+                    "route_growth": [list(d) for d in value.route_growth],
                     "new_errors": [list(e) for e in value.new_errors],
                     "removed": list(value.removed), "seconds": round(value.seconds, 1),
                     "problems": value.problems()}
