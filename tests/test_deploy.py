@@ -104,6 +104,9 @@ def test_a_healthy_config_is_confirmed_and_recorded(lab: RouteServerLab, tmp_pat
     assert shown["bird"]["unconfirmed"] is None and shown["bird"]["last_reconfiguration"]
     again = deploy(tmp_path / "new.conf", _options(lab), Settings())
     assert again.action == "unchanged"
+    # `configure "STAGED"` left BIRD's own config file name alone: a plain configure (or a
+    # restart) reads the target, which holds what runs.
+    assert f"Reading configuration from {lab.target}" in lab.control.command("configure")
 
 
 def test_a_config_that_breaks_the_sessions_is_undone(lab: RouteServerLab,

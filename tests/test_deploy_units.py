@@ -244,3 +244,12 @@ def test_dry_run_reports_the_shared_policy_change_and_writes_nothing(tmp_path: P
     assert all("_2001_" in name for name in report["impact"]["filters_reloaded"])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bird.conf", "new.conf"]
     assert target.read_text() == config
+
+
+def test_readme_lists_every_exit_code() -> None:
+    """README's exit-code table has a row for each ExitCode, deploy's 12 and 13 included: CI
+    pipelines branch on them."""
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("### Exit codes"):readme.index("## The exchange directory")]
+    listed = {int(code) for code in re.findall(r"^\| ([0-9]+) \|", table, re.MULTILINE)}
+    assert {int(code) for code in ExitCode} <= listed
