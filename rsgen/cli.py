@@ -495,6 +495,8 @@ def verify(directory: Path, output: Path | None, member_list: str | None, sample
 @click.option("--max-route-growth-percent", type=click.FloatRange(min=0),
               help="How far a session's imported routes may grow [default: no bound].")
 @click.option("--commit", help="The exchange repository's commit, recorded for --status.")
+@click.option("--other-route-server", is_flag=True,
+              help="Allow CONFIG to name another route server than TARGET does.")
 @click.option("--rollback", is_flag=True, help="Deploy TARGET.previous again.")
 @click.option("--status", "show_status", is_flag=True, help="Show what is deployed.")
 @click.option("--dry-run", is_flag=True,
@@ -502,8 +504,9 @@ def verify(directory: Path, output: Path | None, member_list: str | None, sample
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def deploy(config: Path | None, socket_path: Path, target: Path, timeout: int,
            health_timeout: float, max_missing_percent: float, max_route_drop_percent: float,
-           max_route_growth_percent: float | None, commit: str | None, rollback: bool,
-           show_status: bool, dry_run: bool, as_json: bool) -> None:
+           max_route_growth_percent: float | None, commit: str | None,
+           other_route_server: bool, rollback: bool, show_status: bool, dry_run: bool,
+           as_json: bool) -> None:
     """Load CONFIG into the running BIRD safely: confirmed if healthy, undone otherwise."""
     from rsgen.deploy.health import HealthPolicy
     from rsgen.deploy.run import (
@@ -533,7 +536,7 @@ def deploy(config: Path | None, socket_path: Path, target: Path, timeout: int,
     options = DeployOptions(socket_path, target, timeout,
                             HealthPolicy(health_timeout, max_missing_percent,
                                          max_route_drop_percent, max_route_growth_percent),
-                            check_commit(commit))
+                            check_commit(commit), other_route_server)
 
     def show(report: DeployReport) -> None:
         if as_json:

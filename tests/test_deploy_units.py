@@ -211,6 +211,22 @@ def test_same_bytes_need_no_bird(tmp_path: Path, config: str) -> None:
     assert "nothing to do" in done.stderr and "unchanged" in done.stdout
 
 
+def test_another_route_servers_config_is_refused_before_bird(tmp_path: Path,
+                                                              config: str) -> None:
+    """rs2's config onto rs1's target (a CI mix-up): exit 3 naming both, before BIRD is asked
+    (there is none at the socket) and before anything is written."""
+    target, new = tmp_path / "bird.conf", tmp_path / "rs2.conf"
+    target.write_text(config)
+    new.write_text((GOLDEN.parent / "rs2.conf").read_text())
+    done = _rsgen(str(new), "--socket", str(tmp_path / "none.ctl"), "--target", str(target))
+    assert done.returncode == ExitCode.INVALID_INPUT, done.stderr
+    assert "route server rs1" in done.stderr and "rs2's" in done.stderr
+    assert target.read_text() == config and not Paths(target).staged.exists()
+    allowed = _rsgen(str(new), "--socket", str(tmp_path / "none.ctl"), "--target",
+                     str(target), "--other-route-server")
+    assert allowed.returncode == ExitCode.BIRD_UNREACHABLE, allowed.stderr
+
+
 def test_usage_errors(tmp_path: Path) -> None:
     """CONFIG, --rollback and --status exclude each other; BIRD's timer must outlast the health
     check; --rollback without a previous config says so."""

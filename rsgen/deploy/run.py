@@ -67,6 +67,8 @@ class DeployOptions:
     timeout: int = 300  # seconds BIRD waits for the confirmation before it undoes by itself
     health: HealthPolicy = field(default_factory=HealthPolicy)
     commit: str | None = None  # the exchange repository's commit, recorded if given
+    # Deploy a config whose header names another route server than the target's.
+    other_route_server: bool = False
 
 
 @dataclass
@@ -238,6 +240,7 @@ def _deploy(text: str, options: DeployOptions, settings: Settings,
     if current == text:
         report.notes.append(f"{paths.target} already holds this config: nothing to do")
         return report
+    _same_route_server(current, text, paths.target, options)
     if header(text)["example_data"]:
         report.notes.append("this config is built from the bundled EXAMPLE snapshot")
     bird_parse(text, paths.target.name, settings.tools.bird)
@@ -292,6 +295,20 @@ def _deploy(text: str, options: DeployOptions, settings: Settings,
                             "(old sessions " + ("back" if report.after_undo.ok else
                                                 "NOT all back: " + "; ".join(
                                                     report.after_undo.problems())) + ")")
+
+
+def _same_route_server(current: str | None, text: str, target: Path,
+                       options: DeployOptions) -> None:
+    """Refuse rs2's config on rs1 (a mix-up in a CI job) before BIRD is touched: its
+    addresses are not the host's, and every session would go down until the health check
+    gave up."""
+    running = header(current)["route_server"] if current is not None else None
+    new = header(text)["route_server"]
+    if running and new and running != new and not options.other_route_server:
+        raise InvalidInput(f"{target} is the config of route server {running}, the config to "
+                           f"deploy is {new}'s",
+                           hint=f"deploy {running}'s config here; if this host really becomes "
+                                f"{new}, add --other-route-server")
 
 
 def _undo(control: Birdc) -> None:
