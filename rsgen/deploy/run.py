@@ -267,8 +267,9 @@ def _deploy(text: str, options: DeployOptions, settings: Settings,
             raise BirdUnreachable(f"BIRD did not schedule the undo: {answer.strip()!r}",
                                   hint="rsgen undid the change; see BIRD's log")
         report.health = wait_for_health(control, before, options.health)
-        if report.health.ok and _unconfirmed(control) is not None:
-            _command(control, "configure", "confirm")
+        # "Reconfiguration confirmed"; "Nothing to do" if BIRD's timer ran out just before.
+        if report.health.ok and _unconfirmed(control) is not None and \
+                "confirmed" in _command(control, "configure", "confirm").lower():
             configured = False
             record = {"sha256": report.sha256, "previous_sha256": report.previous_sha256,
                       **{k: v for k, v in header(text).items() if k != "example_data"},
