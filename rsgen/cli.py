@@ -483,10 +483,10 @@ def verify(directory: Path, output: Path | None, member_list: str | None, sample
               help="BIRD's control socket.")
 @click.option("--target", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The config file BIRD runs (its -c file), e.g. /etc/bird/bird.conf.")
-@click.option("--timeout", type=click.IntRange(min=1), default=300, show_default=True,
+@click.option("--timeout", type=click.IntRange(min=31), default=150, show_default=True,
               help="Seconds after which BIRD undoes the change by itself unless confirmed.")
-@click.option("--health-timeout", type=click.FloatRange(min=0), default=120.0,
-              show_default=True, help="Seconds the sessions may take to come back.")
+@click.option("--health-timeout", type=click.FloatRange(min=0),
+              help="Seconds the sessions may take to come back [default: --timeout - 30].")
 @click.option("--max-missing-percent", type=click.FloatRange(0, 100), default=0.0,
               show_default=True,
               help="Share of the sessions Established before that may stay down.")
@@ -501,15 +501,16 @@ def verify(directory: Path, output: Path | None, member_list: str | None, sample
 @click.option("--status", "show_status", is_flag=True, help="Show what is deployed.")
 @click.option("--dry-run", is_flag=True,
               help="Only say what CONFIG would reload (bird -p; BIRD is not asked).")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
+@_json_option("deploy")
 def deploy(config: Path | None, socket_path: Path, target: Path, timeout: int,
-           health_timeout: float, max_missing_percent: float, max_route_drop_percent: float,
-           max_route_growth_percent: float | None, commit: str | None,
-           other_route_server: bool, rollback: bool, show_status: bool, dry_run: bool,
-           as_json: bool) -> None:
+           health_timeout: float | None, max_missing_percent: float,
+           max_route_drop_percent: float, max_route_growth_percent: float | None,
+           commit: str | None, other_route_server: bool, rollback: bool, show_status: bool,
+           dry_run: bool) -> None:
     """Load CONFIG into the running BIRD safely: confirmed if healthy, undone otherwise."""
     from rsgen.deploy.health import HealthPolicy
     from rsgen.deploy.run import (
+        TIMEOUT_MARGIN_SECONDS,
         DeployFailed,
         DeployOptions,
         DeployReport,
@@ -527,28 +528,27 @@ def deploy(config: Path | None, socket_path: Path, target: Path, timeout: int,
         raise click.UsageError("--dry-run needs CONFIG")
     if show_status:
         found = status(target, socket_path if socket_path.exists() else None, _settings())
-        if as_json:
-            click.echo(json.dumps(found, indent=2, sort_keys=True))
-        else:
-            for key, value in found.items():
-                _echo(f"{key}: {json.dumps(value, sort_keys=True)}")
+        _json_result(found)
+        for key, value in found.items():
+            _echo(f"{key}: {json.dumps(value, sort_keys=True)}")
+        _write_envelope(0)
         return
+    if health_timeout is None:
+        health_timeout = float(timeout - TIMEOUT_MARGIN_SECONDS)
     options = DeployOptions(socket_path, target, timeout,
                             HealthPolicy(health_timeout, max_missing_percent,
                                          max_route_drop_percent, max_route_growth_percent),
                             check_commit(commit), other_route_server)
 
     def show(report: DeployReport) -> None:
-        if as_json:
-            click.echo(json.dumps(report.to_json(), indent=2, sort_keys=True))
-            return
+        _json_result(report.to_json())
         for note in report.notes:
             _echo(f"note: {note}", err=True)
         if report.impact is not None:
             _echo(f"impact: {report.impact.summary()}")
             warning = shared_policy_note(report.impact)
             if warning:
-                _echo(f"warning: {warning}", err=True)
+                _warn(warning)
         if report.health is not None:
             _echo(f"health: {report.health.checked} sessions checked, "
                   f"{len(report.health.missing)} missing after {report.health.seconds:.0f} s")
@@ -557,6 +557,7 @@ def deploy(config: Path | None, socket_path: Path, target: Path, timeout: int,
     if dry_run:
         assert config is not None
         show(preview(config, target, _settings()))
+        _write_envelope(0)
         return
     try:
         report = run_rollback(options, _settings()) if rollback else \
@@ -565,6 +566,7 @@ def deploy(config: Path | None, socket_path: Path, target: Path, timeout: int,
         show(failed.report)
         raise
     show(report)
+    _write_envelope(0)
 
 
 def _ensure_lab_privileges() -> None:

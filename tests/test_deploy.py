@@ -253,7 +253,9 @@ def test_a_second_deploy_meanwhile_exits_with_the_lock_code(lab: RouteServerLab,
             os.kill(first.pid, signal.SIGTERM)
             first.wait()
     assert first.returncode == ExitCode.DEPLOY_UNDONE, error
-    report = json.loads(out)
+    document = json.loads(out)
+    assert document["exit_code"] == ExitCode.DEPLOY_UNDONE and document["errors"]
+    report = document["result"]
     assert report["action"] == "undone" and report["health"]["missing"]
     assert lab.target.read_text() == lab.config
     eventually(lab.established, "the old sessions back")

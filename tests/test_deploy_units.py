@@ -229,21 +229,26 @@ def test_another_route_servers_config_is_refused_before_bird(tmp_path: Path,
 
 def test_usage_errors(tmp_path: Path) -> None:
     """CONFIG, --rollback and --status exclude each other; BIRD's timer must outlast the health
-    check; --rollback without a previous config says so."""
+    check by 30 s (which is the health check's default: --timeout - 30); --rollback without a
+    previous config says so."""
     target = tmp_path / "bird.conf"
     assert _rsgen("--target", str(target)).returncode == ExitCode.USAGE
     assert _rsgen("--rollback", "--status", "--target", str(target)).returncode == \
         ExitCode.USAGE
-    short = _rsgen("--rollback", "--target", str(target), "--timeout", "60")
+    short = _rsgen("--rollback", "--target", str(target), "--timeout", "60",
+                   "--health-timeout", "45")
     assert short.returncode == ExitCode.USAGE and "--timeout 60" in short.stderr
+    assert _rsgen("--rollback", "--target", str(target), "--timeout", "30").returncode == \
+        ExitCode.USAGE
     none = _rsgen("--rollback", "--target", str(target))
     assert none.returncode == ExitCode.INVALID_INPUT and "no previous config" in none.stderr
 
 
 def test_dry_run_reports_the_shared_policy_change_and_writes_nothing(tmp_path: Path,
                                                                      config: str) -> None:
-    """--dry-run --json: `bird -p` passes, the report names the shared function and the
-    sessions it reloads; the target directory is as it was (no lock, no staged file)."""
+    """--dry-run --json: `bird -p` passes, the report (the envelope's result) names the shared
+    function and the sessions it reloads, the warning is in the envelope's warnings; the
+    target directory is as it was (no lock, no staged file)."""
     target, new = tmp_path / "bird.conf", tmp_path / "new.conf"
     target.write_text(config)
     new.write_text(config.replace("function import_checks_v6(int member_asn) {",
@@ -251,9 +256,12 @@ def test_dry_run_reports_the_shared_policy_change_and_writes_nothing(tmp_path: P
                                   "    if net.len = 7 then return false;", 1))
     done = _rsgen(str(new), "--target", str(target), "--dry-run", "--json")
     assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout)
-    assert set(report) == {"rsgen_deploy", "action", "target", "sha256", "previous_sha256",
-                           "impact", "health", "after_undo", "notes"}
+    document = json.loads(done.stdout)
+    assert document["command"] == "deploy" and document["ok"] and document["exit_code"] == 0
+    assert any("import_checks_v6" in warning for warning in document["warnings"])
+    report = document["result"]
+    assert set(report) == {"action", "target", "sha256", "previous_sha256", "impact",
+                           "health", "after_undo", "notes"}
     assert report["action"] == "dry run" and report["health"] is None
     assert report["impact"]["shared_policy_changed"] is True
     assert report["impact"]["changed_shared"] == ["import_checks_v6"]

@@ -92,7 +92,7 @@ def read_sessions(control: Birdc) -> Sessions:
 class HealthPolicy:
     """How healthy a new config must be before it is confirmed (README, `rsgen deploy`)."""
 
-    wait_seconds: float = 120.0  # how long sessions may take to come back
+    wait_seconds: float = 120.0  # how long sessions may take to come back (CLI: timeout - 30)
     max_missing_percent: float = 0.0  # of the sessions Established before
     max_route_drop_percent: float = 50.0  # per session, of the routes it had imported
     # Per session, above what it had imported (at least 1): off by default, since a member's

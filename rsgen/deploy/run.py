@@ -64,7 +64,7 @@ _UNSAFE_PATH = re.compile(r'["\\\x00-\x1f\x7f]')
 class DeployOptions:
     socket: Path
     target: Path
-    timeout: int = 300  # seconds BIRD waits for the confirmation before it undoes by itself
+    timeout: int = 150  # seconds BIRD waits for the confirmation before it undoes by itself
     health: HealthPolicy = field(default_factory=HealthPolicy)
     commit: str | None = None  # the exchange repository's commit, recorded if given
     # Deploy a config whose header names another route server than the target's.
@@ -103,7 +103,7 @@ class DeployReport:
                       "sessions_added": list(self.impact.sessions_added),
                       "sessions_removed": list(self.impact.sessions_removed),
                       "sessions_total": self.impact.sessions_total}
-        return {"rsgen_deploy": 1, "action": self.action, "target": str(self.target),
+        return {"action": self.action, "target": str(self.target),
                 "sha256": self.sha256, "previous_sha256": self.previous_sha256,
                 "impact": impact, "health": health(self.health),
                 "after_undo": health(self.after_undo), "notes": self.notes}
@@ -327,7 +327,7 @@ def status(target: Path, socket: Path | None, settings: Settings | None = None) 
     text = read_config(paths.target, "target")
     record = read_state(paths)
     found: dict[str, Any] = {
-        "rsgen_deploy_status": 1, "target": str(target),
+        "target": str(target),
         "sha256": sha256(text) if text is not None else None,
         **(header(text) if text is not None else {}),
         "previous": paths.previous.exists(), "last_deploy": record,
