@@ -130,6 +130,29 @@ def test_a_config_that_breaks_the_sessions_is_undone(lab: RouteServerLab,
     eventually(lab.established, "the old sessions back")
 
 
+def test_a_config_that_filters_a_members_routes_is_undone(lab: RouteServerLab,
+                                                          tmp_path: Path) -> None:
+    """The sessions stay up but AS9541's IPv4 prefix list no longer holds what it announces
+    (the config edited by hand, as a broken template or snapshot would): its imported routes
+    drop, so the deploy is undone and its routes come back."""
+    one = "AS9541_192_0_2_41"
+    start = lab.config.index("define AS9541_PREFIXES_V4 = [")
+    end = lab.config.index("];", start) + 2
+    filtering = lab.config[:start] + "define AS9541_PREFIXES_V4 = [ 198.51.100.0/24 ];" + \
+        lab.config[end:]
+    before = {p.protocol for p in lab.control.routes()}
+    assert one in before
+    with pytest.raises(DeployFailed) as failed:
+        deploy(_write(tmp_path / "filtering.conf", filtering),
+               _options(lab, wait_seconds=20.0, max_route_drop_percent=0.0), Settings())
+    health = failed.value.report.health
+    assert health is not None and not health.missing
+    assert [drop[0] for drop in health.route_drops] == [one]
+    assert failed.value.report.after_undo is not None and failed.value.report.after_undo.ok
+    assert lab.target.read_text() == lab.config
+    eventually(lab.established, "AS9541's routes accepted again")
+
+
 def test_a_killed_deploy_is_undone_by_birds_timer(lab: RouteServerLab, tmp_path: Path) -> None:
     """SIGKILL while the new config waits for its health check: nobody confirms, BIRD's own
     timer undoes it, the old sessions come back, and the target is the old file whole."""
