@@ -23,6 +23,7 @@ _ROUTES = re.compile(r"\s+Routes:\s+(?P<imported>[0-9]+) imported,.*")
 # ("Socket: Connection refused", "Received: Bad peer AS", "BGP Error: Hold timer expired").
 _ERROR = re.compile(r"(?:^|\s)(?:Error|Socket|Received|BGP Error):\s*(?P<what>.*)")
 POLL_SECONDS = 0.5
+HEALTHY_LOOKS = 2
 
 
 @dataclass(frozen=True)
@@ -174,15 +175,18 @@ def judge(before: Sessions, after: Sessions, policy: HealthPolicy) -> Health:
 
 def wait_for_health(control: Birdc, before: Sessions, policy: HealthPolicy,
                     progress: Callable[[Health], None] | None = None) -> Health:
-    """Look at BIRD until the new config is healthy or policy.wait_seconds have passed; the
-    last verdict. Never sleeps past the deadline by more than one poll."""
+    """Look at BIRD until the new config is healthy on HEALTHY_LOOKS looks in a row, or
+    policy.wait_seconds have passed; the last verdict. Two looks, not one: a session BIRD is
+    about to restart may still show Established on the first."""
     started = time.monotonic()
     deadline = started + policy.wait_seconds
+    healthy = 0
     while True:
         health = judge(before, read_sessions(control), policy)
         health = dataclasses.replace(health, seconds=time.monotonic() - started)
         if progress is not None:
             progress(health)
-        if health.ok or time.monotonic() >= deadline:
+        healthy = healthy + 1 if health.ok else 0
+        if healthy >= HEALTHY_LOOKS or time.monotonic() >= deadline:
             return health
         time.sleep(min(POLL_SECONDS, max(0.0, deadline - time.monotonic())))
