@@ -12,7 +12,7 @@ import argparse
 import time
 from pathlib import Path
 
-from rsgen.deploy.impact import reload_impact
+from rsgen.deployer.impact import reload_impact
 
 GOLDEN = Path(__file__).resolve().parents[1] / "tests/golden/example/expected/rs1.conf"
 

@@ -508,8 +508,8 @@ def deploy(config: Path | None, socket_path: Path, target: Path, timeout: int,
            commit: str | None, other_route_server: bool, rollback: bool, show_status: bool,
            dry_run: bool) -> None:
     """Load CONFIG into the running BIRD safely: confirmed if healthy, undone otherwise."""
-    from rsgen.deploy.health import HealthPolicy
-    from rsgen.deploy.run import (
+    from rsgen.deployer.health import HealthPolicy
+    from rsgen.deployer.run import (
         TIMEOUT_MARGIN_SECONDS,
         DeployFailed,
         DeployOptions,
@@ -518,9 +518,9 @@ def deploy(config: Path | None, socket_path: Path, target: Path, timeout: int,
         shared_policy_note,
         status,
     )
-    from rsgen.deploy.run import deploy as run_deploy
-    from rsgen.deploy.run import rollback as run_rollback
-    from rsgen.deploy.state import check_commit
+    from rsgen.deployer.run import deploy as run_deploy
+    from rsgen.deployer.run import rollback as run_rollback
+    from rsgen.deployer.state import check_commit
 
     if sum((config is not None, rollback, show_status)) != 1:
         raise click.UsageError("give CONFIG, --rollback or --status (one of them)")

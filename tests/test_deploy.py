@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from rsgen.deploy.health import HealthPolicy
-from rsgen.deploy.run import (
+from rsgen.deployer.health import HealthPolicy
+from rsgen.deployer.run import (
     DeployFailed,
     DeployOptions,
     deploy,
@@ -25,7 +25,7 @@ from rsgen.deploy.run import (
     shared_policy_note,
     status,
 )
-from rsgen.deploy.state import Paths
+from rsgen.deployer.state import Paths
 from rsgen.errors import ExitCode, Locked
 from rsgen.settings import Settings
 from tests.deploy_lab import RouteServerLab, route_server_lab

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from rsgen.deploy.health import HealthPolicy, Session, Sessions, judge, parse_sessions
-from rsgen.deploy.impact import reload_impact, statements
-from rsgen.deploy.run import shared_policy_note
-from rsgen.deploy.state import Paths, check_commit, header, read_config
+from rsgen.deployer.health import HealthPolicy, Session, Sessions, judge, parse_sessions
+from rsgen.deployer.impact import reload_impact, statements
+from rsgen.deployer.run import shared_policy_note
+from rsgen.deployer.state import Paths, check_commit, header, read_config
 from rsgen.errors import ExitCode, InvalidInput
 from tests.helpers import REPO
 
@@ -30,7 +30,7 @@ def config() -> str:
     return GOLDEN.read_text()
 
 
-@pytest.mark.parametrize("module", ["rsgen.deploy.impact", "rsgen.deploy.health"])
+@pytest.mark.parametrize("module", ["rsgen.deployer.impact", "rsgen.deployer.health"])
 def test_docstring_examples(module: str) -> None:
     """The examples in the deploy modules' docstrings hold."""
     result = doctest.testmod(importlib.import_module(module))
@@ -277,3 +277,11 @@ def test_readme_lists_every_exit_code() -> None:
     table = readme[readme.index("### Exit codes"):readme.index("## The exchange directory")]
     listed = {int(code) for code in re.findall(r"^\| ([0-9]+) \|", table, re.MULTILINE)}
     assert {int(code) for code in ExitCode} <= listed
+
+
+def test_deploy_is_a_library_function() -> None:
+    """rsgen.deploy is the command's function, not the package behind it (rsgen.deployer)."""
+    import rsgen
+    from rsgen.deployer import run
+
+    assert rsgen.deploy is run.deploy

@@ -27,9 +27,9 @@ from typing import Any
 
 import rsgen
 from rsgen.birdcheck import bird_parse
-from rsgen.deploy.health import Health, HealthPolicy, Sessions, read_sessions, wait_for_health
-from rsgen.deploy.impact import ReloadImpact, names, reload_impact
-from rsgen.deploy.state import (
+from rsgen.deployer.health import Health, HealthPolicy, Sessions, read_sessions, wait_for_health
+from rsgen.deployer.impact import ReloadImpact, names, reload_impact
+from rsgen.deployer.state import (
     Paths,
     discard_staged,
     header,
