@@ -9,11 +9,12 @@ healthy, and undo it otherwise; with BIRD's own timer as the net under it all.
     4. health check against the sessions before; then `configure confirm` and the staged file
        renamed over the target, or `configure undo` and the target left as it was
 
-BIRD facts this relies on (BIRD 2.0.12, checked in tests/test_deploy.py): `configure "FILE"`
-does not change BIRD's own config file name (a later plain `configure` reads its -c file
-again); `configure undo` and the timer go back to the config before the last `configure`,
-one step only, so a second `configure` while one is unconfirmed would make the first one the
-state to return to: deploy refuses to start while `configure status` says "unconfirmed".
+BIRD facts this relies on (seen in BIRD 2.0.12 by hand; the first is also a check in
+tests/test_deploy.py): `configure "FILE"` does not change BIRD's own config file name (a later
+plain `configure` reads its -c file again); `configure undo` and the timer go back to the
+config before the last `configure`, one step only, so a second `configure` while one is
+unconfirmed would make the first one the state to return to: deploy refuses to start while
+`configure status` says "unconfirmed".
 """
 
 from __future__ import annotations

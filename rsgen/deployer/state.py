@@ -4,7 +4,8 @@
                                         confirmed health check
     /etc/bird/bird.conf.previous        the config before it, for `rsgen deploy --rollback`
     /etc/bird/bird.conf.deploy.json     hash, rsgen version, exchange commit, when loaded
-    /etc/bird/.bird.conf.rsgen-deploy   the config being tried (exists only during a deploy)
+    /etc/bird/.bird.conf.rsgen-deploy   the config being tried (after a deploy only if it was
+                                        killed; the next one overwrites it)
 """
 
 from __future__ import annotations
