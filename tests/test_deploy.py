@@ -96,8 +96,7 @@ def test_a_healthy_config_is_confirmed_and_recorded(lab: RouteServerLab, tmp_pat
     assert paths.previous.read_text() == lab.config
     assert not paths.staged.exists()
     assert _settled(lab)
-    running = {p.name for p in lab.control.protocols()}
-    assert not any(name.startswith("AS23674_") for name in running)
+    eventually(lambda: True if _runs_good_config(lab) else None, "the member's sessions gone")
     shown = status(lab.target, lab.socket)
     assert shown["matches_last_deploy"] and shown["last_deploy"]["exchange_commit"] == "0123abc"
     assert shown["rsgen_version"] and shown["route_server"] == "rs1"
@@ -181,6 +180,16 @@ def _runs_good_config(lab: RouteServerLab) -> bool:
     return not any(p.name.startswith("AS23674_") for p in lab.control.protocols())
 
 
+def _sessions_of_what_runs(lab: RouteServerLab) -> bool | None:
+    """True once BIRD runs one of the two configs whole, every session of it Established
+    (a protocol the config removed may take a moment to go)."""
+    rows = {p.name: p for p in lab.control.protocols()}
+    present = frozenset(name for name in lab.sessions if name in rows)
+    good = frozenset(s for s in lab.sessions if not s.startswith("AS23674_"))
+    whole = present in (lab.sessions, good)
+    return True if whole and all(rows[name].established for name in present) else None
+
+
 def test_deploys_killed_at_random_moments_leave_old_or_new(lab: RouteServerLab,
                                                            tmp_path: Path) -> None:
     """Deploys of two healthy configs, back and forth, SIGKILLed after a random delay (seeded):
@@ -192,17 +201,18 @@ def test_deploys_killed_at_random_moments_leave_old_or_new(lab: RouteServerLab,
         _write(tmp_path / f"{name}.conf", text)
     delays = random.Random(20261203)  # noqa: S311 (reproducible kill times, not secrets)
     span = None  # how long one whole deploy takes here: the kills land within it
-    for _ in range(12):
+    for _ in range(8):
         current = lab.target.read_text()
         wanted = "good" if current == configs["old"] else "old"
         started = time.monotonic()
         process = _cli(str(tmp_path / f"{wanted}.conf"), "--socket", str(lab.socket),
-                       "--target", str(lab.target), "--health-timeout", "10",
-                       "--timeout", "40")
+                       "--target", str(lab.target), "--health-timeout", "5",
+                       "--timeout", "35")
         try:
-            # The second half of a deploy holds the BIRD steps (the first: Python, bird -p).
+            # Early kills land in Python's start and bird -p, later ones while BIRD holds the
+            # unconfirmed config (each then waits out BIRD's timer), the last after the end.
             process.communicate(timeout=None if span is None
-                                else delays.uniform(span / 2, span * 1.05))
+                                else delays.uniform(0, span * 1.05))
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
@@ -214,12 +224,9 @@ def test_deploys_killed_at_random_moments_leave_old_or_new(lab: RouteServerLab,
         target = lab.target.read_text()
         assert target in configs.values()
         if target == configs[wanted]:
-            assert _runs_good_config(lab) == (wanted == "good")
-        expected = lab.sessions if not _runs_good_config(lab) else \
-            frozenset(s for s in lab.sessions if not s.startswith("AS23674_"))
-        eventually(lambda e=expected: True if all(
-            p.established for p in lab.control.protocols() if p.name in e) else None,
-            "the sessions of the config BIRD runs")
+            eventually(lambda w=wanted: True if _runs_good_config(lab) == (w == "good")
+                       else None, "BIRD on the config the target holds")
+        eventually(lambda: _sessions_of_what_runs(lab), "the sessions of the config BIRD runs")
 
 
 def test_a_terminated_deploy_undoes_at_once(lab: RouteServerLab, tmp_path: Path) -> None:
@@ -309,3 +316,20 @@ def test_bird_reloads_the_sessions_the_report_names(lab: RouteServerLab,
     assert note is not None and "import_checks_v4" in note
     eventually(lambda: True if all(lab.import_updates()[n] > now[n] for n in lab.sessions)
                else None, "every session's filter run again")
+
+
+def test_birds_undo_goes_back_one_step_only(lab: RouteServerLab, tmp_path: Path) -> None:
+    """The BIRD fact behind refusing to deploy over an unconfirmed config: after two
+    `configure ... timeout`, `configure undo` returns to the first of them, not to the
+    config that ran before both."""
+    first = _write(tmp_path / "first.conf", _good(lab))
+    second = _write(tmp_path / "second.conf", lab.config.replace("scan time 60;",
+                                                                  "scan time 50;", 1))
+    for config in (first, second):
+        assert "Undo scheduled" in lab.control.command("configure", f'"{config}"', "timeout",
+                                                       "600")
+    lab.control.command("configure", "undo")
+    eventually(lambda: True if "in progress" not in lab.control.command(
+        "configure", "status") else None, "BIRD done undoing")
+    # The first config (without the member's sessions), not the one before both.
+    eventually(lambda: True if _runs_good_config(lab) else None, "BIRD on the first config")
