@@ -2,13 +2,14 @@
 
 Every command is also a library function, imported lazily so `import rsgen` stays cheap. No
 submodule shares a name with one of them: importing a submodule sets it as an attribute of
-this package, which would replace the function (rsgen.builder, rsgen.refresher and
-rsgen.verification are named so for that reason):
+this package, which would replace the function (rsgen.builder, rsgen.refresher,
+rsgen.verification and rsgen.deployer are named so for that reason):
 
     rsgen.check(directory) -> Config            (rsgen.load.load_checked)
     rsgen.refresh(directory, ...) -> RefreshReport
     rsgen.build(directory, output, ...) -> BuildResult
     rsgen.verify(VerifyOptions(...)) -> VerifyReport
+    rsgen.deploy(config, DeployOptions(...)) -> DeployReport   (rsgen.deployer.run)
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ _API = {
     "refresh": ("rsgen.refresher", "refresh"),
     "build": ("rsgen.builder", "build"),
     "verify": ("rsgen.verification.run", "verify"),
+    "deploy": ("rsgen.deployer.run", "deploy"),
 }
 
 

@@ -509,6 +509,99 @@ def verify(directory: Path, output: Path | None, member_list: str | None, sample
     _write_envelope(0)
 
 
+@cli.command()
+@click.argument("config", required=False, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--socket", "socket_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=Path("/run/bird/bird.ctl"), show_default=True,
+              help="BIRD's control socket.")
+@click.option("--target", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The config file BIRD runs (its -c file), e.g. /etc/bird/bird.conf.")
+@click.option("--timeout", type=click.IntRange(min=31), default=150, show_default=True,
+              help="Seconds after which BIRD undoes the change by itself unless confirmed.")
+@click.option("--health-timeout", type=click.FloatRange(min=0),
+              help="Seconds the sessions may take to come back [default: --timeout - 30].")
+@click.option("--max-missing-percent", type=click.FloatRange(0, 100), default=0.0,
+              show_default=True,
+              help="Share of the sessions Established before that may stay down.")
+@click.option("--max-route-drop-percent", type=click.FloatRange(0, 100), default=50.0,
+              show_default=True, help="How far a session's imported routes may drop.")
+@click.option("--max-route-growth-percent", type=click.FloatRange(min=0),
+              help="How far a session's imported routes may grow [default: no bound].")
+@click.option("--commit", help="The exchange repository's commit, recorded for --status.")
+@click.option("--other-route-server", is_flag=True,
+              help="Allow CONFIG to name another route server than TARGET does.")
+@click.option("--rollback", is_flag=True, help="Deploy TARGET.previous again.")
+@click.option("--status", "show_status", is_flag=True, help="Show what is deployed.")
+@click.option("--dry-run", is_flag=True,
+              help="Only say what CONFIG would reload (bird -p; BIRD is not asked).")
+@_json_option("deploy")
+def deploy(config: Path | None, socket_path: Path, target: Path, timeout: int,
+           health_timeout: float | None, max_missing_percent: float,
+           max_route_drop_percent: float, max_route_growth_percent: float | None,
+           commit: str | None, other_route_server: bool, rollback: bool, show_status: bool,
+           dry_run: bool) -> None:
+    """Load CONFIG into the running BIRD safely: confirmed if healthy, undone otherwise."""
+    from rsgen.deployer.health import HealthPolicy
+    from rsgen.deployer.run import (
+        TIMEOUT_MARGIN_SECONDS,
+        DeployFailed,
+        DeployOptions,
+        DeployReport,
+        preview,
+        shared_policy_note,
+        status,
+    )
+    from rsgen.deployer.run import deploy as run_deploy
+    from rsgen.deployer.run import rollback as run_rollback
+    from rsgen.deployer.state import check_commit
+
+    if sum((config is not None, rollback, show_status)) != 1:
+        raise click.UsageError("give CONFIG, --rollback or --status (one of them)")
+    if dry_run and config is None:
+        raise click.UsageError("--dry-run needs CONFIG")
+    if show_status:
+        found = status(target, socket_path if socket_path.exists() else None, _settings())
+        _json_result(found)
+        for key, value in found.items():
+            _echo(f"{key}: {json.dumps(value, sort_keys=True)}")
+        _write_envelope(0)
+        return
+    if health_timeout is None:
+        health_timeout = float(timeout - TIMEOUT_MARGIN_SECONDS)
+    options = DeployOptions(socket_path, target, timeout,
+                            HealthPolicy(health_timeout, max_missing_percent,
+                                         max_route_drop_percent, max_route_growth_percent),
+                            check_commit(commit), other_route_server)
+
+    def show(report: DeployReport) -> None:
+        _json_result(report.to_json())
+        for note in report.notes:
+            _echo(f"note: {note}", err=True)
+        if report.impact is not None:
+            _echo(f"impact: {report.impact.summary()}")
+            warning = shared_policy_note(report.impact)
+            if warning:
+                _warn(warning)
+        if report.health is not None:
+            _echo(f"health: {report.health.checked} sessions checked, "
+                  f"{len(report.health.missing)} missing after {report.health.seconds:.0f} s")
+        _echo(f"{report.target}: {report.action} (sha256 {report.sha256[:12]})")
+
+    if dry_run:
+        assert config is not None
+        show(preview(config, target, _settings()))
+        _write_envelope(0)
+        return
+    try:
+        report = run_rollback(options, _settings()) if rollback else \
+            run_deploy(config, options, _settings())  # type: ignore[arg-type]
+    except DeployFailed as failed:
+        show(failed.report)
+        raise
+    show(report)
+    _write_envelope(0)
+
+
 def _ensure_lab_privileges() -> None:
     """Without root, re-run this very command inside an unprivileged user namespace when the
     kernel allows it; otherwise refuse with what to do (NoPrivilege)."""

@@ -1,11 +1,11 @@
-"""The one JSON document `--json` prints for check, refresh, build, diff and verify.
+"""The one JSON document `--json` prints for check, refresh, build, diff, verify and deploy.
 
 CI tools branch on it, so its keys are an API: tests/test_json_contract.py pins them, and a
 change that removes or renames a key must raise ENVELOPE_VERSION. Adding a key to a command's
 `result` is compatible. Every command fills the same top level, success or failure:
 
     rsgen_json     ENVELOPE_VERSION
-    command        "check", "refresh", "build", "diff" or "verify"
+    command        "check", "refresh", "build", "diff", "verify" or "deploy"
     rsgen_version  the version that wrote it
     ok             true exactly when exit_code is 0
     exit_code      the process's exit code (README's table)

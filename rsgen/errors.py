@@ -25,6 +25,8 @@ class ExitCode(IntEnum):
     VERIFY_FAILED = 9  # rsgen verify saw the policy do something other than expected
     NO_PRIVILEGE = 10  # rsgen verify cannot create network namespaces here
     HELD_FOR_REVIEW = 11  # refresh: new data held back by the shrink guard, nothing failed
+    DEPLOY_UNDONE = 12  # deploy: the new config failed its health check and was undone
+    BIRD_UNREACHABLE = 13  # deploy: birdc cannot reach BIRD, or BIRD's state is not as expected
 
 
 @dataclass(frozen=True)
@@ -110,3 +112,11 @@ class VerifyFailed(RsgenError):
 
 class NoPrivilege(RsgenError):
     exit_code = ExitCode.NO_PRIVILEGE
+
+
+class DeployUndone(RsgenError):
+    exit_code = ExitCode.DEPLOY_UNDONE
+
+
+class BirdUnreachable(RsgenError):
+    exit_code = ExitCode.BIRD_UNREACHABLE

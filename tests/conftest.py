@@ -26,7 +26,7 @@ pytest_plugins = [
 SLOW_MODULES = frozenset({
     "robustness/test_guard.py", "robustness/test_hostile.py", "robustness/test_interrupt.py",
     "robustness/test_sources.py", "security/test_verify_confinement.py", "test_lab.py",
-    "test_library.py", "test_mutation.py", "test_verify.py",
+    "test_deploy.py", "test_library.py", "test_mutation.py", "test_verify.py",
 })
 _TESTS = Path(__file__).parent
 
