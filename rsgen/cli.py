@@ -578,14 +578,14 @@ def deploy(config: Path | None, socket_path: Path, target: Path, timeout: int,
         for note in report.notes:
             _echo(f"note: {note}", err=True)
         if report.impact is not None:
-            _echo(f"impact: {report.impact.summary()}")
+            _say(f"impact: {report.impact.summary()}")
             warning = shared_policy_note(report.impact)
             if warning:
                 _warn(warning)
         if report.health is not None:
-            _echo(f"health: {report.health.checked} sessions checked, "
+            _say(f"health: {report.health.checked} sessions checked, "
                   f"{len(report.health.missing)} missing after {report.health.seconds:.0f} s")
-        _echo(f"{report.target}: {report.action} (sha256 {report.sha256[:12]})")
+        _say(f"{report.target}: {report.action} (sha256 {report.sha256[:12]})")
 
     if dry_run:
         assert config is not None

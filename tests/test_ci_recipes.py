@@ -45,7 +45,9 @@ def rsgen_command_lines(path: Path) -> list[list[str]]:
         for line in script.splitlines():
             if "rsgen" not in line or line.lstrip().startswith("#"):
                 continue
-            tokens = shlex.split(line, comments=True)
+            lexer = shlex.shlex(line, posix=True, punctuation_chars=True)
+            lexer.whitespace_split = True
+            tokens = list(lexer)  # `;`, `&&`, `|` and `>` as tokens of their own
             for at, token in enumerate(tokens):
                 if token != "rsgen" or at + 1 >= len(tokens) or tokens[at + 1].startswith("/"):
                     continue
