@@ -17,15 +17,16 @@ from typing import TYPE_CHECKING
 
 import jinja2
 
+from rsgen import buildrecord
 from rsgen.atomic import DirectorySwap, StagedFiles, write_if_changed
 from rsgen.birdcheck import bird_parse
 from rsgen.errors import InvalidInput, NoSnapshot, Problem, TemplatesUnusable
 from rsgen.load import load_checked
 from rsgen.lock import directory_lock, exchange_lock
 from rsgen.model import Config, Snapshot
-from rsgen.plan import ExchangePlan, plan
+from rsgen.plan import ExchangePlan, config_file, plan
 from rsgen.policy import choose_as_sets, max_prefix_warnings
-from rsgen.render import render_plan
+from rsgen.render import default_templates_dir, render_plan
 from rsgen.settings import Settings
 from rsgen.snapshot import read_checked_snapshot, read_meta, recover_snapshot
 
@@ -50,6 +51,9 @@ class BuildResult:
     # verify reads both instead of working anything out again.
     plan: ExchangePlan | None = None
     snapshot: Snapshot | None = None
+    # Nothing changed since the last build (rsgen.buildrecord): its configs stand as they
+    # were checked; nothing was rendered or run through bird -p now (plan, snapshot: None).
+    skipped: bool = False
 
 
 def snapshot_gaps(config: Config, snapshot: Snapshot) -> dict[int, str]:
@@ -93,14 +97,23 @@ def build(directory: Path, output: Path | None = None, *, offline: bool = False,
     choice.
     """
     settings = Settings.from_environment() if settings is None else settings
-    config = load_checked(directory)
     if output is None and (directory / "out").is_symlink():
         raise InvalidInput(f"{directory / 'out'}: is a symbolic link; rsgen replaces its own "
                            "output directory whole and never follows a link there",
                            hint="remove the link (rsgen creates out/), or name the directory "
                                 "you mean with -o DIR")
+    target = output or directory / "out"
     with exchange_lock(directory, "build"):
         recover_snapshot(directory)
+        # Before loading: a record that still holds vouches for these very member files,
+        # which loaded and checked when it was written (their bytes are in `inputs`).
+        inputs = buildrecord.input_digest(directory, templates or default_templates_dir(),
+                                          settings)
+        unchanged = _unchanged(directory, target, inputs)
+        if unchanged is not None:
+            return unchanged
+        config = load_checked(directory)
+        names = [config_file(server) for server in config.exchange.route_servers]
         checked: tuple[Snapshot, list[str]] | None = None
         refreshed: RefreshReport | None = None
         if read_meta(directory) is not None:
@@ -111,9 +124,32 @@ def build(directory: Path, output: Path | None = None, *, offline: bool = False,
             if wanted is None or wanted:
                 refreshed = refresh_stage(directory, config, settings, only=wanted)
                 checked = None  # changed on disk: build_stage reads it again
+                inputs = buildrecord.input_digest(
+                    directory, templates or default_templates_dir(), settings)
         result = build_stage(directory, config, settings, output, templates=templates,
                              checked=checked)
+        if _owned_by_rsgen(directory, target):
+            buildrecord.write_record(target, inputs, names, result.warnings,
+                                     result.example_data, CONFIG_MODE)
     return dataclasses.replace(result, refreshed=refreshed)
+
+
+def _unchanged(directory: Path, target: Path, inputs: str | None) -> BuildResult | None:
+    """The last build's result when its record still vouches for every config in an output
+    directory rsgen owns (rsgen.buildrecord); None: build in full. The configs' names are
+    the record's: the same exchange.yml (in `inputs`) named the same route servers."""
+    if inputs is None or not target.is_dir() or not _owned_by_rsgen(directory, target):
+        return None
+    if not _is_default_out(directory, target) and not (target / OWNED_MARKER).is_file():
+        return None
+    record = buildrecord.read_record(target)
+    if record is None:
+        return None
+    names = record.configs
+    if not buildrecord.still_valid(record, inputs, target, names, CONFIG_MODE):
+        return None
+    return BuildResult(tuple(target / name for name in names), (), record.example_data,
+                       record.warnings, skipped=True)
 
 
 def refresh_stage(directory: Path, config: Config, settings: Settings, *,

@@ -263,9 +263,13 @@ def build(directory: Path, peeringdb_url: str | None, irr_host: str | None,
         member, _, text = warning.partition(": ")
         if not any(f"{member}: " in line and text in line for line in said):  # said already
             _echo(f"warning: {warning}", err=True)
+    if result.skipped:
+        _echo("nothing changed since the last build (inputs and configs as it checked them): "
+              "render and bird -p skipped")
     for path in result.written:
         state = "written" if path in result.changed else "unchanged"
-        _echo(f"{path}: {state} (bird -p ok)")
+        checked = "checked by the last build" if result.skipped else "bird -p ok"
+        _echo(f"{path}: {state} ({checked})")
     if result.example_data:
         click.echo("note: built from the bundled EXAMPLE snapshot; do not deploy", err=True)
 

@@ -267,8 +267,13 @@ def _route_server(config: Config, snapshot: Snapshot, settings: Settings,
     members = tuple(m for m in (_member(config, snapshot, settings, server, member)
                                 for member in config.members) if m.families)
     return RouteServerPlan(server.name, server.asn, server.router_id, server.ipv4,
-                           server.ipv6, f"{server.name}.conf", families, members,
+                           server.ipv6, config_file(server), families, members,
                            standard_control_communities=server.asn <= 0xFFFF)
+
+
+def config_file(server: RouteServer) -> str:
+    """The name of a route server's config in the output directory."""
+    return f"{server.name}.conf"
 
 
 def _member(config: Config, snapshot: Snapshot, settings: Settings, server: RouteServer,
