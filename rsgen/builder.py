@@ -10,7 +10,8 @@ once all are written (rsgen.atomic.StagedFiles, which documents the microseconds
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +27,7 @@ from rsgen.lock import directory_lock, exchange_lock
 from rsgen.model import Config, Snapshot
 from rsgen.plan import ExchangePlan, config_file, plan
 from rsgen.policy import choose_as_sets, max_prefix_warnings
-from rsgen.render import default_templates_dir, render_plan
+from rsgen.render import default_templates_dir, render_each, render_plan
 from rsgen.settings import Settings
 from rsgen.snapshot import read_checked_snapshot, read_meta, recover_snapshot
 
@@ -185,9 +186,7 @@ def build_stage(directory: Path, config: Config, settings: Settings,
                            for warning in max_prefix_warnings(
                                member, snapshot.peeringdb.get(member.asn), policy)]
     exchange_plan = plan(config, snapshot, settings)
-    rendered = _render(exchange_plan, templates)
-    for name, text in rendered.items():
-        bird_parse(text, name, settings.tools.bird)
+    rendered = _render_and_check(exchange_plan, templates, settings.tools.bird)
     target = output or directory / "out"
     if _owned_by_rsgen(directory, target):
         # Only a -o directory needs the marker: DIR/out is rsgen's by its place.
@@ -199,10 +198,32 @@ def build_stage(directory: Path, config: Config, settings: Settings,
                        plan=exchange_plan, snapshot=snapshot)
 
 
-def _render(exchange_plan: ExchangePlan, templates: Path | None) -> dict[str, str]:
-    """render_plan, with a customised templates directory's faults as usage errors."""
+# bird -p runs at most this many at once: the development machine and small CI runners
+# have two cores, and each BIRD holds a whole config's parse in memory.
+PARALLEL_CHECKS = 2
+
+
+def _render_and_check(exchange_plan: ExchangePlan, templates: Path | None,
+                      bird: str) -> dict[str, str]:
+    """Every config rendered and accepted by `bird -p` (BirdRejected for the first one in
+    route-server order that is not). Each check starts as soon as its config is rendered, so
+    the next config renders while BIRD reads this one."""
+    rendered: dict[str, str] = {}
+    with ThreadPoolExecutor(max_workers=PARALLEL_CHECKS) as pool:
+        checks: list[Future[None]] = []
+        for name, text in _render(exchange_plan, templates):
+            rendered[name] = text
+            checks.append(pool.submit(bird_parse, text, name, bird))
+        for check in checks:
+            check.result()
+    return rendered
+
+
+def _render(exchange_plan: ExchangePlan,
+            templates: Path | None) -> Iterator[tuple[str, str]]:
+    """render_each, with a customised templates directory's faults as usage errors."""
     try:
-        return render_plan(exchange_plan, templates)
+        yield from render_each(exchange_plan, templates)
     except jinja2.TemplateNotFound as exc:
         raise TemplatesUnusable(
             f"the templates directory {templates} lacks {exc.name}",

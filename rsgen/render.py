@@ -7,7 +7,7 @@ passes config_value on its way out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -174,6 +174,13 @@ def render_route_server(env: jinja2.Environment, exchange_plan: ExchangePlan,
 def render_plan(exchange_plan: ExchangePlan, templates: Path | None = None) -> dict[str, str]:
     """Every route server's config, {file name: text}: formatting only, all decisions are in
     the plan. Pure apart from reading the templates."""
+    return dict(render_each(exchange_plan, templates))
+
+
+def render_each(exchange_plan: ExchangePlan,
+                templates: Path | None = None) -> Iterator[tuple[str, str]]:
+    """render_plan one route server at a time, (file name, text), so a caller can start
+    checking one config while the next renders."""
     env = make_environment(templates or default_templates_dir())
-    return {server.config_file: render_route_server(env, exchange_plan, server)
-            for server in exchange_plan.route_servers}
+    for server in exchange_plan.route_servers:
+        yield server.config_file, render_route_server(env, exchange_plan, server)
