@@ -63,6 +63,8 @@ def config_value(value: Any) -> Any:
     """
     if isinstance(value, BirdText | jinja2.Undefined) or value is None:
         return value
+    if type(value) is int:  # most values at exchange scale (ASNs, limits): digits only
+        return str(value)
     if isinstance(value, str):
         return scrub_config_text(value)
     text = str(value)
@@ -141,9 +143,18 @@ def make_environment(templates: Path) -> jinja2.Environment:
     env.filters.update(prefix_set=bird_prefix_set, int_set=bird_int_set,
                        bird_string=bird_string, comment=safe_comment,
                        bird_password=bird_password)
+    snippets: dict[str, jinja2.Template] = {}
+
+    def snippet(name: str) -> jinja2.Template:
+        """Rule `name`'s snippet, loaded once per environment: it is included in every
+        member's filter, thousands of times per config at exchange scale."""
+        if name not in snippets:
+            snippets[name] = env.get_template(rule_snippet(name))
+        return snippets[name]
+
     env.globals.update(reject=bird_reject_statement, irr_tag=bird_irr_tag_statement,
                        rules_by_code=RULES_BY_CODE_ORDER,
-                       snippet=rule_snippet, scope_of=rule_scope)
+                       snippet=snippet, scope_of=rule_scope)
     return env
 
 
