@@ -10,8 +10,9 @@ its RPSL with the tests' IRRd-protocol server (tests/fixtures/whoisd.py, to the 
 a PeeringDB record per member with the tests' PeeringDB server, then times each step as its own
 subprocess of the installed `rsgen` CLI: cold refresh, warm build, rebuild unchanged, rebuild
 after one member file changed, `bird -p` alone, BIRD start-up on rs1.conf in a network
-namespace, and `birdc configure` with the changed member. Peak RSS comes from os.wait4 (the
-largest process of the step's tree: rsgen itself or a bgpq4/bird child it waited for).
+namespace, and `birdc configure` with the changed member. Peak RSS comes from GNU time's %M
+(the largest process of the step's tree: rsgen itself or a bgpq4/bird child it waited for),
+or os.wait4 without /usr/bin/time (then at least this script's own size).
 `--arouteserver` builds the same exchange with arouteserver (own venv, same whois server).
 It prints tables, never asserts; benchmarks/README.md quotes them.
 """
@@ -46,6 +47,7 @@ from tests.fixtures.pdb_server import PeeringDbFixtureServer  # noqa: E402
 
 # The CLI of the venv this script runs in (sys.executable is .venv/bin/python).
 RSGEN = str(Path(sys.executable).parent / "rsgen")
+TIME = "/usr/bin/time" if Path("/usr/bin/time").is_file() else None  # GNU time (Debian: time)
 STEP_TIMEOUT = 3 * 3600.0  # seconds; a step that takes longer is killed and reported
 
 RS_ASN = 64500  # as the bundled example (documentation ASN; rsgen accepts it for itself)
@@ -263,9 +265,14 @@ class Runner:
         self.counter += 1
         out_path = self.logs / f"{self.counter:02d}-{Path(argv[0]).name}.out"
         err_path = out_path.with_suffix(".err")
+        rss_path = out_path.with_suffix(".rss")
+        # GNU time forks the step from its own small process and reports the step's peak
+        # (with the children it waited for): a child forked from this script would start
+        # with this script's high-water RSS (Linux keeps it across exec), hundreds of MB here.
+        wrapped = [TIME, "-q", "-f", "%M", "-o", str(rss_path), *argv] if TIME else list(argv)
         with out_path.open("wb") as out, err_path.open("wb") as err:
             started = time.monotonic()
-            proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=cwd,
+            proc = subprocess.Popen(wrapped, stdout=out, stderr=err, env=env, cwd=cwd,
                                     start_new_session=True)
             self.current = proc
             timer = threading.Timer(timeout, self._kill, args=(proc,))
@@ -277,7 +284,11 @@ class Runner:
             wall = time.monotonic() - started
             proc.returncode = os.waitstatus_to_exitcode(status)  # wait4 reaped it
             self.current = None
-        return Measured(wall, usage.ru_maxrss / 1024, proc.returncode,
+        rss_kb: float = usage.ru_maxrss
+        if TIME:
+            lines = rss_path.read_text(errors="replace").split() if rss_path.exists() else []
+            rss_kb = float(lines[-1]) if lines and lines[-1].isdigit() else float("nan")
+        return Measured(wall, rss_kb / 1024, proc.returncode,
                         out_path.read_text(errors="replace"), err_path.read_text(errors="replace"))
 
     @staticmethod
