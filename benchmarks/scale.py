@@ -4,6 +4,7 @@ Run as root from the repository:
 
     .venv/bin/python benchmarks/scale.py --members 1000 [--seed 1] [--work DIR] [--keep]
     .venv/bin/python benchmarks/scale.py --members 100,1000,3000 --arouteserver
+    .venv/bin/python benchmarks/scale.py --members 1000 --irr-parallel 2,4,8,16
 
 For each size it generates a synthetic dual-stack exchange (reproducible from the seed), serves
 its RPSL with the tests' IRRd-protocol server (tests/fixtures/whoisd.py, to the real bgpq4) and
@@ -631,7 +632,8 @@ def require_ok(step: str, measured: Measured, result: SizeResult) -> bool:
 
 
 def measure_size(size: int, seed: int, work: Path, runner: Runner, results: list[SizeResult],
-                 *, ars_program: Path | None, stack: contextlib.ExitStack) -> None:
+                 *, ars_program: Path | None, stack: contextlib.ExitStack,
+                 irr_parallel: Sequence[int] = ()) -> None:
     """All steps for one size; its rows go into `results` as they are measured, so a failure
     or Ctrl-C half-way still prints what was measured."""
     started = time.monotonic()
@@ -723,8 +725,26 @@ def measure_size(size: int, seed: int, work: Path, runner: Runner, results: list
     print(f"  birdc configure: {seconds:.1f} s, {message}; {result.facts[-1]}")
     lab.close()
 
+    for parallel in irr_parallel:
+        # Cold again, with only irr.parallel changed: what the default should be.
+        shutil.rmtree(directory / "snapshot")
+        set_irr_parallel(directory, parallel)
+        measured = step(f"cold refresh, irr.parallel {parallel}",
+                        rsgen("refresh", "--irr-host", irr_host, "--peeringdb-url",
+                              peeringdb.url))
+        if measured is not None:
+            cost = [line for line in measured.stdout.splitlines() if line.startswith("IRR:")]
+            result.rows[-1].note = cost[0] if cost else ""
+
     if ars_program is not None:
         measure_arouteserver(ars_program, work / "ars", exchange, irr_host, runner, result)
+
+
+def set_irr_parallel(directory: Path, parallel: int) -> None:
+    path = directory / "exchange.yml"
+    text = re.sub(r"\n  parallel: \d+\n", "\n", path.read_text(encoding="utf-8"))
+    marker = f"irr:\n  sources: [{IRR_SOURCE}]\n"
+    path.write_text(text.replace(marker, f"{marker}  parallel: {parallel}\n"), encoding="utf-8")
 
 
 def snapshot_entries(snapshot: Path) -> tuple[int, int]:
@@ -820,6 +840,13 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
+def parse_parallel(text: str) -> list[int]:
+    values = [int(s) for s in re.split(r"[,\s]+", text.strip()) if s]
+    if not values or any(not 1 <= v <= 64 for v in values):
+        raise argparse.ArgumentTypeError("irr.parallel values between 1 and 64, comma-separated")
+    return values
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
     parser.add_argument("--members", type=parse_sizes, default=[1000],
@@ -827,6 +854,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--work", type=Path, help="directory for the work (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--irr-parallel", type=parse_parallel, default=[],
+                        help="also refresh cold with each of these irr.parallel values "
+                             "(comma-separated), after the other steps")
     parser.add_argument("--arouteserver", action="store_true",
                         help="also build the same exchange with arouteserver")
     parser.add_argument("--ars-venv", type=Path, default=Path(tempfile.gettempdir()) / "ars-venv",
@@ -858,7 +888,8 @@ def main() -> int:
             size_work.mkdir()
             with contextlib.ExitStack() as stack:
                 measure_size(size, args.seed, size_work, runner, results,
-                             ars_program=ars_program, stack=stack)
+                             ars_program=ars_program, stack=stack,
+                             irr_parallel=args.irr_parallel)
             if not args.keep:  # the next size needs the disk more than this one's output
                 shutil.rmtree(size_work, ignore_errors=True)
     except KeyboardInterrupt:
