@@ -16,20 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import jinja2
-
 from rsgen import buildrecord
 from rsgen.atomic import DirectorySwap, StagedFiles, write_if_changed
 from rsgen.birdcheck import bird_parse
 from rsgen.errors import InvalidInput, NoSnapshot, Problem, TemplatesUnusable
-from rsgen.load import load_checked
 from rsgen.lock import directory_lock, exchange_lock
 from rsgen.model import Config, Snapshot
 from rsgen.plan import ExchangePlan, config_file, plan
 from rsgen.policy import choose_as_sets, max_prefix_warnings
-from rsgen.render import default_templates_dir, render_each, render_plan
 from rsgen.settings import Settings
 from rsgen.snapshot import read_checked_snapshot, read_meta, recover_snapshot
+from rsgen.templatedir import default_templates_dir
 
 if TYPE_CHECKING:
     from rsgen.refresher import RefreshReport
@@ -81,6 +78,8 @@ def render_all(config: Config, snapshot: Snapshot, templates: Path | None = None
     """Render every route server's config: {file name: text}. Pure apart from reading templates.
 
     BGP passwords come from `settings.passwords` (RS_PW_*), never from os.environ here."""
+    from rsgen.render import render_plan
+
     return render_plan(plan(config, snapshot, settings), templates)
 
 
@@ -113,6 +112,10 @@ def build(directory: Path, output: Path | None = None, *, offline: bool = False,
         unchanged = _unchanged(directory, target, inputs)
         if unchanged is not None:
             return unchanged
+        # Imported here, as rendering's below: a build with nothing changed needs neither
+        # (JSON Schema, YAML and Jinja2: a third of a second at start-up).
+        from rsgen.load import load_checked
+
         config = load_checked(directory)
         names = [config_file(server) for server in config.exchange.route_servers]
         checked: tuple[Snapshot, list[str]] | None = None
@@ -222,6 +225,10 @@ def _render_and_check(exchange_plan: ExchangePlan, templates: Path | None,
 def _render(exchange_plan: ExchangePlan,
             templates: Path | None) -> Iterator[tuple[str, str]]:
     """render_each, with a customised templates directory's faults as usage errors."""
+    import jinja2
+
+    from rsgen.render import render_each
+
     try:
         yield from render_each(exchange_plan, templates)
     except jinja2.TemplateNotFound as exc:

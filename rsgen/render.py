@@ -17,10 +17,10 @@ from typing import Any
 
 import jinja2
 
-import rsgen
-from rsgen.errors import InvalidInput
 from rsgen.plan import ExchangePlan, FamilyPlan, MemberPlan, RouteServerPlan
 from rsgen.rules import RULE_BY_NAME, RULES_BY_CODE_ORDER, bird_irr_tag, bird_reject
+from rsgen.templatedir import MAIN_TEMPLATE as MAIN_TEMPLATE
+from rsgen.templatedir import default_templates_dir as default_templates_dir
 from rsgen.values import (
     BOGON_ASN_RANGES,
     BOGON_PREFIXES_V4,
@@ -32,19 +32,6 @@ from rsgen.values import (
     safe_comment,
     scrub_config_text,
 )
-
-MAIN_TEMPLATE = "bird2/route-server.conf.j2"
-
-
-def default_templates_dir() -> Path:
-    """Templates shipped in the package, or the repository's templates/ in a source checkout."""
-    package_dir = Path(rsgen.__file__).parent
-    for candidate in (package_dir / "templates", package_dir.parent / "templates"):
-        if (candidate / MAIN_TEMPLATE).is_file():
-            return candidate
-    raise InvalidInput("rsgen's BIRD templates are missing from this installation",
-                       hint="reinstall rsgen, or pass --templates DIR")
-
 
 # --- filters: plain functions, each unit-tested ---
 
