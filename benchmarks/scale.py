@@ -688,7 +688,10 @@ def measure_size(size: int, seed: int, work: Path, runner: Runner, results: list
                       for p in sorted(out.glob("*.conf")))
     result.facts.append(f"output: {sizes}")
     print(f"  {result.facts[-1]}")
-    step("rebuild, nothing changed", rsgen("build", "--offline"))
+    unchanged = step("rebuild, nothing changed", rsgen("build", "--offline"))
+    if unchanged is not None:  # rsgen.buildrecord: render and bird -p skipped, and said so
+        said = "nothing changed since the last build" in unchanged.stdout
+        result.rows[-1].note = "said nothing changed" if said else "NOT skipped"
     step("bird -p rs1.conf alone", ["bird", "-p", "-c", str(out / "rs1.conf")])
 
     lab = BirdLab(work / "bird")
