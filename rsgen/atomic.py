@@ -416,3 +416,39 @@ class StagedFiles:
         fsync_directory(self.directory)
         self.ready.rmdir()
         fsync_directory(self.directory)
+
+
+def create_files(files: list[tuple[Path, str]], mode: int = 0o644) -> None:
+    """Create all of these files, none of which may exist, or none of them.
+
+    Each is written and synced under a temporary name first, then linked to its name: link()
+    never replaces a file, so one that appeared meanwhile (another editor, a second run) is
+    kept and FileExistsError raised. On any failure the files this call created are removed
+    again. Only a kill between two links can leave some of them, each complete.
+    """
+    temps: list[Path] = []
+    created: list[Path] = []
+    try:
+        for path, text in files:
+            fd, temp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+                                             dir=path.parent)
+            temps.append(Path(temp_name))
+            with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+                os.fchmod(handle.fileno(), mode)
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+        for (path, _), temp in zip(files, temps, strict=True):
+            os.link(temp, path)
+            created.append(path)
+    except BaseException:
+        for path in created:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        raise
+    finally:
+        for temp in temps:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+    for directory in sorted({path.parent for path, _ in files}):
+        fsync_directory(directory)

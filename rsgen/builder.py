@@ -9,6 +9,7 @@ once all are written (rsgen.atomic.StagedFiles, which documents the microseconds
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,7 +20,7 @@ from typing import TYPE_CHECKING
 from rsgen import buildrecord
 from rsgen.atomic import DirectorySwap, StagedFiles, write_if_changed
 from rsgen.birdcheck import bird_parse
-from rsgen.errors import InvalidInput, NoSnapshot, Problem, TemplatesUnusable
+from rsgen.errors import InvalidInput, NoSnapshot, OutputUnwritable, Problem, TemplatesUnusable
 from rsgen.lock import directory_lock, exchange_lock
 from rsgen.model import Config, Snapshot
 from rsgen.plan import ExchangePlan, config_file, plan
@@ -52,6 +53,9 @@ class BuildResult:
     # Nothing changed since the last build (rsgen.buildrecord): its configs stand as they
     # were checked; nothing was rendered or run through bird -p now (plan, snapshot: None).
     skipped: bool = False
+
+
+PENDING_WARNING = "PENDING, every route it sends is rejected"
 
 
 def snapshot_gaps(config: Config, snapshot: Snapshot) -> dict[int, str]:
@@ -133,8 +137,10 @@ def build(directory: Path, output: Path | None = None, *, offline: bool = False,
         result = build_stage(directory, config, settings, output, templates=templates,
                              checked=checked)
         if _owned_by_rsgen(directory, target):
-            buildrecord.write_record(target, inputs, names, result.warnings,
-                                     result.example_data, CONFIG_MODE)
+            # The configs are written: without a record, the next build is a full one.
+            with contextlib.suppress(OSError):
+                buildrecord.write_record(target, inputs, names, result.warnings,
+                                         result.example_data, CONFIG_MODE)
     return dataclasses.replace(result, refreshed=refreshed)
 
 
@@ -188,15 +194,23 @@ def build_stage(directory: Path, config: Config, settings: Settings,
     warnings = warnings + [f"AS{member.asn}: {warning}" for member in config.members
                            for warning in max_prefix_warnings(
                                member, snapshot.peeringdb.get(member.asn), policy)]
+    warnings += [f"AS{member.asn}: {PENDING_WARNING}: {snapshot.irr[member.asn].pending}"
+                 for member in config.members if snapshot.irr[member.asn].pending]
     exchange_plan = plan(config, snapshot, settings)
     rendered = _render_and_check(exchange_plan, templates, settings.tools.bird)
     target = output or directory / "out"
-    if _owned_by_rsgen(directory, target):
-        # Only a -o directory needs the marker: DIR/out is rsgen's by its place.
-        written, changed = _replace_own(target, rendered,
-                                        marker=not _is_default_out(directory, target))
-    else:
-        written, changed = _replace_in(target, rendered)
+    try:
+        if _owned_by_rsgen(directory, target):
+            # Only a -o directory needs the marker: DIR/out is rsgen's by its place.
+            written, changed = _replace_own(target, rendered,
+                                            marker=not _is_default_out(directory, target))
+        else:
+            written, changed = _replace_in(target, rendered)
+    except OSError as exc:  # a place that cannot be written: say which, keep the old files
+        raise OutputUnwritable(
+            f"cannot write the configs to {target}: {exc.strerror or exc}",
+            hint="choose a writable output directory with -o; the previous configs there "
+                 "are as they were") from exc
     return BuildResult(written, changed, snapshot.example, tuple(warnings),
                        plan=exchange_plan, snapshot=snapshot)
 

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 import rsgen
-from rsgen.errors import ExitCode, RsgenError
+from rsgen.envelope import JsonRun, error_json, problem_json
+from rsgen.errors import ExitCode, Problem, RsgenError
 from rsgen.values import printable
 
 if TYPE_CHECKING:
@@ -40,24 +41,127 @@ def _source_options(function: F) -> F:
     # and an option given here overrides them (_settings).
     function = click.option("--peeringdb-url",
                             help="PeeringDB API base URL [env RSGEN_PEERINGDB_URL].")(function)
+    function = _mirror_option(function)
     return click.option("--irr-host", metavar="HOST[:PORT]",
                         help="IRR whois server for bgpq4 [env RSGEN_IRR_HOST].")(function)
 
 
-def _settings(peeringdb_url: str | None = None, irr_host: str | None = None) -> Settings:
+def _mirror_option(function: F) -> F:
+    return click.option("--peeringdb-mirror", metavar="PATH",
+                        help="Read PeeringDB from this `peeringdb sync` SQLite database "
+                             "instead of the API [env RSGEN_PEERINGDB_MIRROR].")(function)
+
+
+def _settings(peeringdb_url: str | None = None, irr_host: str | None = None,
+              peeringdb_mirror: str | None = None) -> Settings:
     """The environment, read once for this command, with its options winning (an empty option
     counts as not given, as an empty variable does)."""
     from rsgen.settings import Settings
 
     return Settings.from_environment(peeringdb_url=peeringdb_url or None,
-                                     irr_host=irr_host or None)
+                                     irr_host=irr_host or None,
+                                     peeringdb_mirror=peeringdb_mirror or None)
+
+
+# The --json envelope of this run's command (rsgen.envelope), when it was asked for.
+_json_run: JsonRun | None = None
+
+
+def _json_option(command_name: str) -> Callable[[F], F]:
+    """--json [FILE]: one versioned JSON document (rsgen.envelope) on stdout, or in FILE; with
+    stdout taken by it, the human lines go to stderr."""
+    def remember(context: click.Context, parameter: click.Parameter,
+                 value: str | None) -> None:
+        global _json_run
+        if value is not None:
+            _json_run = JsonRun(command_name, Path(value))
+
+    def decorator(function: F) -> F:
+        return click.option("--json", "json_target", is_flag=False, flag_value="-",
+                            default=None, metavar="[FILE]", expose_value=False, is_eager=True,
+                            callback=remember,
+                            help="Also give the outcome as one JSON document on stdout "
+                                 "(human lines then go to stderr), or in FILE.")(function)
+    return decorator
 
 
 def _echo(text: str, *, err: bool = False) -> None:
     """The output boundary: every line rsgen prints may carry untrusted text (member names,
     PeeringDB, IRR, bgpq4's stderr), so terminal controls and bidi overrides are shown as
-    escapes (rsgen.values.printable), never sent raw."""
-    click.echo(printable(text), err=err)
+    escapes (rsgen.values.printable), never sent raw. Under --json on stdout, to stderr."""
+    click.echo(printable(text), err=err or (_json_run is not None and _json_run.to_stdout))
+
+
+# -q: status lines and progress are left out; warnings, errors, documents and what a command
+# prints as its product (a diff, an export) are not.
+_quiet = False
+
+
+def _say(text: str) -> None:
+    """A status line on stdout ("written", "ok: ..."), left out under -q."""
+    if not _quiet:
+        _echo(text)
+
+
+def _set_quiet(context: click.Context, parameter: click.Parameter, value: bool) -> None:
+    global _quiet
+    _quiet = _quiet or value
+
+
+class _PlainProgress:
+    """Progress for a log (stderr not a terminal, as in CI): a line at every tenth of the
+    work, and at least every PLAIN_PROGRESS_SECONDS, so a long run is never silent."""
+
+    PLAIN_PROGRESS_SECONDS = 30.0
+
+    def __init__(self, enabled: bool) -> None:
+        import time
+
+        self.enabled = enabled
+        self._clock = time.monotonic
+        self._started = self._last = self._clock()
+        self._tenths: dict[str, int] = {}
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled or total <= 0 or _quiet:
+            return
+        tenth = done * 10 // total
+        now = self._clock()
+        if tenth > self._tenths.get(stage, 0) or now - self._last >= self.PLAIN_PROGRESS_SECONDS:
+            self._tenths[stage] = tenth
+            self._last = now
+            _echo(f"{stage}: {done}/{total} ({done * 100 // total} %), "
+                  f"{now - self._started:.0f} s", err=True)
+
+
+def _warn(text: str) -> None:
+    """A "warning:" line on stderr, and in the --json envelope's warnings."""
+    _echo(f"warning: {text}", err=True)
+    if _json_run is not None:
+        _json_run.warnings.append(text)
+
+
+def _json_result(result: dict[str, Any]) -> None:
+    """The command's findings for the envelope (kept for a failure that follows, too)."""
+    if _json_run is not None:
+        _json_run.result = result
+
+
+def _write_envelope(exit_code: int, errors: list[dict[str, Any]] | None = None) -> None:
+    if _json_run is None:
+        return
+    document = _json_run.document(exit_code, errors)
+    if _json_run.to_stdout:
+        click.echo(document, nl=False)
+        return
+    from rsgen.atomic import write_atomic
+
+    try:
+        write_atomic(_json_run.target, document)
+    except OSError as exc:
+        _echo(f"rsgen: cannot write the JSON document to {_json_run.target}: "
+              f"{exc.strerror or exc}", err=True)
+        sys.exit(int(ExitCode.USAGE))
 
 
 class _PrintableFormatter(logging.Formatter):
@@ -81,14 +185,20 @@ def _fail(error: RsgenError) -> None:
     for detail in getattr(error, "details", ()):
         _echo(f"error: {detail}", err=True)
     _echo(f"rsgen: {error}", err=True)
+    _write_envelope(int(error.exit_code), error_json(error))
     sys.exit(int(error.exit_code))
 
 
 @click.group()
 @click.version_option(rsgen.__version__, prog_name="rsgen")
 @click.option("-v", "--verbose", is_flag=True, help="Log debugging detail to stderr.")
-def cli(verbose: bool) -> None:
+@click.option("-q", "--quiet", is_flag=True,
+              help="Only warnings, errors and what the command produces.")
+def cli(verbose: bool, quiet: bool) -> None:
     """Generate BIRD 2 route-server configs from member YAML, PeeringDB and IRR data."""
+    global _json_run, _quiet
+    _json_run = None  # one command per run; a test's CliRunner may run several
+    _quiet = quiet
     handler = logging.StreamHandler()
     handler.setFormatter(_PrintableFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
@@ -118,16 +228,17 @@ def init(directory: Path, name: str) -> None:
 
     result = init_exchange(directory, name=name)
     for path in result.written:
-        _echo(f"{path}: written")
+        _say(f"{path}: written")
     for path in result.kept:
-        _echo(f"{path}: already there, left alone: have it ignore /out/, /.rsgen.lock and "
+        _say(f"{path}: already there, left alone: have it ignore /out/, /.rsgen.lock and "
               f".*.rsgen-*/")
-    _echo(f"next: replace the documentation addresses in {directory / 'exchange.yml'}, add "
+    _say(f"next: replace the documentation addresses in {directory / 'exchange.yml'}, add "
           f"members/AS<asn>.yml files, then rsgen check, rsgen refresh and rsgen build")
 
 
 @cli.command()
 @_directory_option
+@_json_option("check")
 def check(directory: Path) -> None:
     """Validate exchange.yml and members/*.yml, and snapshot/ when there is one (no network)."""
     import os
@@ -139,17 +250,25 @@ def check(directory: Path) -> None:
     key = _settings().snapshot_key
     config = load_checked(directory)
     for doubt in consistency_warnings(config):
-        _echo(f"warning: {doubt}", err=True)
-    _echo(f"ok: {config.exchange.name}: {len(config.members)} members, "
+        _warn(str(doubt))
+    _say(f"ok: {config.exchange.name}: {len(config.members)} members, "
           f"{len(config.exchange.route_servers)} route servers")
+    result: dict[str, Any] = {
+        "exchange": config.exchange.name, "members": len(config.members),
+        "route_servers": [server.name for server in config.exchange.route_servers],
+        "snapshot": None}
+    _json_result(result)
     if os.path.lexists(directory / SNAPSHOT_DIR):
         # As a build reads it: damaged, implausible or unvouched-for files exit 6 here.
         snapshot, warnings = read_checked_snapshot(directory, config.exchange.policy, key)
         for warning in warnings:
-            _echo(f"warning: {warning}", err=True)
+            _warn(warning)
         signed = "signed with RSGEN_SNAPSHOT_KEY" if key is not None else "not modified"
-        _echo(f"ok: snapshot: IRR data for {len(snapshot.irr)} members, {signed}"
+        _say(f"ok: snapshot: IRR data for {len(snapshot.irr)} members, {signed}"
               + (" (provenance warnings above)" if warnings else ""))
+        result["snapshot"] = {"members_with_irr_data": len(snapshot.irr),
+                              "signed": key is not None, "provenance_warnings": len(warnings)}
+    _write_envelope(0)
 
 
 @cli.command()
@@ -163,8 +282,10 @@ def check(directory: Path) -> None:
               help="Refresh only these members (an onboarding pull request then changes only "
                    "their snapshot files); the never-via list and other members stay as they "
                    "are.")
+@_json_option("refresh")
 def refresh(directory: Path, peeringdb_url: str | None, irr_host: str | None,
-            accept_shrink: tuple[str, ...], member_list: str | None) -> None:
+            accept_shrink: tuple[str, ...], member_list: str | None,
+            peeringdb_mirror: str | None) -> None:
     """Fetch PeeringDB and IRR data into snapshot/ (one file per member and source)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
@@ -174,7 +295,7 @@ def refresh(directory: Path, peeringdb_url: str | None, irr_host: str | None,
     from rsgen.refresher import RefreshFailed
     from rsgen.refresher import refresh as run_refresh
 
-    settings = _settings(peeringdb_url, irr_host)
+    settings = _settings(peeringdb_url, irr_host, peeringdb_mirror)
     accepted: frozenset[int] = frozenset()
     never_via = False
     for text in accept_shrink:
@@ -199,38 +320,73 @@ def refresh(directory: Path, peeringdb_url: str | None, irr_host: str | None,
                 if strangers else "name at least one member", param_hint="--members")
     total = len(members) if only is None else len(only)
     console = Console(stderr=True)
+    plain = _PlainProgress(enabled=not console.is_terminal)
+    stage = "IRR expansions (bgpq4)"
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  console=console, transient=True, disable=not console.is_terminal) as bar:
-        task = bar.add_task("IRR expansions (bgpq4)", total=total)
+                  console=console, transient=True,
+                  disable=_quiet or not console.is_terminal) as bar:
+        task = bar.add_task(stage, total=total)
+        finished = 0
+
+        def advance(_asn: int) -> None:
+            nonlocal finished
+            finished += 1
+            bar.advance(task)
+            plain(stage, finished, total)
+
         try:
             report = run_refresh(directory, only=only, accept_shrink=accepted,
                                  accept_never_via_shrink=never_via,
-                                 progress=lambda _asn: bar.advance(task), settings=settings)
+                                 progress=advance, settings=settings)
         except RefreshFailed as failed:
             _print_refresh(failed.report)
+            _json_result(_refresh_json(failed.report, directory))
             raise
     _print_refresh(report)
+    _json_result(_refresh_json(report, directory))
+    _write_envelope(0)
 
 
 def _print_refresh(report: Any) -> list[str]:
     """Print a refresh's warnings and summary; the warning lines, so build need not repeat."""
-    lines = [f"warning: {notice}" for notice in getattr(report, "notices", ())]
-    lines += [f"warning: AS{asn}: {warning}" for asn, warning in sorted(report.warnings.items())]
-    for line in lines:
-        _echo(line, err=True)
+    warnings = [*getattr(report, "notices", ())]
+    warnings += [f"AS{asn}: {warning}" for asn, warning in sorted(report.warnings.items())]
+    for warning in warnings:
+        _warn(warning)
     never_via = getattr(report, "never_via_written", None)
     listed = "" if never_via is None else \
         f"; PeeringDB lists {never_via} network(s) as never via route servers"
-    _echo(f"refreshed {len(report.updated)} member(s); "
+    _say(f"refreshed {len(report.updated)} member(s); "
           f"{len(report.changed_files)} snapshot file(s) changed{listed}")
     pruned = getattr(report, "pruned", ())
     if pruned:
-        _echo(f"removed the snapshot data of {len(pruned)} former member(s): "
+        _say(f"removed the snapshot data of {len(pruned)} former member(s): "
               + ", ".join(f"AS{asn}" for asn in pruned))
     cost = getattr(report, "irr_cost", None)
     if cost:  # a summary, like the line above: stdout (stderr is for what needs a look)
-        _echo(cost)
-    return lines
+        _say(cost)
+    return [f"warning: {warning}" for warning in warnings]
+
+
+def _refresh_json(report: Any, directory: Path) -> dict[str, Any]:
+    """A refresh report for the envelope: ASNs as numbers, files relative to the exchange."""
+    def relative(path: Path) -> str:
+        try:
+            return str(path.relative_to(directory))
+        except ValueError:
+            return str(path)
+
+    return {"updated": sorted(report.updated),
+            "failed": {f"AS{asn}": why for asn, why in sorted(report.failed.items())},
+            "held_for_review": sorted(report.shrunk),
+            "changed_files": sorted(relative(p) for p in report.changed_files),
+            "pruned": sorted(report.pruned),
+            "pending": sorted(report.pending),
+            "peeringdb_error": report.peeringdb_error,
+            "never_via_written": report.never_via_written,
+            "never_via_kept": report.never_via_kept,
+            "hints": list(report.hints),
+            "irr_cost": report.irr_cost}
 
 
 @cli.command()
@@ -241,8 +397,10 @@ def _print_refresh(report: Any) -> list[str]:
 @click.option("--offline", is_flag=True, help="Use the snapshot only; never refresh.")
 @click.option("--templates", type=click.Path(file_okay=False, exists=True, path_type=Path),
               help="A customised copy of rsgen's templates/ directory.")
+@_json_option("build")
 def build(directory: Path, peeringdb_url: str | None, irr_host: str | None,
-          output: Path | None, offline: bool, templates: Path | None) -> None:
+          output: Path | None, offline: bool, templates: Path | None,
+          peeringdb_mirror: str | None) -> None:
     """Render one BIRD 2 config per route server and check it with `bird -p`."""
     from rsgen.builder import build as run_build
     from rsgen.refresher import RefreshFailed
@@ -250,10 +408,12 @@ def build(directory: Path, peeringdb_url: str | None, irr_host: str | None,
     refreshing = "no snapshot data for some members: refreshing first"
     try:
         result = run_build(directory, output, offline=offline, templates=templates,
-                           settings=_settings(peeringdb_url, irr_host))
+                           settings=_settings(peeringdb_url, irr_host, peeringdb_mirror))
     except RefreshFailed as failed:  # the build's own refresh: say what it kept, as refresh does
         click.echo(refreshing, err=True)
         _print_refresh(failed.report)
+        _json_result({"configs": [], "example_data": False,
+                      "refreshed": _refresh_json(failed.report, directory)})
         raise
     said: list[str] = []
     if result.refreshed is not None:
@@ -262,16 +422,35 @@ def build(directory: Path, peeringdb_url: str | None, irr_host: str | None,
     for warning in result.warnings:
         member, _, text = warning.partition(": ")
         if not any(f"{member}: " in line and text in line for line in said):  # said already
-            _echo(f"warning: {warning}", err=True)
+            _warn(warning)
     if result.skipped:
-        _echo("nothing changed since the last build (inputs and configs as it checked them): "
-              "render and bird -p skipped")
+        _say("nothing changed since the last build (inputs and configs as it checked them): "
+             "render and bird -p skipped")
     for path in result.written:
         state = "written" if path in result.changed else "unchanged"
         checked = "checked by the last build" if result.skipped else "bird -p ok"
-        _echo(f"{path}: {state} ({checked})")
+        _say(f"{path}: {state} ({checked})")
     if result.example_data:
         click.echo("note: built from the bundled EXAMPLE snapshot; do not deploy", err=True)
+    _json_result(_build_json(result, directory))
+    _write_envelope(0)
+
+
+def _build_json(result: Any, directory: Path) -> dict[str, Any]:
+    import hashlib
+
+    # A build with nothing changed has no plan: its configs are named <route server>.conf.
+    servers = [s.name for s in result.plan.route_servers] if result.plan is not None \
+        else [path.stem for path in result.written]
+    configs = []
+    for index, path in enumerate(result.written):
+        configs.append({
+            "route_server": servers[index] if index < len(servers) else None,
+            "path": str(path), "changed": path in result.changed,
+            "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
+    return {"configs": configs, "example_data": result.example_data,
+            "refreshed": None if result.refreshed is None
+            else _refresh_json(result.refreshed, directory)}
 
 
 @cli.command()
@@ -282,21 +461,19 @@ def build(directory: Path, peeringdb_url: str | None, irr_host: str | None,
               help="Simulate only these members (ASNs, with or without 'AS').")
 @click.option("--sample", type=click.IntRange(min=1), metavar="N",
               help="Simulate N members evenly spread over the exchange.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the results as JSON to this file ('-' for stdout).")
 @click.option("--keep", is_flag=True,
               help="Keep the lab up for inspection until Enter, and keep its files.")
 @click.option("--templates", type=click.Path(file_okay=False, exists=True, path_type=Path),
               help="A customised copy of rsgen's templates/ directory.")
+@_json_option("verify")
 def verify(directory: Path, output: Path | None, member_list: str | None, sample: int | None,
-           json_path: Path | None, keep: bool, templates: Path | None) -> None:
+           keep: bool, templates: Path | None) -> None:
     """Run the configs in real BIRD on an emulated peering LAN and test every policy rule."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from rsgen.atomic import write_atomic
     from rsgen.errors import VerifyFailed
-    from rsgen.verification.report import print_table, write_json
+    from rsgen.verification.report import print_table, to_json
     from rsgen.verification.run import VerifyOptions
     from rsgen.verification.run import verify as run_verify
 
@@ -310,28 +487,32 @@ def verify(directory: Path, output: Path | None, member_list: str | None, sample
         except ValueError as exc:
             raise click.BadParameter(f"not a list of ASNs: {member_list}") from exc
     _ensure_lab_privileges()
-    console = Console(stderr=json_path == Path("-"))
+    to_stderr = _json_run is not None and _json_run.to_stdout
+    # In a pipe or a log, lines as long as they are: rich would wrap them at 80 columns.
+    console = Console(stderr=to_stderr, soft_wrap=True, width=None if (
+        sys.stderr if to_stderr else sys.stdout).isatty() else 1000)
     options = VerifyOptions(directory, output, asns, sample, keep, templates)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  console=console, transient=True, disable=not console.is_terminal) as bar:
+                  console=console, transient=True,
+                  disable=_quiet or not console.is_terminal) as bar:
         tasks: dict[str, Any] = {}
+        plain = _PlainProgress(enabled=not console.is_terminal)
 
         def progress(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
                 tasks[stage] = bar.add_task(stage, total=total)
             bar.update(tasks[stage], completed=done, total=total)
+            plain(stage, done, total)
 
         report = run_verify(options, progress, settings=_settings())
-    print_table(report, console)
-    if json_path is not None:
-        if json_path == Path("-"):
-            click.echo(write_json(report), nl=False)
-        else:
-            write_atomic(json_path, write_json(report))
+    if not (_quiet and report.ok):  # a failure's table is never left out
+        print_table(report, console)
+    _json_result(to_json(report))
     if not report.ok:
         raise VerifyFailed(f"{sum(not o.ok for o in report.outcomes)} policy check(s) did not "
                            "behave as the exchange's policy promises",
                            hint="see MISMATCH lines above; a template or the snapshot is wrong")
+    _write_envelope(0)
 
 
 def _ensure_lab_privileges() -> None:
@@ -387,9 +568,112 @@ def context(directory: Path, server_name: str | None) -> None:
     click.echo(json.dumps(plan_json(exchange_plan), indent=1))
 
 
+@cli.command("diff")
+@_directory_option
+@click.option("--base", "base_rev", metavar="GIT_REV",
+              help="Compare with the exchange directory as committed at this revision "
+                   "[default: HEAD].")
+@click.option("--base-dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="Compare with another exchange directory instead (e.g. a checkout of "
+                   "the target branch).")
+@click.option("--format", "output_format", type=click.Choice(["text", "markdown", "json"]),
+              default="text", show_default=True,
+              help="markdown: for a pull-request comment; json: the diff alone, for "
+                   "tools (--json gives it in rsgen's common envelope).")
+@_json_option("diff")
+def diff_command(directory: Path, base_rev: str | None, base_dir: Path | None,
+                 output_format: str) -> None:
+    """Show what a change does to the route servers: members and sessions added or removed,
+    prefix and origin counts, AS-SETs, limits and settings, per member (no network)."""
+    from rsgen.diff import diff_as_json, diff_plans
+    from rsgen.diffformat import diff_markdown, diff_text
+    from rsgen.errors import BadRevision
+    from rsgen.review import base_at_revision, base_in_directory, load_plan
+
+    if base_rev is not None and base_dir is not None:
+        raise click.UsageError("--base and --base-dir exclude each other")
+    settings = _settings()
+    try:
+        base = base_in_directory(base_dir, settings) if base_dir is not None else \
+            base_at_revision(directory, "HEAD" if base_rev is None else base_rev, settings)
+    except BadRevision as error:
+        raise click.BadParameter(str(error), param_hint="--base") from error
+    head = load_plan(directory, settings, str(directory), behind_ok=True)
+    for side in (base, head):
+        for warning in side.warnings:
+            _warn(f"{side.label}: {warning}")
+    result = diff_plans(base.plan, head.plan, base_label=base.label, head_label=head.label,
+                        base_behind=base.behind, head_behind=head.behind)
+    document = diff_as_json(result)
+    to_stderr = _json_run is not None and _json_run.to_stdout  # the envelope takes stdout
+    if output_format == "json":
+        click.echo(json.dumps(document, sort_keys=True, indent=1), err=to_stderr)
+    elif output_format == "markdown":
+        # md_code made member text inert; printable would escape the line breaks.
+        click.echo(diff_markdown(result), nl=False, err=to_stderr)
+    else:
+        for line in diff_text(result).splitlines():
+            _echo(line)
+    _json_result(document)
+    _write_envelope(0)
+
+
 @cli.group()
 def member() -> None:
     """Change the members/ directory."""
+
+
+@member.command("add")
+@_directory_option
+@click.option("--peeringdb-url", help="PeeringDB API base URL [env RSGEN_PEERINGDB_URL].")
+@_mirror_option
+@click.option("--dry-run", is_flag=True, help="Say what would be written; write nothing.")
+@click.argument("asn_text", metavar="ASN")
+def member_add(directory: Path, peeringdb_url: str | None, dry_run: bool,
+               asn_text: str, peeringdb_mirror: str | None) -> None:
+    """Write members/AS<ASN>.yml from PeeringDB: the network's name and its addresses on this
+    exchange's LAN (peeringdb.ixlan_id in exchange.yml); never overwrites."""
+    from rsgen.onboard import add_member
+
+    report = add_member(directory, _one_asn(asn_text),
+                        _settings(peeringdb_url, peeringdb_mirror=peeringdb_mirror),
+                        dry_run=dry_run)
+    _print_import(report)
+
+
+def _one_asn(text: str) -> int:
+    from rsgen.guard import parse_asn_list
+
+    try:
+        (asn,) = parse_asn_list(text)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc) if "AS number" in str(exc) else
+                                 "one ASN, e.g. AS3333", param_hint="ASN") from exc
+    return asn
+
+
+def _print_import(report: Any) -> None:
+    """An import's outcome: skipped records and warnings on stderr (each with its reason),
+    the files and the summary on stdout."""
+    for warning in report.warnings:
+        _echo(f"warning: {warning}", err=True)
+    for notice in report.skipped:
+        _echo(f"skipped: {notice.where}: {notice.reason}", err=True)
+    for notice in report.dropped:
+        _echo(f"left out: {notice.where}: {notice.reason}", err=True)
+    for path in report.written:
+        _say(f"{path}: written")
+    for draft in report.would_write:
+        _say(f"{draft.file_name}: would be written (AS{draft.asn}, {draft.name}, "
+              f"{len(draft.sessions)} session(s))")
+    _say(f"{report.source}: {report.imported} member(s) "
+          f"{'to import' if report.would_write else 'imported'}, {len(report.skipped)} "
+          f"skipped, {len(report.dropped)} address(es) or field(s) left out")
+    if report.written:
+        members = ",".join(p.stem for p in report.written)
+        refresh = f"rsgen refresh --members {members}" if len(report.written) <= 20 \
+            else "rsgen refresh"
+        _say(f"next: rsgen check, {refresh}, then review the diff")
 
 
 @member.command("remove")
@@ -406,7 +690,7 @@ def member_remove(directory: Path, asn_text: str) -> None:
         raise click.BadParameter(str(exc) if "AS number" in str(exc) else
                                  "one ASN, e.g. AS3333", param_hint="ASN") from exc
     path = remove_member(directory, asn)
-    _echo(f"{path}: removed; run rsgen refresh to remove its snapshot data, then review the "
+    _say(f"{path}: removed; run rsgen refresh to remove its snapshot data, then review the "
           f"diff")
 
 
@@ -441,15 +725,132 @@ def export_as_set(directory: Path, as_set_name: str, mnt_by: str | None,
     click.echo(text, nl=False)
 
 
+@export.command("ixf")
+@_directory_option
+@click.option("--timestamp", metavar="ISO-8601",
+              help="The export's timestamp, e.g. 2026-01-31T12:00:00Z [default: "
+                   "SOURCE_DATE_EPOCH if set, else now].")
+@click.option("-o", "output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write it to this file (atomically) instead of stdout.")
+def export_ixf(directory: Path, timestamp: str | None, output: Path | None) -> None:
+    """Print the exchange's IX-F member export (schema 1.0) from the plan (no network)."""
+    import datetime
+
+    from rsgen.atomic import write_if_changed
+    from rsgen.errors import InvalidInput
+    from rsgen.export import ixf_member_export
+    from rsgen.load import load_checked
+    from rsgen.plan import plan
+    from rsgen.snapshot import read_checked_snapshot
+
+    settings = _settings()
+    when = _export_time(timestamp, settings.source_date_epoch or "", datetime)
+    config = load_checked(directory)
+    snapshot, _ = read_checked_snapshot(directory, config.exchange.policy,
+                                        settings.snapshot_key)
+    try:
+        text = ixf_member_export(plan(config, snapshot, settings), config, when)
+    except ValueError as exc:
+        raise InvalidInput(str(exc), hint="add ixf: {ixf_id: N} to exchange.yml") from exc
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        write_if_changed(output, text)
+        _say(f"{output}: written")
+
+
+def _export_time(option: str | None, epoch: str, datetime: Any) -> str:
+    """The timestamp in the IX-F form (UTC, seconds, Z): --timestamp, else SOURCE_DATE_EPOCH
+    (reproducible builds), else now."""
+    utc = datetime.timezone.utc
+    if option:
+        try:
+            when = datetime.datetime.fromisoformat(option.replace("Z", "+00:00"))
+        except ValueError as exc:
+            raise click.BadParameter("an ISO 8601 date and time, e.g. 2026-01-31T12:00:00Z",
+                                     param_hint="--timestamp") from exc
+        if when.tzinfo is None:
+            raise click.BadParameter("give the time zone, e.g. a final Z for UTC",
+                                     param_hint="--timestamp")
+    elif epoch:
+        if not epoch.isdigit():
+            raise click.BadParameter("SOURCE_DATE_EPOCH must be whole seconds since 1970")
+        when = datetime.datetime.fromtimestamp(int(epoch), utc)
+    else:
+        when = datetime.datetime.now(utc)
+    text: str = when.astimezone(utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return text
+
+
+@cli.group("import")
+def import_group() -> None:
+    """Bring members in from other systems (new member files, never overwriting)."""
+
+
+@import_group.command("ixf")
+@_directory_option
+@click.argument("source", metavar="FILE|URL")
+@click.option("--ixp-id", type=click.IntRange(min=0),
+              help="Only connections to this ixp_id of the export's ixp_list (an export "
+                   "may list several exchanges).")
+@click.option("--assume-routeserver", is_flag=True,
+              help="Count addresses whose routeserver flag is absent as route-server "
+                   "sessions (for exports that never write it); routeserver: false never is.")
+@click.option("--dry-run", is_flag=True, help="Say what would be written; write nothing.")
+@click.option("--timeout", type=click.FloatRange(min=0.1, max=600), default=30.0,
+              show_default=True, help="Seconds to fetch a URL in.")
+def import_ixf(directory: Path, source: str, ixp_id: int | None, assume_routeserver: bool,
+               dry_run: bool, timeout: float) -> None:
+    """Write members/AS<asn>.yml for the members of an IX-F member export (FILE, or an
+    https:// URL) that have route-server sessions on the peering LAN; every record not
+    imported is listed with its reason. All files are written or none."""
+    from rsgen.onboard import import_ixf as run_import
+
+    report = run_import(directory, source, ixp_id=ixp_id, assume_routeserver=assume_routeserver,
+                        dry_run=dry_run, timeout=timeout)
+    _print_import(report)
+
+
+@cli.command()
+@_directory_option
+@click.option("-o", "output", required=True,
+              type=click.Path(file_okay=False, path_type=Path),
+              help="Where to write policy.md and policy.html.")
+def docs(directory: Path, output: Path) -> None:
+    """Write the member-facing policy page (Markdown and HTML) from the plan the configs
+    are built from: rules and reason codes, communities, each member's AS-SET and limits,
+    and the Alice-LG mapping of the reject reasons (no network)."""
+    from rsgen.docs import DOCS_FILES, write_docs
+    from rsgen.review import load_plan
+
+    reviewed = load_plan(directory, _settings(), str(directory))
+    for warning in reviewed.warnings:
+        _echo(f"warning: {warning}", err=True)
+    try:
+        changed = write_docs(reviewed.plan, output)
+    except OSError as exc:  # not a directory one can write: the option's fault
+        raise click.BadParameter(f"{output}: cannot write there: {exc.strerror or exc}",
+                                 param_hint="-o") from exc
+    for name in DOCS_FILES:
+        _say(f"{output / name}: {'written' if output / name in changed else 'unchanged'}")
+
+
 def _accept_verbose_everywhere(group: click.Group) -> None:
     """`rsgen build -v` as well as `rsgen -v build`."""
     for command in group.commands.values():
         if isinstance(command, click.Group):
             _accept_verbose_everywhere(command)
-        elif not any("-v" in p.opts for p in command.params if isinstance(p, click.Option)):
-            command.params.append(click.Option(
-                ["-v", "--verbose"], is_flag=True, expose_value=False, is_eager=True,
-                callback=_verbose_after_the_command, help="Log rsgen's steps to stderr."))
+        else:
+            taken = {o for p in command.params if isinstance(p, click.Option) for o in p.opts}
+            if "-v" not in taken:
+                command.params.append(click.Option(
+                    ["-v", "--verbose"], is_flag=True, expose_value=False, is_eager=True,
+                    callback=_verbose_after_the_command, help="Log rsgen's steps to stderr."))
+            if "-q" not in taken:
+                command.params.append(click.Option(
+                    ["-q", "--quiet"], is_flag=True, expose_value=False, is_eager=True,
+                    callback=_set_quiet,
+                    help="Only warnings, errors and what the command produces."))
 
 
 _accept_verbose_everywhere(cli)
@@ -462,18 +863,22 @@ def main() -> None:
     except RsgenError as error:
         _fail(error)
     except click.exceptions.Abort:
-        click.echo("rsgen: interrupted", err=True)
-        sys.exit(130)
+        _stop("interrupted", 130)
     except click.ClickException as error:
         error.show()
+        _write_envelope(int(ExitCode.USAGE), [problem_json(Problem(error.format_message()))])
         sys.exit(int(ExitCode.USAGE))
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
     except KeyboardInterrupt:
-        click.echo("rsgen: interrupted", err=True)
-        sys.exit(130)
+        _stop("interrupted", 130)
     except Exception:
         log.exception("internal error")
-        click.echo("rsgen: internal error (a bug in rsgen; please report it with the trace "
-                   "above)", err=True)
-        sys.exit(int(ExitCode.INTERNAL))
+        _stop("internal error (a bug in rsgen; please report it with the trace above)",
+              int(ExitCode.INTERNAL))
+
+
+def _stop(message: str, exit_code: int) -> None:
+    click.echo(f"rsgen: {message}", err=True)
+    _write_envelope(exit_code, [problem_json(Problem(message))])
+    sys.exit(exit_code)

@@ -80,6 +80,18 @@ class TemplatesUnusable(RsgenError):
     exit_code = ExitCode.USAGE
 
 
+class OutputUnwritable(RsgenError):
+    """The output directory cannot be made or written (-o on a read-only or missing path)."""
+
+    exit_code = ExitCode.USAGE
+
+
+class BadRevision(RsgenError):
+    """`rsgen diff --base REV` names no commit, or DIR is not in a git repository: usage."""
+
+    exit_code = ExitCode.USAGE
+
+
 class NoSnapshot(RsgenError):
     exit_code = ExitCode.NO_SNAPSHOT
 

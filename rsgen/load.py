@@ -27,6 +27,7 @@ from rsgen.model import (
     Config,
     Exchange,
     IrrSettings,
+    IxfSettings,
     Location,
     MaxPrefixAction,
     MaxPrefixes,
@@ -47,7 +48,14 @@ from rsgen.values import (
     parse_as_set_list,
     printable,
 )
-from rsgen.yamlsafe import JsonPath, YamlDocument, YamlProblem, key_text, read_yaml
+from rsgen.yamlsafe import (
+    JsonPath,
+    YamlDocument,
+    YamlProblem,
+    key_text,
+    parse_yaml,
+    read_yaml,
+)
 
 EXCHANGE_FILE = "exchange.yml"
 MEMBERS_DIR = "members"
@@ -130,6 +138,12 @@ def _validated(path: Path, display: str, schema_name: str,
     except YamlProblem as exc:
         problems.append(exc.problem)
         return None
+    return _checked(document, schema_name, problems)
+
+
+def _checked(document: YamlDocument, schema_name: str,
+             problems: list[Problem]) -> YamlDocument | None:
+    display = document.file
     if document.data is None:
         problems.append(Problem("file is empty", display, hint="see README.md for the keys"))
         return None
@@ -331,7 +345,9 @@ def _load_exchange(directory: Path, problems: list[Problem]) -> Exchange | None:
     pdb_raw = data.get("peeringdb", {})
     defaults_pdb = PeeringDbSettings()
     peeringdb = PeeringDbSettings(pdb_raw.get("url", defaults_pdb.url).rstrip("/"),
-                                  float(pdb_raw.get("timeout", defaults_pdb.timeout_seconds)))
+                                  float(pdb_raw.get("timeout", defaults_pdb.timeout_seconds)),
+                                  pdb_raw.get("ixlan_id"),
+                                  pdb_raw.get("source", defaults_pdb.source))
     irr_raw = data.get("irr", {})
     defaults_irr = IrrSettings()
     hosts = irr_raw.get("host", defaults_irr.host)
@@ -379,8 +395,10 @@ def _load_exchange(directory: Path, problems: list[Problem]) -> Exchange | None:
                       "each route server needs its own name: it names the output file")
     if c.failed:
         return None
+    ixf_raw = data.get("ixf", {})
+    ixf = IxfSettings(ixf_raw.get("ixf_id"), ixf_raw.get("ixp_id", 1), ixf_raw.get("vlan_id", 1))
     return Exchange(data["name"], tuple(servers), lan, peeringdb, irr, policy,
-                    Location(EXCHANGE_FILE, 1), rpki, blackhole)
+                    Location(EXCHANGE_FILE, 1), rpki, blackhole, ixf)
 
 
 def _check_blackhole_addresses(c: _Collector, blackhole: BlackholeSettings,
@@ -553,3 +571,24 @@ def load_checked(directory: Path) -> Config:
         raise InvalidInput(f"{len(problems)} problem(s) in the exchange definition",
                            problems=tuple(problems))
     return config
+
+
+def member_from_text(text: str, display: str) -> Member:
+    """A member file's text, read as `rsgen check` reads members/AS<asn>.yml (safe YAML, the
+    schema, the model; not the cross-file checks): for files rsgen writes, checked before
+    they are written. InvalidInput with every problem otherwise."""
+    problems: list[Problem] = []
+    member = None
+    try:
+        document = _checked(parse_yaml(text, display), "member", problems)
+    except YamlProblem as exc:
+        problems.append(exc.problem)
+        document = None
+    if document is not None:
+        member = _member(document, problems)
+    match = MEMBER_FILE_RE.fullmatch(display.rpartition("/")[2])
+    if member is not None and (match is None or int(match.group(1)) != member.asn):
+        problems.append(Problem(f"asn is {member.asn}, not the file's", display))
+    if problems or member is None:
+        raise InvalidInput(f"{display} would not pass rsgen check", problems=tuple(problems))
+    return member

@@ -147,6 +147,21 @@ class PolicySettings:
 class PeeringDbSettings:
     url: str = "https://www.peeringdb.com/api"
     timeout_seconds: float = 30.0
+    # The exchange's peering LAN in PeeringDB (an ixlan id): where `rsgen member add` looks
+    # for a new member's addresses.
+    ixlan_id: int | None = None
+    # "rest": the API at `url`; "mirror": a local `peeringdb sync` database, whose path the
+    # operator gives (--peeringdb-mirror, RSGEN_PEERINGDB_MIRROR), never exchange.yml.
+    source: str = "rest"
+
+
+@dataclass(frozen=True)
+class IxfSettings:
+    """exchange.yml `ixf:`: how `rsgen export ixf` names the exchange in an IX-F member export."""
+
+    ixf_id: int | None = None  # the exchange's id in the IX-F database (required to export)
+    ixp_id: int = 1  # the export's own id for the exchange, which connections refer to
+    vlan_id: int = 1  # the export's id for the peering LAN
 
 
 @dataclass(frozen=True)
@@ -205,6 +220,7 @@ class Exchange:
     location: Location = Location("exchange.yml")
     rpki: RpkiSettings | None = None
     blackhole: BlackholeSettings | None = None
+    ixf: IxfSettings = field(default_factory=IxfSettings)
 
 
 @dataclass(frozen=True)
@@ -293,6 +309,10 @@ class IrrData:
     origins: tuple[int, ...]  # sorted, unique
     ipv4: PrefixList  # sorted, unique
     ipv6: PrefixList
+    # Not empty: a member whose objects the IRR expands to nothing, and why (refresh writes
+    # this for a new member, or for a reviewed shrink to empty): its sessions are configured,
+    # and every route it sends is rejected, until its route objects are registered.
+    pending: str = ""
 
     def __post_init__(self) -> None:
         for name in ("ipv4", "ipv6"):

@@ -131,6 +131,10 @@ class MemberPlan:
     irr_tag: bool  # IRR failures tagged (RS, IRR_INFO_ID, reason), not rejected (irr.mode)
     receives_blackholes: bool  # false: its export filter refuses BLACKHOLE routes
     add_path: bool  # ADD-PATH tx on its sessions: every path its export filter admits
+    # Not empty (scrubbed): the IRR expands its objects to nothing (IrrData.pending). Its
+    # sessions are configured; its empty origin and prefix sets reject every route, and IRR
+    # tag mode is off for it, so nothing is accepted.
+    pending: str = ""
 
     def family(self, version: int) -> FamilyPlan | None:
         return next((f for f in self.families if f.version == version), None)
@@ -333,9 +337,10 @@ def _member(config: Config, snapshot: Snapshot, settings: Settings, server: Rout
         export_filter=bird_symbol("export", asn),
         families=tuple(families),
         irr_more_specifics=member.irr_more_specifics,
-        irr_tag=member.irr_tag,
+        irr_tag=member.irr_tag and not irr.pending,
         receives_blackholes=member.receives_blackholes,
         add_path=member.add_path,
+        pending=safe_comment(irr.pending, limit=300),
     )
 
 

@@ -16,6 +16,7 @@ import shutil
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from rsgen import guard, plausible, provenance
 from rsgen.errors import ExitCode, SourceFailed
 from rsgen.load import load_checked
 from rsgen.lock import exchange_lock
-from rsgen.model import Config, IrrSettings, PeeringDbNet, Snapshot
+from rsgen.model import Config, IrrData, IrrSettings, PeeringDbNet, Snapshot
 from rsgen.policy import choose_as_sets, max_prefix_warnings
 from rsgen.settings import Settings
 from rsgen.snapshot import (
@@ -36,7 +37,7 @@ from rsgen.snapshot import (
 )
 from rsgen.sources import irr as irr_source
 from rsgen.sources.proc import missing_tool
-from rsgen.values import AsSetName, Secret, brief
+from rsgen.values import AsSetName, PrefixList, Secret, brief
 
 
 @dataclass
@@ -55,6 +56,9 @@ class RefreshReport:
     never_via_kept: str | None = None
     irr_cost: str | None = None  # what the IRR expansion cost (IrrStats.describe)
     pruned: list[int] = field(default_factory=list)  # ASNs no longer members: files deleted
+    # ASNs written as pending (IrrData.pending): the IRR has nothing for their objects, and
+    # they have no earlier data for them (new members), or a reviewed shrink to empty.
+    pending: list[int] = field(default_factory=list)
 
 
 def refresh(directory: Path, *, only: Sequence[int] | None = None,
@@ -76,6 +80,33 @@ def refresh(directory: Path, *, only: Sequence[int] | None = None,
         return refresh_stage(directory, config, settings, only=only, progress=progress,
                              accept_shrink=accept_shrink, max_shrink=max_shrink,
                              accept_never_via_shrink=accept_never_via_shrink)
+
+
+def _pending(asn: int, objects: Sequence[AsSetName], reason: str, old: IrrData | None,
+             state: provenance.Status | None, accepted: frozenset[int],
+             report: RefreshReport) -> IrrData | None:
+    """What to write for a member whose objects the IRR expands to nothing: a pending state
+    (sessions configured, nothing accepted) when it has no data yet for these objects from an
+    earlier refresh (a new member; one still pending), or when an operator accepted the shrink
+    to empty; otherwise None, and the member keeps its data, failed or held for review."""
+    pending = IrrData(tuple(objects), (), PrefixList(()), PrefixList(()), pending=reason)
+    recorded = old is not None and state is provenance.Status.RECORDED
+    if old is not None and old.objects == pending.objects and not old.pending and recorded:
+        if asn not in accepted:  # the guard's "shrink to empty", as for one list
+            report.failed[asn] = f"IRR now expands {reason.partition(': ')[0]} to nothing " \
+                                 f"(had {len(old.origins)} origin(s)): {reason}"
+            report.shrunk.append(asn)
+            return None
+        _warn(report, asn, "accepted by --accept-shrink: pending, every route rejected: "
+                           + reason)
+    elif old is not None and not old.pending:
+        return None  # data for other objects, or a hand edit: the failure stands
+    else:
+        _warn(report, asn, f"PENDING: {reason}; its sessions are configured and every route "
+                           "it sends is rejected until its route objects are registered and a "
+                           "refresh finds them")
+    report.failed.pop(asn, None)
+    return pending
 
 
 def refresh_stage(directory: Path, config: Config, settings: Settings, *,
@@ -121,21 +152,18 @@ def _refresh(directory: Path, config: Config, settings: Settings, *,
              accepted: frozenset[int], max_shrink: float,
              accept_never_via: bool = False) -> RefreshReport:
     key, bgpq4 = settings.snapshot_key, settings.tools.bgpq4
-    peeringdb_url = settings.peeringdb_url
     members = [m for m in config.members if only is None or m.asn in set(only)]
     previous, origin_of = _previous_snapshot(directory, key)
     report = RefreshReport()
 
-    url = peeringdb_url or config.exchange.peeringdb.url
     # A URL passed in (--peeringdb-url, RSGEN_PEERINGDB_URL) is the operator's; exchange.yml's
-    # is the pull request author's, and gets the API key only if it is PeeringDB's own.
-    api_key = settings.peeringdb_api_key
+    # is the pull request author's, and gets the API key only if it is PeeringDB's own. A
+    # mirror's path is always the operator's (rsgen.sources.peeringdb_source).
     # httpx (a quarter of a second to import) only where PeeringDB is asked: not for builds.
-    from rsgen.sources.peeringdb import PeeringDbClient
+    from rsgen.sources.peeringdb_mirror import PeeringDbMirror
+    from rsgen.sources.peeringdb_source import open_peeringdb
 
-    client = PeeringDbClient(url, api_key=None if api_key is None else api_key.reveal(),
-                             pinned=bool(peeringdb_url),
-                             timeout=config.exchange.peeringdb.timeout_seconds)
+    client = open_peeringdb(config.exchange.peeringdb, settings)
     if client.key_withheld:
         report.notices.append(client.key_withheld)
     nets: dict[int, PeeringDbNet | None] = {}
@@ -147,6 +175,10 @@ def _refresh(directory: Path, config: Config, settings: Settings, *,
         if only is None:  # exchange-wide data: with a whole refresh only
             never_via = _never_via(client.fetch_never_via_route_servers(), previous,
                                    origin_of, report, max_shrink, accept_never_via)
+        if isinstance(client, PeeringDbMirror) and members:
+            stale = client.stale_notice(datetime.now(UTC))
+            if stale:
+                report.notices.append(stale)
     except SourceFailed as exc:
         # Keep going on the last known PeeringDB data: IRR data can still be refreshed.
         report.peeringdb_error = exc.message
@@ -178,10 +210,11 @@ def _refresh(directory: Path, config: Config, settings: Settings, *,
     hints: dict[int, str] = {}
     stats = irr_source.IrrStats()
     started = time.monotonic()
+    nothing: dict[int, str] = {}  # ASN -> why its objects expand to nothing
     results, failures = irr_source.fetch_many(
         requests, irr, max_length4=policy.ipv4_max_length,
         max_length6=policy.ipv6_max_length, bgpq4=bgpq4, on_done=progress, hints=hints,
-        stats=stats)
+        stats=stats, nothing=nothing)
     report.irr_cost = stats.describe(time.monotonic() - started)
     report.failed.update(failures)
     for hint in hints.values():
@@ -199,7 +232,14 @@ def _refresh(directory: Path, config: Config, settings: Settings, *,
             if report.peeringdb_error is None:
                 transaction.write_member(asn, peeringdb=nets[asn])
             data = results.get(asn)
+            if asn in nothing:
+                data = _pending(asn, requests[asn], nothing[asn], previous.irr.get(asn),
+                                origin_of.get(f"irr/AS{asn}.json"), accepted, report)
             if data is None:
+                continue
+            if data.pending:
+                transaction.write_member(asn, irr=data)
+                report.pending.append(asn)
                 continue
             # Never write what build would refuse (rsgen.plausible): bgpq4 passes on route
             # objects shorter than the policy allows, and private origin ASNs.
@@ -238,8 +278,8 @@ def _refresh(directory: Path, config: Config, settings: Settings, *,
             transaction.write_never_via(never_via)
             report.never_via_written = len(never_via)
         transaction.write_meta(_meta(read_meta(directory) or SnapshotMeta(), report,
-                                     whole=only is None, own_sources=settings.irr_host is None
-                                     and settings.peeringdb_url is None))
+                                     whole=only is None,
+                                     own_sources=_own_sources(config, settings)))
     report.changed_files = transaction.changed
     return report
 
@@ -260,6 +300,13 @@ def _meta(previous: SnapshotMeta, report: RefreshReport, *, whole: bool,
                           "sources (no --irr-host, --peeringdb-url or their variables), clears "
                           "the mark")
     return previous
+
+
+def _own_sources(config: Config, settings: Settings) -> bool:
+    """Whether this run read the sources exchange.yml names: no --irr-host, no --peeringdb-url,
+    and a mirror only where exchange.yml chose one (its path is always the operator's)."""
+    return settings.irr_host is None and settings.peeringdb_url is None and (
+        settings.peeringdb_mirror is None or config.exchange.peeringdb.source == "mirror")
 
 
 def _never_via(new: frozenset[int], previous: Snapshot, origin_of: Mapping[str, Any],

@@ -60,6 +60,8 @@ peering_lan:
 # Where refresh fetches member data (the defaults shown).
 # peeringdb:
 #   url: https://www.peeringdb.com/api
+#   ixlan_id: 1                   # the exchange's LAN in PeeringDB, for rsgen member add
+#   source: rest                  # or mirror: a peeringdb sync database (docs/peeringdb-mirror.md)
 # irr:
 #   host: whois.radb.net          # or a list, in order of preference
 #   sources: [RIPE, APNIC, ARIN, AFRINIC, LACNIC, RADB]

@@ -21,6 +21,8 @@ SNAPSHOT_KEY_ENV = provenance.KEY_ENV
 PEERINGDB_API_KEY_ENV = "PEERINGDB_API_KEY"
 PEERINGDB_URL_ENV = "RSGEN_PEERINGDB_URL"
 IRR_HOST_ENV = "RSGEN_IRR_HOST"
+PEERINGDB_MIRROR_ENV = "RSGEN_PEERINGDB_MIRROR"
+SOURCE_DATE_EPOCH_ENV = "SOURCE_DATE_EPOCH"  # reproducible-builds.org: `export ixf`'s time
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,10 @@ class Settings:
     peeringdb_api_key: Secret | None = None
     peeringdb_url: str | None = None  # pinned by the operator (the API key may go there)
     irr_host: str | None = None  # HOST[:PORT], overriding exchange.yml's irr.host
+    # The SQLite database of a local `peeringdb sync` mirror: the operator's, so a pull
+    # request (exchange.yml) can choose the mirror but never which file is read.
+    peeringdb_mirror: str | None = None
+    source_date_epoch: str | None = None  # SOURCE_DATE_EPOCH as set (checked where used)
     tools: Tools = field(default_factory=Tools)
 
     def __post_init__(self) -> None:
@@ -75,6 +81,8 @@ class Settings:
                        snapshot_key=Secret(snapshot_key) if snapshot_key else None,
                        peeringdb_api_key=None if api_key is None else Secret(api_key),
                        peeringdb_url=text(PEERINGDB_URL_ENV),
-                       irr_host=text(IRR_HOST_ENV))
+                       irr_host=text(IRR_HOST_ENV),
+                       peeringdb_mirror=text(PEERINGDB_MIRROR_ENV),
+                       source_date_epoch=text(SOURCE_DATE_EPOCH_ENV))
         overrides = {k: v for k, v in overrides.items() if v is not None}
         return replace(settings, **overrides) if overrides else settings

@@ -118,6 +118,8 @@ def irr_to_json(asn: int, data: IrrData) -> dict[str, Any]:
         "origins": sorted(set(data.origins)),
         "ipv4": data.ipv4.sorted_unique().texts(),
         "ipv6": data.ipv6.sorted_unique().texts(),
+        # Only when pending: every other member's file keeps its bytes.
+        **({"pending": data.pending} if data.pending else {}),
     }
 
 
@@ -590,6 +592,10 @@ def _never_via_from_json(data: Any, path: Path) -> frozenset[int]:
     return frozenset(asns)
 
 
+# A pending reason is rsgen's own sentence about the IRR's answer (rsgen.sources.irr).
+MAX_PENDING_REASON = 500
+
+
 def _irr_from_json(asn: int, data: Any, path: Path,
                    bounds: PolicySettings | None = None) -> IrrData:
     if not isinstance(data, dict) or data.get("asn") != asn:
@@ -605,7 +611,13 @@ def _irr_from_json(asn: int, data: Any, path: Path,
         raise _damaged(path, str(exc)) from exc
     if not ipv4.all_of_version(4) or not ipv6.all_of_version(6):
         raise _damaged(path, "prefix in the wrong address family")
-    irr = IrrData(objects, tuple(sorted(set(origins))), ipv4, ipv6)
+    pending = data.get("pending", "")
+    if not isinstance(pending, str) or len(pending) > MAX_PENDING_REASON or (
+            "pending" in data and not pending):
+        raise _damaged(path, f"pending must be a reason of 1-{MAX_PENDING_REASON} characters")
+    if pending and (origins or ipv4 or ipv6):
+        raise _damaged(path, "a pending member has no origins or prefixes")
+    irr = IrrData(objects, tuple(sorted(set(origins))), ipv4, ipv6, pending=pending)
     why = plausible.first_problem(irr, bounds)
     if why is not None:
         raise NoSnapshot(f"{path}: implausible IRR data: {why}",

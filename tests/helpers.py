@@ -49,6 +49,21 @@ def source_settings(peeringdb_url: str | None = None, irr_host: str | None = Non
                                      **overrides)
 
 
+def run_rsgen_in_process(capsys: Any, monkeypatch: Any, *args: str) -> tuple[int, str, str]:
+    """`rsgen ARGS` in this process, through its error boundary (rsgen.cli.main), with pytest's
+    capsys and monkeypatch: (exit code, stdout, stderr)."""
+    from rsgen.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["rsgen", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as done:
+        code = int(done.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 def copy_example(destination: Path, *, with_snapshot: bool = True) -> Path:
     """A private copy of the bundled example exchange (exchange.yml, members/, snapshot/)."""
     destination.mkdir(parents=True, exist_ok=True)

@@ -301,7 +301,7 @@ CASES: list[Case] = [
     x("exchange-unknown-policy-key", edit(EXCHANGE, "ipv6_max_length", "ipv6_max_len"), 17,
       "unknown key 'ipv6_max_len' in policy", "did you mean 'ipv6_max_length'?"),
     x("exchange-unknown-key-no-match", EXCHANGE + "colour: blue\n", 18,
-      "unknown key 'colour' in (top level)", "known keys: blackhole, irr, name, peering_lan"),
+      "unknown key 'colour' in (top level)", "known keys: blackhole, irr, ixf, name, peering_lan"),
     x("exchange-missing-route-servers", EXCHANGE.replace(EXCHANGE[EXCHANGE.index("route_servers"):
                                                                    EXCHANGE.index("peering_lan")],
                                                          ""), 2,

@@ -234,3 +234,14 @@ def test_rejected_routes_are_logged_only_when_configured(exchange: Path) -> None
     bad = rsgen_cli("check", "-C", str(exchange))
     assert bad.returncode == ExitCode.INVALID_INPUT, bad.stdout + bad.stderr
     assert "log_rejected_routes" in bad.stdout + bad.stderr
+
+
+def test_an_output_directory_that_cannot_be_made_is_a_usage_error(exchange: Path,
+                                                                   tmp_path: Path) -> None:
+    """-o below a regular file: exit 2 naming it, not an internal error."""
+    (tmp_path / "file").write_text("x")
+    result = rsgen_cli("build", "-C", str(exchange), "--offline", "-o",
+                       str(tmp_path / "file" / "out"))
+    assert result.returncode == ExitCode.USAGE, result.stderr
+    assert f"cannot write the configs to {tmp_path / 'file' / 'out'}" in result.stderr
+    assert "internal error" not in result.stderr

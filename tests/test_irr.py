@@ -503,3 +503,25 @@ def test_an_irr_host_that_answers_nothing_is_believed(make_irr_server: MakeIrrSe
         irr.fetch_irr(names("AS-RSGEN-UNKNOWN"), _with_fallback(first, second),
                       max_length4=24, max_length6=48)
     assert first.queries and not second.queries
+
+
+@pytest.mark.slow  # real timeouts
+def test_giving_up_the_irr_server_stops_the_bgpq4_runs_still_going(
+        make_irr_server: MakeIrrServer) -> None:
+    """Members whose bgpq4 was already running when the last host was given up are stopped
+    then, not left to wait out their own timeout (a hanging server once cost 241 s)."""
+    dead = make_irr_server(mode="hang")
+    timeout = 20.0  # far longer than it takes the first members to be started and fail
+    dead_settings = IrrSettings(host=dead.host, sources=("RIPE",), timeout_seconds=timeout,
+                                parallel=3)
+    requests = {asn: names(f"AS-RSGEN-{asn}") for asn in range(200100, 200109)}
+    results, failures = irr.fetch_many(requests, dead_settings, max_length4=24,
+                                       max_length6=48)
+    assert results == {} and sorted(failures) == sorted(requests)
+    waited = [asn for asn, why in failures.items() if f"within {timeout:g} s" in why]
+    stopped = [asn for asn, why in failures.items() if irr.STOPPED in why]
+    not_tried = [asn for asn, why in failures.items() if why.startswith("not tried")]
+    # Only the members that made the host be given up waited out a timeout: the ones started
+    # after them were stopped (or never started).
+    assert len(waited) == 3, failures
+    assert len(waited) + len(stopped) + len(not_tried) == len(requests), failures

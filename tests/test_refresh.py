@@ -142,7 +142,11 @@ def test_malformed_peeringdb_as_set_is_never_passed_to_bgpq4(
 
 def test_cli_refresh_reports_failures_with_exit_code_4(exchange: Path,
                                                         sources: dict[str, object]) -> None:
-    """The refresh command lists each failed member and exits with the source-failure code."""
+    """The refresh command lists each failed member and exits with the source-failure code
+    (a member with data from an earlier refresh; a new one would be pending, tests/
+    test_pending.py)."""
+    refresh(exchange, settings=source_settings(str(sources["peeringdb_url"]),
+                                               str(sources["irr_host"])))
     (exchange / "members" / "AS3333.yml").write_text(_member(3333, 33, "as_set: AS-MISSING\n"))
     result = subprocess.run(
         [sys.executable, "-m", "rsgen", "refresh", "-C", str(exchange),
@@ -281,3 +285,18 @@ def test_cli_refreshes_only_the_members_named(exchange: Path,
     for bad, message in (("AS64999", "no member file for AS64999"), ("AS-FOO", "not an AS")):
         refused = run("--members", bad)
         assert refused.returncode == ExitCode.USAGE and message in refused.stderr
+
+
+def test_cli_refresh_in_a_log_prints_plain_progress_lines(exchange: Path,
+                                                          sources: dict[str, object]) -> None:
+    """Not on a terminal (a CI log), progress is plain lines on stderr, never silence and
+    never a bar's control sequences."""
+    done = subprocess.run([sys.executable, "-m", "rsgen", "refresh", "-C", str(exchange),
+                           "--peeringdb-url", str(sources["peeringdb_url"]),
+                           "--irr-host", str(sources["irr_host"])],
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("IRR expansions")]
+    assert [line.split(",")[0] for line in lines] == [
+        "IRR expansions (bgpq4): 1/2 (50 %)", "IRR expansions (bgpq4): 2/2 (100 %)"]
+    assert "\x1b" not in done.stderr

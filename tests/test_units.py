@@ -41,7 +41,7 @@ def _net(irr_as_set: str = "", p4: int | None = None, p6: int | None = None) -> 
     return PeeringDbNet(3333, "RIPE NCC", irr_as_set, p4, p6, False)
 
 
-@pytest.mark.parametrize("module", ["rsgen.values", "rsgen.guard",
+@pytest.mark.parametrize("module", ["rsgen.values", "rsgen.guard", "rsgen.memberfile",
                                     "rsgen.verification.birdc"])
 def test_docstring_examples(module: str) -> None:
     """The examples in these modules' docstrings hold."""

@@ -197,18 +197,29 @@ def test_cli_verify_json_and_exit_codes(example: Path, tmp_path: Path) -> None:
                         capture_output=True, text=True, check=False, timeout=300)
     assert ok.returncode == ExitCode.OK, ok.stdout + ok.stderr
     assert "all as expected" in ok.stdout
-    data = json.loads(out.read_text())
+    # In a pipe, no 80-column wrapping: the rule legend is one line.
+    assert any("1 AS path too long" in line and "64 AS_SET in AS path" in line
+               for line in ok.stdout.splitlines()), ok.stdout
+    document = json.loads(out.read_text())  # the --json envelope (tests/test_json_contract.py)
+    assert document["command"] == "verify" and document["ok"] is True
+    data = document["result"]
     assert {"format", "rsgen_version", "exchange", "ok", "seconds", "route_servers", "members",
             "checks", "failed", "results"} <= set(data)
     assert data["ok"] is True and data["format"] == 1 and len(data["members"]) == 3
 
     templates = Path(shutil.copytree(REPO / "templates", tmp_path / "templates"))
     _remove_rule(templates, "first_as")
+    bad_json = tmp_path / "failed.json"
     bad = subprocess.run([sys.executable, "-m", "rsgen", "verify", "-C", str(example),
-                          "--members", "AS23674", "--templates", str(templates)],
+                          "--members", "AS23674", "--templates", str(templates),
+                          "--json", str(bad_json)],
                          capture_output=True, text=True, check=False, timeout=300)
     assert bad.returncode == ExitCode.VERIFY_FAILED, bad.stdout + bad.stderr
     assert "MISMATCH AS23674 first_as" in bad.stdout
+    # A failed verify's document carries its findings as well as the error.
+    failed = json.loads(bad_json.read_text())
+    assert failed["ok"] is False and failed["exit_code"] == ExitCode.VERIFY_FAILED
+    assert failed["result"]["failed"] > 0 and failed["errors"]
 
 
 def test_json_contract_keys_are_stable() -> None:

@@ -202,16 +202,20 @@ class IrrStats:
 
 
 def _run_query(objects: Sequence[AsSetName], query: Query, settings: IrrSettings,
-               max_length: int | None, bgpq4: str, stats: IrrStats | None = None) -> str:
-    """One bgpq4 run; its stdout, or SourceFailed (MissingTool passes through)."""
+               max_length: int | None, bgpq4: str, stats: IrrStats | None = None,
+               stop: threading.Event | None = None) -> str:
+    """One bgpq4 run; its stdout, or SourceFailed (MissingTool passes through). Setting
+    `stop` kills it at once (every IRR host was given up: its answer would come too late)."""
     argv = bgpq4_argv(objects, query=query, host=settings.host, sources=settings.sources,
                       max_length=max_length, bgpq4=bgpq4)
     started = time.monotonic()
     try:
-        done = proc.run(argv, timeout=settings.timeout_seconds)
+        done = proc.run(argv, timeout=settings.timeout_seconds, stop=stop)
     except proc.ToolTimeout:
         raise SourceFailed(f"no answer from {settings.host} within "
                            f"{settings.timeout_seconds:g} s") from None
+    except proc.ToolStopped:
+        raise SourceFailed(STOPPED) from None
     finally:
         took = time.monotonic() - started
         log.debug("bgpq4 %s: %.2f s", " ".join(argv[1:]), took)
@@ -239,9 +243,22 @@ class _NoData(SourceFailed):
     """The server answered well, but the member's objects expand to nothing usable."""
 
 
+class NothingRegistered(SourceFailed):
+    """A member's objects expand to nothing usable, as a server that answered well says;
+    `reason` says so without the host, for a snapshot that must not depend on which host
+    answered."""
+
+    def __init__(self, message: str, *, reason: str, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.reason = reason
+
+
 class ServerFailed(SourceFailed):
     """The IRR server itself failed (refused, timed out, broke off, sent garbage): every
     member would fail the same way."""
+
+
+STOPPED = "stopped: every IRR host was given up while bgpq4 was running"
 
 
 class HostHealth:
@@ -255,6 +272,8 @@ class HostHealth:
         self._failures = dict.fromkeys(self.hosts, 0)
         self._answered: set[str] = set()
         self._lock = threading.Lock()
+        # Set when every host is given up: the bgpq4 runs still going are stopped with it.
+        self.all_given_up = threading.Event()
 
     def usable(self) -> list[str]:
         with self._lock:
@@ -273,6 +292,8 @@ class HostHealth:
     def failed(self, host: str) -> None:
         with self._lock:
             self._failures[host] += 1
+        if not self.usable():
+            self.all_given_up.set()
 
     def answered(self, host: str) -> None:
         with self._lock:
@@ -303,7 +324,7 @@ def fetch_irr(objects: Sequence[AsSetName], settings: IrrSettings, *, max_length
         try:
             data = _fetch_from(objects, dataclasses.replace(settings, host=host, fallback_hosts=()),
                                max_length4=max_length4, max_length6=max_length6, bgpq4=bgpq4,
-                               stats=stats)
+                               stats=stats, stop=health.all_given_up)
         except ServerFailed as exc:
             health.failed(host)
             failed.append(exc)
@@ -323,21 +344,22 @@ def fetch_irr(objects: Sequence[AsSetName], settings: IrrSettings, *, max_length
 
 
 def _fetch_from(objects: Sequence[AsSetName], settings: IrrSettings, *, max_length4: int,
-                max_length6: int, bgpq4: str, stats: IrrStats | None) -> IrrData:
+                max_length6: int, bgpq4: str, stats: IrrStats | None,
+                stop: threading.Event | None = None) -> IrrData:
     """fetch_irr against settings.host alone."""
     names = " ".join(str(obj) for obj in objects) or "(nothing)"
     sources = ",".join(settings.sources) or "(server default)"
     try:
         alone = _single_asn(objects)
         origins = (alone,) if alone is not None else parse_origins(
-            _run_query(objects, "origins", settings, None, bgpq4, stats))
+            _run_query(objects, "origins", settings, None, bgpq4, stats, stop))
         if not origins:
             raise _NoData("no origin ASNs (unknown or empty AS-SET, or only "
                           "private/reserved ASNs, which bgpq4 drops)")
-        ipv4 = parse_prefixes(_run_query(objects, "ipv4", settings, max_length4, bgpq4, stats),
-                              4)
-        ipv6 = parse_prefixes(_run_query(objects, "ipv6", settings, max_length6, bgpq4, stats),
-                              6)
+        ipv4 = parse_prefixes(
+            _run_query(objects, "ipv4", settings, max_length4, bgpq4, stats, stop), 4)
+        ipv6 = parse_prefixes(
+            _run_query(objects, "ipv6", settings, max_length6, bgpq4, stats, stop), 6)
         if not ipv4 and not ipv6:
             raise _NoData("no IPv4 or IPv6 prefixes registered for its origins "
                           f"({', '.join(f'AS{a}' for a in origins[:10])})")
@@ -349,9 +371,10 @@ def _fetch_from(objects: Sequence[AsSetName], settings: IrrSettings, *, max_leng
                 if isinstance(exc, _NoData) else
                 f"check that {settings.host} answers IRRd queries and carries the sources "
                 f"{sources} (irr.host and irr.sources in exchange.yml, or --irr-host)")
-        kind = SourceFailed if isinstance(exc, _NoData) else ServerFailed
-        raise kind(f"IRR expansion of {names} via {settings.host} failed: {message}",
-                   hint=hint) from exc
+        failure = f"IRR expansion of {names} via {settings.host} failed: {message}"
+        if isinstance(exc, _NoData):
+            raise NothingRegistered(failure, reason=f"{names}: {message}", hint=hint) from exc
+        raise ServerFailed(failure, hint=hint) from exc
     return IrrData(objects=tuple(objects), origins=origins, ipv4=ipv4, ipv6=ipv6)
 
 
@@ -360,6 +383,7 @@ def fetch_many(requests: Mapping[int, Sequence[AsSetName]], settings: IrrSetting
                on_done: Callable[[int], None] | None = None,
                hints: dict[int, str] | None = None,
                stats: IrrStats | None = None,
+               nothing: dict[int, str] | None = None,
                ) -> tuple[dict[int, IrrData], dict[int, str]]:
     """fetch_irr for many members, settings.parallel at a time.
 
@@ -367,7 +391,9 @@ def fetch_many(requests: Mapping[int, Sequence[AsSetName]], settings: IrrSetting
     expansion. Returns (results by ASN, failure message by ASN); a member's failure does not
     stop the others. Each failure's hint goes into `hints` when given (many members failing
     for one reason share one hint, which the caller can print once); `stats` counts the
-    queries. MissingTool (bgpq4 not installed) is raised: every member would fail the same way.
+    queries. The failures that are the IRR's well-formed "nothing registered" go into `nothing`
+    too, with NothingRegistered.reason. MissingTool (bgpq4 not installed) is raised: every
+    member would fail the same way.
     """
     results: dict[int, IrrData] = {}
     failures: dict[int, str] = {}
@@ -382,7 +408,7 @@ def fetch_many(requests: Mapping[int, Sequence[AsSetName]], settings: IrrSetting
     health = HostHealth(settings.hosts, give_up_after=max(2, settings.parallel))
 
     def settle(objects: tuple[AsSetName, ...], data: IrrData | None, error: str | None,
-               hint: str | None) -> None:
+               hint: str | None, empty: str | None = None) -> None:
         for asn in bundles[objects]:
             if data is not None:
                 results[asn] = data
@@ -391,14 +417,18 @@ def fetch_many(requests: Mapping[int, Sequence[AsSetName]], settings: IrrSetting
                 failures[asn] = error
                 if hints is not None and hint:
                     hints[asn] = hint
+                if nothing is not None and empty is not None:
+                    nothing[asn] = empty
             if on_done is not None:
                 on_done(asn)
 
-    def outcome(future: Future[IrrData]) -> tuple[IrrData | None, str | None, str | None]:
+    def outcome(future: Future[IrrData]) -> tuple[IrrData | None, str | None, str | None,
+                                                  str | None]:
         try:
-            return future.result(), None, None
+            return future.result(), None, None, None
         except SourceFailed as exc:
-            return None, exc.message if hints is not None else str(exc), exc.hint
+            empty = exc.reason if isinstance(exc, NothingRegistered) else None
+            return None, exc.message if hints is not None else str(exc), exc.hint, empty
 
     with ThreadPoolExecutor(max_workers=max(1, settings.parallel),
                             thread_name_prefix="bgpq4") as pool:
@@ -424,6 +454,6 @@ def fetch_many(requests: Mapping[int, Sequence[AsSetName]], settings: IrrSetting
                     continue
                 if future.cancelled():
                     settle(objects, None, health.not_tried(), None)
-                else:  # already running when the hosts were given up: let it finish
+                else:  # running when the hosts were given up: its bgpq4 is stopped now
                     settle(objects, *outcome(future))
     return dict(sorted(results.items())), dict(sorted(failures.items()))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import email.utils
 import json
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
@@ -149,6 +149,19 @@ class PeeringDbClient:
             body = self._get(client, url)
         try:
             return parse_never_via(body)
+        except ValueError as exc:
+            raise SourceFailed(f"PeeringDB answer to {_short(url)} is malformed: {exc}",
+                               hint="check peeringdb.url in exchange.yml; " + _OFFLINE_HINT,
+                               ) from exc
+
+    def fetch_netixlan(self, asn: int, ixlan_id: int) -> list[NetIxLan]:
+        """The network's connections to one peering LAN (`netixlan` of `ixlan_id`), in
+        PeeringDB's order; SourceFailed as fetch_nets."""
+        url = f"{self._base}/netixlan?asn={int(asn)}&ixlan_id={int(ixlan_id)}"
+        with self._client() as client:
+            body = self._get(client, url)
+        try:
+            return parse_netixlan(body, asn, ixlan_id)
         except ValueError as exc:
             raise SourceFailed(f"PeeringDB answer to {_short(url)} is malformed: {exc}",
                                hint="check peeringdb.url in exchange.yml; " + _OFFLINE_HINT,
@@ -319,8 +332,15 @@ def parse_nets(body: bytes, requested: frozenset[int]) -> dict[int, PeeringDbNet
         raise ValueError(f"not valid JSON, or cut short ({exc})") from exc
     if not isinstance(document, dict) or not isinstance(document.get("data"), list):
         raise ValueError('expected a JSON object with a "data" list')
+    return nets_from_records(document["data"], requested)
+
+
+def nets_from_records(records: Sequence[Any], requested: frozenset[int],
+                      ) -> dict[int, PeeringDbNet]:
+    """parse_nets on records already decoded (from a /net answer, or a local mirror's rows
+    shaped like one): the same checks whatever the path."""
     nets: dict[int, PeeringDbNet] = {}
-    for index, record in enumerate(document["data"]):
+    for index, record in enumerate(records):
         net = _parse_net(record, f"data[{index}]", requested)
         if net is None:
             continue
@@ -335,14 +355,13 @@ def parse_never_via(body: bytes) -> frozenset[int]:
 
     A record that is not "ok" or that says the flag is off (a server ignoring the filter) does
     not count."""
-    try:
-        document = json.loads(body)
-    except (RecursionError, ValueError) as exc:
-        raise ValueError(f"not valid JSON, or cut short ({exc})") from exc
-    if not isinstance(document, dict) or not isinstance(document.get("data"), list):
-        raise ValueError('expected a JSON object with a "data" list')
+    return never_via_from_records(_data_list(body))
+
+
+def never_via_from_records(records: Sequence[Any]) -> frozenset[int]:
+    """parse_never_via on records already decoded (a /net answer's, or a mirror's rows)."""
     found = set()
-    for index, record in enumerate(document["data"]):
+    for index, record in enumerate(records):
         if not isinstance(record, dict):
             raise ValueError(f"data[{index}] is not an object")
         asn = record.get("asn")
@@ -352,6 +371,18 @@ def parse_never_via(body: bytes) -> frozenset[int]:
                 record.get("info_never_via_route_servers", True) is True:
             found.add(asn)
     return frozenset(found)
+
+
+def _data_list(body: bytes) -> list[Any]:
+    """The `data` list of a PeeringDB answer; ValueError when it has none."""
+    try:
+        document = json.loads(body)
+    except (RecursionError, ValueError) as exc:
+        raise ValueError(f"not valid JSON, or cut short ({exc})") from exc
+    if not isinstance(document, dict) or not isinstance(document.get("data"), list):
+        raise ValueError('expected a JSON object with a "data" list')
+    data: list[Any] = document["data"]
+    return data
 
 
 def _parse_net(record: Any, where: str, requested: frozenset[int]) -> PeeringDbNet | None:
@@ -409,3 +440,51 @@ def _is_int(value: object) -> TypeGuard[int]:
 def _show(value: object) -> str:
     """An untrusted value, short and printable, for an error message."""
     return "missing or null" if value is None else repr(value)[:40]
+
+
+@dataclass(frozen=True)
+class NetIxLan:
+    """One PeeringDB `netixlan`: a network's port on a peering LAN, with its addresses."""
+
+    asn: int
+    ixlan_id: int
+    ipaddr4: str | None  # untrusted text: checked as addresses by whoever uses them
+    ipaddr6: str | None
+    is_rs_peer: bool
+    operational: bool
+
+
+def parse_netixlan(body: bytes, asn: int, ixlan_id: int) -> list[NetIxLan]:
+    """Parse a `/netixlan?asn=N&ixlan_id=M` answer; ValueError saying what is wrong.
+
+    Records that are not "ok" are left out; a record of another network or LAN (a server
+    ignoring the filter) is an error, not data."""
+    return netixlan_from_records(_data_list(body), asn, ixlan_id)
+
+
+def netixlan_from_records(records: Sequence[Any], asn: int, ixlan_id: int) -> list[NetIxLan]:
+    """parse_netixlan on records already decoded (a /netixlan answer's, or a mirror's rows)."""
+    found = []
+    for index, record in enumerate(records):
+        where = f"data[{index}]"
+        if not isinstance(record, dict):
+            raise ValueError(f"{where} is not an object")
+        if record.get("status", "ok") != "ok":
+            continue
+        if record.get("asn") != asn or record.get("ixlan_id") != ixlan_id:
+            raise ValueError(f"{where} is AS{_show(record.get('asn'))} on ixlan "
+                             f"{_show(record.get('ixlan_id'))}, which was not asked for")
+        addresses = []
+        for key in ("ipaddr4", "ipaddr6"):
+            value = record.get(key)
+            if value is not None and (not isinstance(value, str) or len(value) > 64):
+                raise ValueError(f"{where}.{key} is {_show(value)}, expected an address or null")
+            addresses.append(value or None)
+        flags = []
+        for key in ("is_rs_peer", "operational"):
+            value = record.get(key, key == "operational")
+            if not isinstance(value, bool):
+                raise ValueError(f"{where}.{key} is {_show(value)}, expected true or false")
+            flags.append(value)
+        found.append(NetIxLan(asn, ixlan_id, addresses[0], addresses[1], flags[0], flags[1]))
+    return found

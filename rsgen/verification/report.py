@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from rich.console import Console
@@ -68,10 +67,6 @@ def to_json(report: VerifyReport) -> dict[str, Any]:
             for o in report.outcomes
         ],
     }
-
-
-def write_json(report: VerifyReport) -> str:
-    return json.dumps(to_json(report), indent=1, sort_keys=True) + "\n"
 
 
 def _plain(text: object) -> str:

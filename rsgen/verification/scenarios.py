@@ -274,7 +274,8 @@ class _Family:
         """A route that fails an IRR check (origin_as, irr_prefix) as the member's IRR mode
         treats it: filtered, or in tag mode accepted with the tag of each IRR check it fails
         (a route not isolated is outside the IRR list too), so its prefix is taken."""
-        if not self.member.irr_tag:
+        # A pending member is never in tag mode (rsgen.plan): it accepts nothing.
+        if not self.member.irr_tag or self.irr.pending:
             return route
         self.taken.add(route.network)
         tags = (("origin_as",) if route.rule == "origin_as" else ()) + \
@@ -394,7 +395,9 @@ def _invalid_route(route: TestRoute, exchange: Exchange) -> TestRoute:
                                rs_tags=((RPKI_INFO_ID, RPKI_INVALID),))
 
 
-def _irr_prefix(f: _Family) -> TestRoute:
+def _irr_prefix(f: _Family) -> TestRoute | None:
+    if f.member.asn not in f.irr.origins:
+        return None  # its own path fails origin_as first (a pending member: no origins)
     network, _ = f.claim(from_valid=False)
     return f.irr_failure(f.route("irr_prefix", network, (f.member.asn,), isolated=True))
 
@@ -494,7 +497,7 @@ def _family_routes(member: Member, irr: IrrData, exchange: Exchange, version: in
             family.used.add(unregistered)
             taken.add(unregistered)
             routes.append(family.route(MORE_SPECIFIC, unregistered, own_path, isolated=True))
-    if blackholes:
+    if blackholes and member.asn in irr.origins:  # else origin_as comes first (pending)
         # A host route of no registered prefix (a blackhole request may be any length).
         outside = next(n for n in family.outside
                        if not any(n.overlaps(e.network) for e in entries))
