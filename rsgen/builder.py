@@ -139,8 +139,9 @@ def build(directory: Path, output: Path | None = None, *, offline: bool = False,
         if _owned_by_rsgen(directory, target):
             # The configs are written: without a record, the next build is a full one.
             with contextlib.suppress(OSError):
-                buildrecord.write_record(target, inputs, names, result.warnings,
-                                         result.example_data, CONFIG_MODE)
+                buildrecord.write_record(directory / buildrecord.RECORD_NAME, target, inputs,
+                                         names, result.warnings, result.example_data,
+                                         CONFIG_MODE)
     return dataclasses.replace(result, refreshed=refreshed)
 
 
@@ -152,7 +153,7 @@ def _unchanged(directory: Path, target: Path, inputs: str | None) -> BuildResult
         return None
     if not _is_default_out(directory, target) and not (target / OWNED_MARKER).is_file():
         return None
-    record = buildrecord.read_record(target)
+    record = buildrecord.read_record(directory / buildrecord.RECORD_NAME)
     if record is None:
         return None
     names = record.configs

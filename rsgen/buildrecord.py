@@ -1,12 +1,13 @@
 """The build record: lets a build with nothing changed skip render and `bird -p`, soundly.
 
-After a build has written and checked its configs, it records in the output directory
-(`.rsgen-build.json`) one hash of every input (exchange.yml, members/, snapshot/, the
-templates, rsgen's own code, `bird --version`, the BGP passwords and the snapshot key) and,
-for each config, its sha256 and the identity of the very file written (device, inode, change
-time in nanoseconds). The next build skips only when all of these match again.
+After a build has written and checked its configs, it records beside the exchange's lock
+(`DIR/.rsgen.build.json`; the output directory holds configs only) one hash of every input
+(exchange.yml, members/, snapshot/, the templates, rsgen's own code, `bird --version`, the BGP
+passwords and the snapshot key), the output directory, and for each config its sha256 and the
+identity of the very file written (device, inode, change time in nanoseconds). The next build
+skips only when all of these match again.
 
-Trust: a pull request can commit any file, `out/.rsgen-build.json` and forged configs
+Trust: a pull request can commit any file, `.rsgen.build.json` and forged configs in `out/`
 included. It cannot choose the inode or the nanosecond ctime that a checkout gives the files it
 creates (the kernel sets ctime; no system call sets it), so a planted record never matches and
 the build runs in full. A stale record (inputs changed, an output edited, deleted or re-created)
@@ -32,7 +33,7 @@ from rsgen.provenance import key_id
 from rsgen.settings import Settings
 from rsgen.sources.proc import run
 
-RECORD_NAME = ".rsgen-build.json"
+RECORD_NAME = ".rsgen.build.json"  # in the exchange directory, as the lock (.rsgen.lock)
 RECORD_VERSION = 1
 _RECORD_MAX_BYTES = 1 << 20
 _CHUNK = 1 << 20
@@ -52,6 +53,7 @@ class OutputIdentity:
 @dataclass(frozen=True)
 class BuildRecord:
     inputs: str  # input_digest() of the build that wrote the outputs
+    output: str  # the output directory, resolved
     configs: tuple[str, ...]  # the config file names, in route-server order
     outputs: Mapping[str, OutputIdentity]  # config file name -> identity
     warnings: tuple[str, ...]  # what that build warned about, said again when skipping
@@ -163,10 +165,10 @@ def identify(path: Path) -> OutputIdentity | None:
     return OutputIdentity(sha256, info.st_dev, info.st_ino, info.st_ctime_ns, info.st_size)
 
 
-def read_record(output: Path) -> BuildRecord | None:
-    """The record in `output`, or None when there is none or it is not one rsgen wrote."""
+def read_record(record: Path) -> BuildRecord | None:
+    """The record at `record`, or None when there is none or it is not one rsgen wrote."""
     try:
-        fd = _open_regular(output / RECORD_NAME)
+        fd = _open_regular(record)
     except _Unhashable:
         return None
     try:
@@ -187,7 +189,7 @@ def read_record(output: Path) -> BuildRecord | None:
         if sorted(configs) != sorted(outputs):
             return None
         warnings = tuple(str(w) for w in raw["warnings"])
-        return BuildRecord(raw["inputs"], configs, outputs, warnings,
+        return BuildRecord(raw["inputs"], str(raw["output"]), configs, outputs, warnings,
                            raw["example_data"] is True)
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
@@ -200,7 +202,7 @@ def still_valid(record: BuildRecord | None, inputs: str | None, output: Path,
     bytes, inode and ctime) with the expected mode."""
     if record is None or inputs is None or record.inputs != inputs:
         return False
-    if sorted(record.outputs) != sorted(names):
+    if record.output != str(output.resolve()) or sorted(record.outputs) != sorted(names):
         return False
     for name in names:
         try:
@@ -214,30 +216,34 @@ def still_valid(record: BuildRecord | None, inputs: str | None, output: Path,
     return True
 
 
-def write_record(output: Path, inputs: str | None, names: Sequence[str],
+def write_record(record: Path, output: Path, inputs: str | None, names: Sequence[str],
                  warnings: Sequence[str], example_data: bool, mode: int) -> None:
-    """Record a finished build; without an input digest, remove any old record instead."""
+    """Record a finished build of `names` in `output`; without an input digest, remove any
+    old record instead. A temporary file a killed run left is removed first."""
+    for stale in record.parent.glob(f".{record.name}.*.tmp"):  # write_atomic's names
+        forget(stale)
     if inputs is None:
-        forget(output)
+        forget(record)
         return
     outputs = {}
     for name in names:
         identity = identify(output / name)
         if identity is None:
-            forget(output)
+            forget(record)
             return
         outputs[name] = identity
-    text = json.dumps({"version": RECORD_VERSION, "inputs": inputs, "configs": list(names),
+    text = json.dumps({"version": RECORD_VERSION, "inputs": inputs,
+                       "output": str(output.resolve()), "configs": list(names),
                        "outputs": {name: vars(o) for name, o in sorted(outputs.items())},
                        "warnings": list(warnings), "example_data": example_data},
                       indent=1, sort_keys=True) + "\n"
-    write_atomic(output / RECORD_NAME, text, mode=mode)
+    write_atomic(record, text, mode=mode)
 
 
-def forget(output: Path) -> None:
-    """Remove the record (as a file or link, never followed)."""
+def forget(path: Path) -> None:
+    """Remove a record (as a file or link, never followed)."""
     try:
-        (output / RECORD_NAME).unlink()
+        path.unlink()
     except OSError as exc:
         if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
             raise

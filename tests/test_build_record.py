@@ -136,7 +136,7 @@ def test_forged_record_never_skips_a_changed_input(exchange: Path, tmp_path: Pat
     config.write_text(config.read_text() + "protocol bgp planted { }\n")
     digest = input_digest(checkout, default_templates_dir(), Settings())
     assert digest is not None
-    _forge(checkout / "out" / RECORD_NAME, digest, config)
+    _forge(checkout / RECORD_NAME, digest, config)
     result = build(checkout, offline=True)
     assert not result.skipped
     text = config.read_text()
@@ -157,7 +157,7 @@ def test_stale_record_after_input_change_is_not_trusted(exchange: Path) -> None:
 def test_damaged_record_means_full_build(exchange: Path, garbage: str) -> None:
     """A record that is not one rsgen wrote (any shape) only costs a full build."""
     build(exchange, offline=True)
-    (exchange / "out" / RECORD_NAME).write_text(garbage)
+    (exchange / RECORD_NAME).write_text(garbage)
     assert not build(exchange, offline=True).skipped
     assert build(exchange, offline=True).skipped
 
@@ -165,7 +165,7 @@ def test_damaged_record_means_full_build(exchange: Path, garbage: str) -> None:
 def test_record_as_link_is_not_followed(exchange: Path, tmp_path: Path) -> None:
     """A symbolic link in the record's place is never read as a record."""
     build(exchange, offline=True)
-    record = exchange / "out" / RECORD_NAME
+    record = exchange / RECORD_NAME
     real = tmp_path / "elsewhere.json"
     real.write_bytes(record.read_bytes())
     record.unlink()
@@ -180,5 +180,5 @@ def test_foreign_output_directory_gets_no_record(exchange: Path, tmp_path: Path)
     target.mkdir()
     (target / "other.conf").write_text("# the operator's\n")
     build(exchange, target, offline=True)
-    assert not (target / RECORD_NAME).exists()
+    assert not (target / RECORD_NAME).exists() and not (exchange / RECORD_NAME).exists()
     assert not build(exchange, target, offline=True).skipped
