@@ -4,14 +4,16 @@ Run as root from the repository:
 
     .venv/bin/python benchmarks/scale.py --members 1000 [--seed 1] [--work DIR] [--keep]
     .venv/bin/python benchmarks/scale.py --members 100,1000,3000 --arouteserver
+    .venv/bin/python benchmarks/scale.py --members 1000 --irr-parallel 2,4,8,16
 
 For each size it generates a synthetic dual-stack exchange (reproducible from the seed), serves
 its RPSL with the tests' IRRd-protocol server (tests/fixtures/whoisd.py, to the real bgpq4) and
 a PeeringDB record per member with the tests' PeeringDB server, then times each step as its own
 subprocess of the installed `rsgen` CLI: cold refresh, warm build, rebuild unchanged, rebuild
 after one member file changed, `bird -p` alone, BIRD start-up on rs1.conf in a network
-namespace, and `birdc configure` with the changed member. Peak RSS comes from os.wait4 (the
-largest process of the step's tree: rsgen itself or a bgpq4/bird child it waited for).
+namespace, and `birdc configure` with the changed member. Peak RSS comes from GNU time's %M
+(the largest process of the step's tree: rsgen itself or a bgpq4/bird child it waited for),
+or os.wait4 without /usr/bin/time (then at least this script's own size).
 `--arouteserver` builds the same exchange with arouteserver (own venv, same whois server).
 It prints tables, never asserts; benchmarks/README.md quotes them.
 """
@@ -46,6 +48,7 @@ from tests.fixtures.pdb_server import PeeringDbFixtureServer  # noqa: E402
 
 # The CLI of the venv this script runs in (sys.executable is .venv/bin/python).
 RSGEN = str(Path(sys.executable).parent / "rsgen")
+TIME = "/usr/bin/time" if Path("/usr/bin/time").is_file() else None  # GNU time (Debian: time)
 STEP_TIMEOUT = 3 * 3600.0  # seconds; a step that takes longer is killed and reported
 
 RS_ASN = 64500  # as the bundled example (documentation ASN; rsgen accepts it for itself)
@@ -263,9 +266,14 @@ class Runner:
         self.counter += 1
         out_path = self.logs / f"{self.counter:02d}-{Path(argv[0]).name}.out"
         err_path = out_path.with_suffix(".err")
+        rss_path = out_path.with_suffix(".rss")
+        # GNU time forks the step from its own small process and reports the step's peak
+        # (with the children it waited for): a child forked from this script would start
+        # with this script's high-water RSS (Linux keeps it across exec), hundreds of MB here.
+        wrapped = [TIME, "-q", "-f", "%M", "-o", str(rss_path), *argv] if TIME else list(argv)
         with out_path.open("wb") as out, err_path.open("wb") as err:
             started = time.monotonic()
-            proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=cwd,
+            proc = subprocess.Popen(wrapped, stdout=out, stderr=err, env=env, cwd=cwd,
                                     start_new_session=True)
             self.current = proc
             timer = threading.Timer(timeout, self._kill, args=(proc,))
@@ -277,7 +285,11 @@ class Runner:
             wall = time.monotonic() - started
             proc.returncode = os.waitstatus_to_exitcode(status)  # wait4 reaped it
             self.current = None
-        return Measured(wall, usage.ru_maxrss / 1024, proc.returncode,
+        rss_kb: float = usage.ru_maxrss
+        if TIME:
+            lines = rss_path.read_text(errors="replace").split() if rss_path.exists() else []
+            rss_kb = float(lines[-1]) if lines and lines[-1].isdigit() else float("nan")
+        return Measured(wall, rss_kb / 1024, proc.returncode,
                         out_path.read_text(errors="replace"), err_path.read_text(errors="replace"))
 
     @staticmethod
@@ -620,7 +632,8 @@ def require_ok(step: str, measured: Measured, result: SizeResult) -> bool:
 
 
 def measure_size(size: int, seed: int, work: Path, runner: Runner, results: list[SizeResult],
-                 *, ars_program: Path | None, stack: contextlib.ExitStack) -> None:
+                 *, ars_program: Path | None, stack: contextlib.ExitStack,
+                 irr_parallel: Sequence[int] = ()) -> None:
     """All steps for one size; its rows go into `results` as they are measured, so a failure
     or Ctrl-C half-way still prints what was measured."""
     started = time.monotonic()
@@ -675,7 +688,10 @@ def measure_size(size: int, seed: int, work: Path, runner: Runner, results: list
                       for p in sorted(out.glob("*.conf")))
     result.facts.append(f"output: {sizes}")
     print(f"  {result.facts[-1]}")
-    step("rebuild, nothing changed", rsgen("build", "--offline"))
+    unchanged = step("rebuild, nothing changed", rsgen("build", "--offline"))
+    if unchanged is not None:  # rsgen.buildrecord: render and bird -p skipped, and said so
+        said = "nothing changed since the last build" in unchanged.stdout
+        result.rows[-1].note = "said nothing changed" if said else "NOT skipped"
     step("bird -p rs1.conf alone", ["bird", "-p", "-c", str(out / "rs1.conf")])
 
     lab = BirdLab(work / "bird")
@@ -712,8 +728,26 @@ def measure_size(size: int, seed: int, work: Path, runner: Runner, results: list
     print(f"  birdc configure: {seconds:.1f} s, {message}; {result.facts[-1]}")
     lab.close()
 
+    for parallel in irr_parallel:
+        # Cold again, with only irr.parallel changed: what the default should be.
+        shutil.rmtree(directory / "snapshot")
+        set_irr_parallel(directory, parallel)
+        measured = step(f"cold refresh, irr.parallel {parallel}",
+                        rsgen("refresh", "--irr-host", irr_host, "--peeringdb-url",
+                              peeringdb.url))
+        if measured is not None:
+            cost = [line for line in measured.stdout.splitlines() if line.startswith("IRR:")]
+            result.rows[-1].note = cost[0] if cost else ""
+
     if ars_program is not None:
         measure_arouteserver(ars_program, work / "ars", exchange, irr_host, runner, result)
+
+
+def set_irr_parallel(directory: Path, parallel: int) -> None:
+    path = directory / "exchange.yml"
+    text = re.sub(r"\n  parallel: \d+\n", "\n", path.read_text(encoding="utf-8"))
+    marker = f"irr:\n  sources: [{IRR_SOURCE}]\n"
+    path.write_text(text.replace(marker, f"{marker}  parallel: {parallel}\n"), encoding="utf-8")
 
 
 def snapshot_entries(snapshot: Path) -> tuple[int, int]:
@@ -809,6 +843,13 @@ def parse_sizes(text: str) -> list[int]:
     return sizes
 
 
+def parse_parallel(text: str) -> list[int]:
+    values = [int(s) for s in re.split(r"[,\s]+", text.strip()) if s]
+    if not values or any(not 1 <= v <= 64 for v in values):
+        raise argparse.ArgumentTypeError("irr.parallel values between 1 and 64, comma-separated")
+    return values
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0] if __doc__ else None)
     parser.add_argument("--members", type=parse_sizes, default=[1000],
@@ -816,6 +857,9 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--work", type=Path, help="directory for the work (default: a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument("--irr-parallel", type=parse_parallel, default=[],
+                        help="also refresh cold with each of these irr.parallel values "
+                             "(comma-separated), after the other steps")
     parser.add_argument("--arouteserver", action="store_true",
                         help="also build the same exchange with arouteserver")
     parser.add_argument("--ars-venv", type=Path, default=Path(tempfile.gettempdir()) / "ars-venv",
@@ -847,7 +891,8 @@ def main() -> int:
             size_work.mkdir()
             with contextlib.ExitStack() as stack:
                 measure_size(size, args.seed, size_work, runner, results,
-                             ars_program=ars_program, stack=stack)
+                             ars_program=ars_program, stack=stack,
+                             irr_parallel=args.irr_parallel)
             if not args.keep:  # the next size needs the disk more than this one's output
                 shutil.rmtree(size_work, ignore_errors=True)
     except KeyboardInterrupt:

@@ -78,16 +78,22 @@ def _open_regular(path: Path) -> int | None:
     return fd
 
 
+_COMPARE_CHUNK = 1 << 20
+
+
 def _holds(fd: int, text: str) -> bool:
     """Whether the open file holds exactly `text` (reads at most one byte more than it)."""
-    wanted = text.encode("utf-8")
-    found = bytearray()
-    while len(found) <= len(wanted):
-        chunk = os.read(fd, len(wanted) + 1 - len(found))
+    wanted = memoryview(text.encode("utf-8"))
+    # Compared a chunk at a time: a 30 MB config is not held twice over.
+    at = 0
+    while at <= len(wanted):
+        chunk = os.read(fd, min(_COMPARE_CHUNK, len(wanted) + 1 - at))
         if not chunk:
             break
-        found += chunk
-    return bytes(found) == wanted
+        if wanted[at:at + len(chunk)] != chunk:
+            return False
+        at += len(chunk)
+    return at == len(wanted)
 
 
 def keep_if_same(path: Path, text: str, mode: int) -> bool:

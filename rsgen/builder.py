@@ -9,25 +9,25 @@ once all are written (rsgen.atomic.StagedFiles, which documents the microseconds
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import jinja2
-
+from rsgen import buildrecord
 from rsgen.atomic import DirectorySwap, StagedFiles, write_if_changed
 from rsgen.birdcheck import bird_parse
 from rsgen.errors import InvalidInput, NoSnapshot, OutputUnwritable, Problem, TemplatesUnusable
-from rsgen.load import load_checked
 from rsgen.lock import directory_lock, exchange_lock
 from rsgen.model import Config, Snapshot
-from rsgen.plan import ExchangePlan, plan
+from rsgen.plan import ExchangePlan, config_file, plan
 from rsgen.policy import choose_as_sets, max_prefix_warnings
-from rsgen.render import render_plan
 from rsgen.settings import Settings
 from rsgen.snapshot import read_checked_snapshot, read_meta, recover_snapshot
+from rsgen.templatedir import default_templates_dir
 
 if TYPE_CHECKING:
     from rsgen.refresher import RefreshReport
@@ -50,6 +50,9 @@ class BuildResult:
     # verify reads both instead of working anything out again.
     plan: ExchangePlan | None = None
     snapshot: Snapshot | None = None
+    # Nothing changed since the last build (rsgen.buildrecord): its configs stand as they
+    # were checked; nothing was rendered or run through bird -p now (plan, snapshot: None).
+    skipped: bool = False
 
 
 PENDING_WARNING = "PENDING, every route it sends is rejected"
@@ -79,6 +82,8 @@ def render_all(config: Config, snapshot: Snapshot, templates: Path | None = None
     """Render every route server's config: {file name: text}. Pure apart from reading templates.
 
     BGP passwords come from `settings.passwords` (RS_PW_*), never from os.environ here."""
+    from rsgen.render import render_plan
+
     return render_plan(plan(config, snapshot, settings), templates)
 
 
@@ -96,14 +101,27 @@ def build(directory: Path, output: Path | None = None, *, offline: bool = False,
     choice.
     """
     settings = Settings.from_environment() if settings is None else settings
-    config = load_checked(directory)
     if output is None and (directory / "out").is_symlink():
         raise InvalidInput(f"{directory / 'out'}: is a symbolic link; rsgen replaces its own "
                            "output directory whole and never follows a link there",
                            hint="remove the link (rsgen creates out/), or name the directory "
                                 "you mean with -o DIR")
+    target = output or directory / "out"
     with exchange_lock(directory, "build"):
         recover_snapshot(directory)
+        # Before loading: a record that still holds vouches for these very member files,
+        # which loaded and checked when it was written (their bytes are in `inputs`).
+        inputs = buildrecord.input_digest(directory, templates or default_templates_dir(),
+                                          settings)
+        unchanged = _unchanged(directory, target, inputs)
+        if unchanged is not None:
+            return unchanged
+        # Imported here, as rendering's below: a build with nothing changed needs neither
+        # (JSON Schema, YAML and Jinja2: a third of a second at start-up).
+        from rsgen.load import load_checked
+
+        config = load_checked(directory)
+        names = [config_file(server) for server in config.exchange.route_servers]
         checked: tuple[Snapshot, list[str]] | None = None
         refreshed: RefreshReport | None = None
         if read_meta(directory) is not None:
@@ -114,9 +132,35 @@ def build(directory: Path, output: Path | None = None, *, offline: bool = False,
             if wanted is None or wanted:
                 refreshed = refresh_stage(directory, config, settings, only=wanted)
                 checked = None  # changed on disk: build_stage reads it again
+                inputs = buildrecord.input_digest(
+                    directory, templates or default_templates_dir(), settings)
         result = build_stage(directory, config, settings, output, templates=templates,
                              checked=checked)
+        if _owned_by_rsgen(directory, target):
+            # The configs are written: without a record, the next build is a full one.
+            with contextlib.suppress(OSError):
+                buildrecord.write_record(directory / buildrecord.RECORD_NAME, target, inputs,
+                                         names, result.warnings, result.example_data,
+                                         CONFIG_MODE)
     return dataclasses.replace(result, refreshed=refreshed)
+
+
+def _unchanged(directory: Path, target: Path, inputs: str | None) -> BuildResult | None:
+    """The last build's result when its record still vouches for every config in an output
+    directory rsgen owns (rsgen.buildrecord); None: build in full. The configs' names are
+    the record's: the same exchange.yml (in `inputs`) named the same route servers."""
+    if inputs is None or not target.is_dir() or not _owned_by_rsgen(directory, target):
+        return None
+    if not _is_default_out(directory, target) and not (target / OWNED_MARKER).is_file():
+        return None
+    record = buildrecord.read_record(directory / buildrecord.RECORD_NAME)
+    if record is None:
+        return None
+    names = record.configs
+    if not buildrecord.still_valid(record, inputs, target, names, CONFIG_MODE):
+        return None
+    return BuildResult(tuple(target / name for name in names), (), record.example_data,
+                       record.warnings, skipped=True)
 
 
 def refresh_stage(directory: Path, config: Config, settings: Settings, *,
@@ -154,9 +198,7 @@ def build_stage(directory: Path, config: Config, settings: Settings,
     warnings += [f"AS{member.asn}: {PENDING_WARNING}: {snapshot.irr[member.asn].pending}"
                  for member in config.members if snapshot.irr[member.asn].pending]
     exchange_plan = plan(config, snapshot, settings)
-    rendered = _render(exchange_plan, templates)
-    for name, text in rendered.items():
-        bird_parse(text, name, settings.tools.bird)
+    rendered = _render_and_check(exchange_plan, templates, settings.tools.bird)
     target = output or directory / "out"
     try:
         if _owned_by_rsgen(directory, target):
@@ -174,10 +216,36 @@ def build_stage(directory: Path, config: Config, settings: Settings,
                        plan=exchange_plan, snapshot=snapshot)
 
 
-def _render(exchange_plan: ExchangePlan, templates: Path | None) -> dict[str, str]:
-    """render_plan, with a customised templates directory's faults as usage errors."""
+# bird -p runs at most this many at once: the development machine and small CI runners
+# have two cores, and each BIRD holds a whole config's parse in memory.
+PARALLEL_CHECKS = 2
+
+
+def _render_and_check(exchange_plan: ExchangePlan, templates: Path | None,
+                      bird: str) -> dict[str, str]:
+    """Every config rendered and accepted by `bird -p` (BirdRejected for the first one in
+    route-server order that is not). Each check starts as soon as its config is rendered, so
+    the next config renders while BIRD reads this one."""
+    rendered: dict[str, str] = {}
+    with ThreadPoolExecutor(max_workers=PARALLEL_CHECKS) as pool:
+        checks: list[Future[None]] = []
+        for name, text in _render(exchange_plan, templates):
+            rendered[name] = text
+            checks.append(pool.submit(bird_parse, text, name, bird))
+        for check in checks:
+            check.result()
+    return rendered
+
+
+def _render(exchange_plan: ExchangePlan,
+            templates: Path | None) -> Iterator[tuple[str, str]]:
+    """render_each, with a customised templates directory's faults as usage errors."""
+    import jinja2
+
+    from rsgen.render import render_each
+
     try:
-        return render_plan(exchange_plan, templates)
+        yield from render_each(exchange_plan, templates)
     except jinja2.TemplateNotFound as exc:
         raise TemplatesUnusable(
             f"the templates directory {templates} lacks {exc.name}",

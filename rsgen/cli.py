@@ -423,9 +423,13 @@ def build(directory: Path, peeringdb_url: str | None, irr_host: str | None,
         member, _, text = warning.partition(": ")
         if not any(f"{member}: " in line and text in line for line in said):  # said already
             _warn(warning)
+    if result.skipped:
+        _say("nothing changed since the last build (inputs and configs as it checked them): "
+             "render and bird -p skipped")
     for path in result.written:
         state = "written" if path in result.changed else "unchanged"
-        _say(f"{path}: {state} (bird -p ok)")
+        checked = "checked by the last build" if result.skipped else "bird -p ok"
+        _say(f"{path}: {state} ({checked})")
     if result.example_data:
         click.echo("note: built from the bundled EXAMPLE snapshot; do not deploy", err=True)
     _json_result(_build_json(result, directory))
@@ -435,7 +439,9 @@ def build(directory: Path, peeringdb_url: str | None, irr_host: str | None,
 def _build_json(result: Any, directory: Path) -> dict[str, Any]:
     import hashlib
 
-    servers = [s.name for s in result.plan.route_servers] if result.plan is not None else []
+    # A build with nothing changed has no plan: its configs are named <route server>.conf.
+    servers = [s.name for s in result.plan.route_servers] if result.plan is not None \
+        else [path.stem for path in result.written]
     configs = []
     for index, path in enumerate(result.written):
         configs.append({

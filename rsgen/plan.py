@@ -101,6 +101,7 @@ class FamilyPlan:
     prefix_set: str  # BIRD constant: the member's IRR prefixes
     prefixes: PrefixList
     next_hops: tuple[IPAddress, ...]  # the only next hops accepted: the member's own
+    next_hop_set: str  # BIRD constant: next_hops as a set
     import_limit: Limit  # accepted routes (the policy's max-prefix)
     receive_limit: Limit  # all routes received, filtered ones included (memory guard)
     limit_action: str  # BIRD's limit action, for both limits
@@ -271,8 +272,13 @@ def _route_server(config: Config, snapshot: Snapshot, settings: Settings,
     members = tuple(m for m in (_member(config, snapshot, settings, server, member)
                                 for member in config.members) if m.families)
     return RouteServerPlan(server.name, server.asn, server.router_id, server.ipv4,
-                           server.ipv6, f"{server.name}.conf", families, members,
+                           server.ipv6, config_file(server), families, members,
                            standard_control_communities=server.asn <= 0xFFFF)
+
+
+def config_file(server: RouteServer) -> str:
+    """The name of a route server's config in the output directory."""
+    return f"{server.name}.conf"
 
 
 def _member(config: Config, snapshot: Snapshot, settings: Settings, server: RouteServer,
@@ -307,6 +313,7 @@ def _member(config: Config, snapshot: Snapshot, settings: Settings, server: Rout
             prefix_set=bird_symbol(asn, "PREFIXES", f"V{version}"),
             prefixes=accepted_prefixes(member, irr, policy, version),
             next_hops=tuple(s.address for s in sessions) + extra,
+            next_hop_set=bird_symbol(asn, "NEXT_HOPS", f"V{version}"),
             import_limit=Limit(limit, source),
             receive_limit=Limit(receive, f"{policy.receive_limit_multiplier} x the import "
                                          f"limit, at least {policy.receive_limit_minimum}"),

@@ -7,16 +7,20 @@ passes config_value on its way out.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import dataclasses
+import hashlib
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-import rsgen
-from rsgen.errors import InvalidInput
-from rsgen.plan import ExchangePlan, RouteServerPlan
+from rsgen.plan import ExchangePlan, FamilyPlan, MemberPlan, RouteServerPlan
 from rsgen.rules import RULE_BY_NAME, RULES_BY_CODE_ORDER, bird_irr_tag, bird_reject
+from rsgen.templatedir import MAIN_TEMPLATE as MAIN_TEMPLATE
+from rsgen.templatedir import default_templates_dir as default_templates_dir
 from rsgen.values import (
     BOGON_ASN_RANGES,
     BOGON_PREFIXES_V4,
@@ -28,19 +32,6 @@ from rsgen.values import (
     safe_comment,
     scrub_config_text,
 )
-
-MAIN_TEMPLATE = "bird2/route-server.conf.j2"
-
-
-def default_templates_dir() -> Path:
-    """Templates shipped in the package, or the repository's templates/ in a source checkout."""
-    package_dir = Path(rsgen.__file__).parent
-    for candidate in (package_dir / "templates", package_dir.parent / "templates"):
-        if (candidate / MAIN_TEMPLATE).is_file():
-            return candidate
-    raise InvalidInput("rsgen's BIRD templates are missing from this installation",
-                       hint="reinstall rsgen, or pass --templates DIR")
-
 
 # --- filters: plain functions, each unit-tested ---
 
@@ -63,6 +54,8 @@ def config_value(value: Any) -> Any:
     """
     if isinstance(value, BirdText | jinja2.Undefined) or value is None:
         return value
+    if type(value) is int:  # most values at exchange scale (ASNs, limits): digits only
+        return str(value)
     if isinstance(value, str):
         return scrub_config_text(value)
     text = str(value)
@@ -141,9 +134,18 @@ def make_environment(templates: Path) -> jinja2.Environment:
     env.filters.update(prefix_set=bird_prefix_set, int_set=bird_int_set,
                        bird_string=bird_string, comment=safe_comment,
                        bird_password=bird_password)
+    snippets: dict[str, jinja2.Template] = {}
+
+    def snippet(name: str) -> jinja2.Template:
+        """Rule `name`'s snippet, loaded once per environment: it is included in every
+        member's filter, thousands of times per config at exchange scale."""
+        if name not in snippets:
+            snippets[name] = env.get_template(rule_snippet(name))
+        return snippets[name]
+
     env.globals.update(reject=bird_reject_statement, irr_tag=bird_irr_tag_statement,
                        rules_by_code=RULES_BY_CODE_ORDER,
-                       snippet=rule_snippet, scope_of=rule_scope)
+                       snippet=snippet, scope_of=rule_scope)
     return env
 
 
@@ -166,14 +168,95 @@ def template_context(exchange_plan: ExchangePlan, server: RouteServerPlan) -> di
     }
 
 
+IMPORT_FUNCTION_TEMPLATE = "bird2/member-import.conf.j2"
+
+# The shared import functions' parameters: (BIRD type, name, what each member passes).
+_IMPORT_PARAMETERS: tuple[tuple[str, str, Callable[[MemberPlan, FamilyPlan], str | None]],
+                          ...] = (
+    ("ip set", "member_next_hops", lambda member, family: family.next_hop_set),
+    ("int set", "member_origins", lambda member, family: member.origin_set),
+    ("prefix set", "member_prefixes", lambda member, family: family.prefix_set),
+    ("prefix set", "member_blackholes", lambda member, family: family.blackhole_prefix_set),
+)
+_COMMENT = re.compile(r"#[^\n]*")
+
+
+@dataclass(frozen=True)
+class ImportFunction:
+    """One BIRD function holding the import checks of every member filter of one shape."""
+
+    name: str
+    version: int
+    signature: BirdText
+    body: BirdText
+
+
+@dataclass(frozen=True)
+class ImportCall:
+    """What a member's import filter says: the function, and its own ASN and sets."""
+
+    function: str
+    arguments: BirdText
+
+
+def import_functions(env: jinja2.Environment, exchange_plan: ExchangePlan,
+                     server: RouteServerPlan,
+                     ) -> tuple[tuple[ImportFunction, ...], dict[tuple[int, int], ImportCall]]:
+    """The import checks of each member and family, rendered with parameters in place of the
+    member's own sets and merged where the text is the same.
+
+    BIRD 2 makes every keyword a filter body uses a symbol of that body's scope, and the next
+    body's lookup walks all of them: three filters per member made `bird -p` quadratic in
+    members (docs/scale.md). A member's filter is now one call of a function defined once;
+    functions are named by a hash of their text, so one member's change never renames
+    another member's function (BIRD would reload that member's channels too)."""
+    fragment = env.get_template(IMPORT_FUNCTION_TEMPLATE)
+    context = template_context(exchange_plan, server)
+    functions: dict[str, ImportFunction] = {}
+    calls: dict[tuple[int, int], ImportCall] = {}
+    for member in server.members:
+        shared_member = dataclasses.replace(member, origin_set="member_origins")
+        for family in member.families:
+            shared_family = dataclasses.replace(
+                family, next_hop_set="member_next_hops", prefix_set="member_prefixes",
+                blackhole_prefix_set=None if family.blackhole_prefix_set is None
+                else "member_blackholes")
+            body = fragment.render({**context, "member": shared_member,
+                                    "family": shared_family})
+            code = _COMMENT.sub("", body)
+            used = [(kind, name, own) for kind, name, own in _IMPORT_PARAMETERS
+                    if re.search(rf"\b{name}\b", code)]
+            signature = "; ".join(["int member_asn", *(f"{kind} {name}"
+                                                       for kind, name, _ in used)])
+            text = f"{family.version}\0{signature}\0{body}"
+            name = f"import_v{family.version}_" + hashlib.sha256(text.encode()).hexdigest()[:12]
+            if name not in functions:
+                functions[name] = ImportFunction(name, family.version, BirdText(signature),
+                                                 BirdText(body))
+            arguments = [str(member.asn), *(str(own(member, family)) for _, _, own in used)]
+            calls[(member.asn, family.version)] = ImportCall(name, BirdText(", ".join(arguments)))
+    ordered = tuple(sorted(functions.values(), key=lambda f: (f.version, f.name)))
+    return ordered, calls
+
+
 def render_route_server(env: jinja2.Environment, exchange_plan: ExchangePlan,
                         server: RouteServerPlan) -> str:
-    return env.get_template(MAIN_TEMPLATE).render(template_context(exchange_plan, server))
+    functions, calls = import_functions(env, exchange_plan, server)
+    return env.get_template(MAIN_TEMPLATE).render({
+        **template_context(exchange_plan, server),
+        "import_functions": functions, "import_calls": calls})
 
 
 def render_plan(exchange_plan: ExchangePlan, templates: Path | None = None) -> dict[str, str]:
     """Every route server's config, {file name: text}: formatting only, all decisions are in
     the plan. Pure apart from reading the templates."""
+    return dict(render_each(exchange_plan, templates))
+
+
+def render_each(exchange_plan: ExchangePlan,
+                templates: Path | None = None) -> Iterator[tuple[str, str]]:
+    """render_plan one route server at a time, (file name, text), so a caller can start
+    checking one config while the next renders."""
     env = make_environment(templates or default_templates_dir())
-    return {server.config_file: render_route_server(env, exchange_plan, server)
-            for server in exchange_plan.route_servers}
+    for server in exchange_plan.route_servers:
+        yield server.config_file, render_route_server(env, exchange_plan, server)

@@ -27,8 +27,11 @@ GITIGNORE = ".gitignore"
 GITIGNORE_TEXT = """\
 # Written by rsgen build: review and deploy from CI, never commit.
 /out/
-# rsgen's lock, and what a killed run leaves beside snapshot/ or out/.
+# rsgen's lock, the record of the last build, and what a killed run leaves beside
+# snapshot/ or out/.
 /.rsgen.lock
+/.rsgen.build.json
+/..rsgen.build.json.*.tmp
 .*.rsgen-*/
 """
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,19 @@ from typing import Any, TypeVar
 from rsgen.settings import Settings
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def filter_bodies(config: str, name: str) -> dict[str, str]:
+    """What each filter of a config whose name matches `name` (a regex with one group, the
+    key) runs: its own body, or, for a member's filter that is one call of a shared function
+    (templates/bird2/policy.conf.j2, docs/scale.md), that function's body."""
+    functions = dict(re.findall(r"^function (\w+)\(.*?\) \{\n(.*?)\n\}", config,
+                                re.S | re.M))
+    bodies = {}
+    for key, body in re.findall(rf"^filter {name} \{{\n(.*?)\n\}}", config, re.S | re.M):
+        call = re.fullmatch(r"\s*(\w+)\(.*\);", body)
+        bodies[key] = functions.get(call.group(1), body) if call else body
+    return bodies
 
 
 def build_tree(root: Path, files: dict[str, str | None]) -> Path:

@@ -16,7 +16,7 @@ from rsgen.load import load_checked
 from rsgen.model import IrrData
 from rsgen.policy import blackhole_prefixes
 from rsgen.values import PrefixRange
-from tests.helpers import build_tree, copy_example, source_settings
+from tests.helpers import build_tree, copy_example, filter_bodies, source_settings
 from tests.test_refresh import EXCHANGE
 
 
@@ -113,7 +113,7 @@ def test_the_example_takes_requests_and_one_member_refuses_them(tmp_path: Path) 
     config = _built(tmp_path, "blackhole: {ipv4: 192.0.2.66, ipv6: '2001:db8:ffff::66'}\n")
     assert "    bgp_next_hop = 192.0.2.66;\n" in config
     assert "    bgp_next_hop = 2001:db8:ffff::66;\n" in config
-    exports = dict(re.findall(r"filter export_AS(\d+) \{\n(.*?)\n\}", config, re.S))
+    exports = filter_bodies(config, r"export_AS(\d+)")
     refusing = {asn for asn, body in exports.items()
                 if "if blackhole_request() then reject;" in body}
     assert refusing == {"58453"}  # blackhole: {receive: false} in its member file

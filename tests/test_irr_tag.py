@@ -9,12 +9,12 @@ import re
 from pathlib import Path
 
 from rsgen.builder import build
-from tests.helpers import copy_example, source_settings
+from tests.helpers import copy_example, filter_bodies, source_settings
 
 
 def _import_filters(config: str) -> dict[str, str]:
-    """Import filter name (import_AS<asn>_v<n>) -> its body."""
-    return dict(re.findall(r"filter (import_AS\d+_v\d) \{\n(.*?)\n\}", config, re.S))
+    """Import filter name (import_AS<asn>_v<n>) -> the checks it runs."""
+    return filter_bodies(config, r"(import_AS\d+_v\d)")
 
 
 def _built(directory: Path) -> str:

@@ -84,7 +84,7 @@ def test_verify_catches_a_link_local_next_hop_passed_on(tmp_path: Path) -> None:
     """Without the IPv6 next-hop rewrite, the speaker's route with a foreign link-local next
     hop reaches members with it: verify fails for exactly that check."""
     templates = Path(shutil.copytree(REPO / "templates", tmp_path / "templates"))
-    member = templates / "bird2" / "member.conf.j2"
+    member = templates / "bird2" / "member-import.conf.j2"  # the shared import checks
     text = member.read_text(encoding="utf-8")
     assert text.count(REWRITE) == 1
     member.write_text(text.replace(REWRITE, ""), encoding="utf-8")
@@ -100,12 +100,13 @@ def test_verify_catches_extra_next_hops_and_more_specifics_not_honoured(
     from rsgen.verification.scenarios import AUTHORISED_NEXT_HOP, MORE_SPECIFIC
 
     templates = Path(shutil.copytree(REPO / "templates", tmp_path / "templates"))
-    snippet = templates / "bird2" / "rules" / "next_hop.conf.j2"
-    text = snippet.read_text(encoding="utf-8")
+    # The next-hop check reads the member's set, defined in its block from family.next_hops.
+    member = templates / "bird2" / "member.conf.j2"
+    text = member.read_text(encoding="utf-8")
     assert "family.next_hops" in text
-    snippet.write_text(text.replace("family.next_hops",
-                                    "family.sessions | map(attribute='address')"),
-                       encoding="utf-8")
+    member.write_text(text.replace("family.next_hops",
+                                   "family.sessions | map(attribute='address')"),
+                      encoding="utf-8")
     monkeypatch.setattr(rsgen.plan, "accepted_prefixes",
                         lambda member, irr, policy, version: irr.prefixes(version))
     report = verify(VerifyOptions(copy_example(tmp_path / "ix"), members=(38193, 59257),
@@ -139,8 +140,9 @@ def test_verify_catches_bgp_roles_off(tmp_path: Path) -> None:
 
 # --- announcement control: each call in the export filter, removed in turn ---
 
-_ANNOUNCE_TO = "    if !announce_to({{ member.asn }}) then reject;\n"
-_PREPEND = "    prepend_member(prepend_times({{ member.asn }}));\n"
+# In export_to (policy.conf.j2), which every member's export filter calls with its ASN.
+_ANNOUNCE_TO = "    if !announce_to(peer) then reject;\n"
+_PREPEND = "    prepend_member(prepend_times(peer));\n"
 _STRIP = "    strip_control_communities();\n"
 
 
@@ -158,7 +160,7 @@ def test_verify_catches_announcement_control_removed(line: str, expected: set[st
     two other members): withheld routes exported, prepends missing, control communities
     passed on."""
     templates = Path(shutil.copytree(REPO / "templates", tmp_path / "templates"))
-    member = templates / "bird2" / "member.conf.j2"
+    member = templates / "bird2" / "policy.conf.j2"
     text = member.read_text(encoding="utf-8")
     assert text.count(line) == 1
     member.write_text(text.replace(line, ""), encoding="utf-8")
@@ -189,11 +191,12 @@ def _replaced(tmp_path: Path, template: str, old: str, new: str) -> Path:
 # nobody of the two and AS58453's reaches AS23674.
 @pytest.mark.parametrize(("template", "old", "new", "expected"), [
     # No next-hop rewrite, no NO_EXPORT: AS23674 gets AS58453's route as it was sent.
-    ("member.conf.j2", "    if blackhole_request() then blackhole_v{{ family.version }}();\n", "",
+    ("member-import.conf.j2",
+     "    if blackhole_request() then blackhole_v{{ family.version }}();\n", "",
      {(58453, "blackhole")}),
     ("policy.conf.j2", "    bgp_community.add((65535, 65281));\n", "", {(58453, "blackhole")}),
     # The opt-out ignored: AS58453 gets AS23674's request.
-    ("member.conf.j2", "    if blackhole_request() then reject;\n", "", {(23674, "blackhole")}),
+    ("policy.conf.j2", "    if blackhole_request() then reject;\n", "", {(23674, "blackhole")}),
     # Host routes refused for their length, or as RPKI-invalid (verify gives them a ROA for
     # another origin).
     # (The request for space outside the member's is then refused for its length too.)

@@ -305,11 +305,12 @@ def test_without_root_verify_reruns_in_a_user_namespace_or_refuses(
 # --- max-prefix limits and path hiding (issue: policy bugs found in review) ---
 
 
-def _templates_with(tmp_path: Path, old: str, new: str, through: str | None = None) -> Path:
-    """A copy of rsgen's templates with one piece of member.conf.j2 replaced: `old`, or from
-    `old` through the end of the line holding `through`."""
+def _templates_with(tmp_path: Path, old: str, new: str, through: str | None = None,
+                    template: str = "member.conf.j2") -> Path:
+    """A copy of rsgen's templates with one piece of bird2/`template` replaced: `old`, or
+    from `old` through the end of the line holding `through`."""
     templates = Path(shutil.copytree(REPO / "templates", tmp_path / "templates"))
-    member = templates / "bird2" / "member.conf.j2"
+    member = templates / "bird2" / template
     text = member.read_text()
     assert text.count(old) == 1
     start = text.index(old)
@@ -420,8 +421,9 @@ def test_other_router_of_a_member_gets_the_alternative_path(example: Path,
     assert {(o.route.member_asn, o.route.as_path) for o in best} == {(17557, (17557,))}
     assert len(best) == 2 and all(o.receivers_seen == o.receivers_expected > 0 for o in best)
 
-    old = _templates_with(tmp_path, "    if bgp_path ~ [= * {{ member.asn }} * =] then reject;\n",
-                          "")
+    # The loop check of export_to, which every member's export filter calls.
+    old = _templates_with(tmp_path, "    if bgp_path ~ [= * (peer) * =] then reject;\n", "",
+                          template="policy.conf.j2")
     report = verify(VerifyOptions(example, members=(17557, 137512, 9541), templates=old))
     failed = [o for o in report.outcomes if not o.ok]
     # Graceful shutdown's transit relies on the same check: its own path is its best.
