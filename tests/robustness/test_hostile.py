@@ -43,7 +43,14 @@ from rsgen.settings import Settings
 from rsgen.snapshot import read_snapshot
 from rsgen.sources import irr
 from rsgen.sources.peeringdb import PeeringDbClient, parse_nets
-from rsgen.values import MAX_ASN, AsSetName, PrefixRange, parse_as_set, parse_as_set_list
+from rsgen.values import (
+    MAX_ASN,
+    AsSetName,
+    PrefixRange,
+    parse_as_set,
+    parse_as_set_list,
+    printable,
+)
 from rsgen.verification.peers import render_peer, routers
 from rsgen.verification.run import peer_sessions
 from rsgen.verification.scenarios import member_routes
@@ -553,7 +560,11 @@ def _drop_named_files(root: Path, problems: Iterable[Problem],
     assert_clean_problems(listed, secrets)
     for file in {p.file for p in listed}:
         assert file is not None and file.startswith("members/"), file
-        path = root / file
+        # A name with a control character is shown escaped (rsgen.values.printable): the
+        # file it names is the one entry of members/ that shows so.
+        shown = {f"members/{printable(entry.name)}": entry
+                 for entry in (root / "members").iterdir()}
+        path = shown.get(file, root / file)
         assert path.is_file(), f"a problem names {file!r}, which does not exist"
         path.unlink()
 
@@ -563,6 +574,9 @@ def _drop_named_files(root: Path, problems: Iterable[Problem],
 
 @_settings(examples=300)
 @given(files=st.lists(MEMBER_FILE, min_size=1, max_size=3), environ=PASSWORD_ENV)
+# Found in CI: a misnamed file is named escaped in the problem (a newline shown as \n).
+@example(files=[("AS3333\n.yml", b"asn: 3333\nname: x\nsessions:\n- ip: 192.0.2.3\n")],
+         environ={})
 @example(files=[("AS3333.yml", b"asn: " + b"9" * 5000 + b"\nname: x\nsessions: []\n")],
          environ={})
 @example(files=[("AS3333.yml", b"asn: 0x" + b"F" * 5000 + b"\nname: x\nsessions: []\n")],
