@@ -12,7 +12,8 @@ from rsgen.sources.proc import run
 BIRD_PARSE_TIMEOUT = 120.0
 
 
-def bird_parse(config_text: str, name: str, bird: str = "bird") -> None:
+def bird_parse(config_text: str, name: str, bird: str = "bird", *,
+               keep_rejected: bool = True) -> None:
     """Run `bird -p -c` on a rendered config; raise BirdRejected with BIRD's own message.
 
     A rejected config is kept (in a private temporary directory, never beside the exchange's
@@ -26,8 +27,9 @@ def bird_parse(config_text: str, name: str, bird: str = "bird") -> None:
     except BaseException:
         shutil.rmtree(temp, ignore_errors=True)
         raise
-    if result.returncode == 0:
+    if result.returncode == 0 or not keep_rejected:
         shutil.rmtree(temp, ignore_errors=True)
+    if result.returncode == 0:
         return
     message = result.stderr.strip() or result.stdout.strip() or \
         f"exit code {result.returncode}"

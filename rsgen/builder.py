@@ -11,26 +11,33 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rsgen import buildrecord
+from rsgen import buildrecord, incremental, provenance
 from rsgen.atomic import DirectorySwap, StagedFiles, write_if_changed
 from rsgen.birdcheck import bird_parse
+from rsgen.buildrecord import ConfigLayout, InputHashes
 from rsgen.errors import InvalidInput, NoSnapshot, OutputUnwritable, Problem, TemplatesUnusable
 from rsgen.lock import directory_lock, exchange_lock
 from rsgen.model import Config, Snapshot
 from rsgen.plan import ExchangePlan, config_file, plan
 from rsgen.policy import choose_as_sets, max_prefix_warnings
 from rsgen.settings import Settings
-from rsgen.snapshot import read_checked_snapshot, read_meta, recover_snapshot
+from rsgen.snapshot import (
+    read_checked_snapshot,
+    read_meta,
+    read_snapshot_files,
+    recover_snapshot,
+)
 from rsgen.templatedir import default_templates_dir
 
 if TYPE_CHECKING:
     from rsgen.refresher import RefreshReport
+    from rsgen.render import RenderedConfig
 
 CONFIG_MODE = 0o640  # BIRD configs may name secrets (BGP passwords): not world-readable
 
@@ -53,6 +60,14 @@ class BuildResult:
     # Nothing changed since the last build (rsgen.buildrecord): its configs stand as they
     # were checked; nothing was rendered or run through bird -p now (plan, snapshot: None).
     skipped: bool = False
+    # An incremental build (rsgen.incremental): the members whose blocks were rendered and
+    # checked anew, the others' reused from the last build (plan, snapshot: None). None: a
+    # full build (or none at all).
+    incremental: tuple[int, ...] | None = None
+    # For the build record: each config's layout (None: not reusable next time) and each
+    # member's warnings.
+    layouts: Mapping[str, ConfigLayout] | None = None
+    member_warnings: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
 
 
 PENDING_WARNING = "PENDING, every route it sends is rejected"
@@ -88,7 +103,8 @@ def render_all(config: Config, snapshot: Snapshot, templates: Path | None = None
 
 
 def build(directory: Path, output: Path | None = None, *, offline: bool = False,
-          templates: Path | None = None, settings: Settings | None = None) -> BuildResult:
+          templates: Path | None = None, settings: Settings | None = None,
+          full: bool = False) -> BuildResult:
     """Render and check all configs; write them only when every one passed `bird -p`.
 
     The command: reads the environment once (`settings`, default Settings.from_environment()),
@@ -96,6 +112,11 @@ def build(directory: Path, output: Path | None = None, *, offline: bool = False,
     snapshot (or with members missing from it) and not offline, refreshes those members first
     (rsgen.refresher.refresh_stage, under this same lock; its report is result.refreshed, and
     RefreshFailed is raised as by refresh). Then build_stage.
+
+    With a build record that still vouches for the configs (rsgen.buildrecord): nothing
+    changed -> nothing is done (result.skipped); only some members' own files changed -> only
+    their blocks are rendered and checked (rsgen.incremental; result.incremental), unless
+    `full`.
 
     A symlinked DIR/out is refused (InvalidInput); a symlinked -o directory is the operator's
     choice.
@@ -107,13 +128,14 @@ def build(directory: Path, output: Path | None = None, *, offline: bool = False,
                            hint="remove the link (rsgen creates out/), or name the directory "
                                 "you mean with -o DIR")
     target = output or directory / "out"
+    templates_dir = templates or default_templates_dir()
     with exchange_lock(directory, "build"):
         recover_snapshot(directory)
         # Before loading: a record that still holds vouches for these very member files,
         # which loaded and checked when it was written (their bytes are in `inputs`).
-        inputs = buildrecord.input_digest(directory, templates or default_templates_dir(),
-                                          settings)
-        unchanged = _unchanged(directory, target, inputs)
+        inputs = buildrecord.input_hashes(directory, templates_dir, settings)
+        record = _record(directory, target, inputs)
+        unchanged = None if full else _unchanged(record, target, inputs)
         if unchanged is not None:
             return unchanged
         # Imported here, as rendering's below: a build with nothing changed needs neither
@@ -122,6 +144,12 @@ def build(directory: Path, output: Path | None = None, *, offline: bool = False,
 
         config = load_checked(directory)
         names = [config_file(server) for server in config.exchange.route_servers]
+        if not full and inputs is not None and record is not None and \
+                templates_dir == default_templates_dir():
+            result = _incremental(directory, target, config, settings, inputs, record, names)
+            if result is not None:
+                _write_record(directory, target, inputs, names, result)
+                return result
         checked: tuple[Snapshot, list[str]] | None = None
         refreshed: RefreshReport | None = None
         if read_meta(directory) is not None:
@@ -132,35 +160,103 @@ def build(directory: Path, output: Path | None = None, *, offline: bool = False,
             if wanted is None or wanted:
                 refreshed = refresh_stage(directory, config, settings, only=wanted)
                 checked = None  # changed on disk: build_stage reads it again
-                inputs = buildrecord.input_digest(
-                    directory, templates or default_templates_dir(), settings)
+                inputs = buildrecord.input_hashes(directory, templates_dir, settings)
         result = build_stage(directory, config, settings, output, templates=templates,
                              checked=checked)
-        if _owned_by_rsgen(directory, target):
-            # The configs are written: without a record, the next build is a full one.
-            with contextlib.suppress(OSError):
-                buildrecord.write_record(directory / buildrecord.RECORD_NAME, target, inputs,
-                                         names, result.warnings, result.example_data,
-                                         CONFIG_MODE)
+        _write_record(directory, target, inputs, names, result)
     return dataclasses.replace(result, refreshed=refreshed)
 
 
-def _unchanged(directory: Path, target: Path, inputs: str | None) -> BuildResult | None:
-    """The last build's result when its record still vouches for every config in an output
-    directory rsgen owns (rsgen.buildrecord); None: build in full. The configs' names are
-    the record's: the same exchange.yml (in `inputs`) named the same route servers."""
+def _write_record(directory: Path, target: Path, inputs: InputHashes | None,
+                  names: Sequence[str], result: BuildResult) -> None:
+    if _owned_by_rsgen(directory, target):
+        # The configs are written: without a record, the next build is a full one.
+        with contextlib.suppress(OSError):
+            buildrecord.write_record(directory / buildrecord.RECORD_NAME, target, inputs,
+                                     names, result.warnings, result.example_data,
+                                     CONFIG_MODE, layouts=result.layouts,
+                                     member_warnings=result.member_warnings)
+
+
+def _record(directory: Path, target: Path,
+            inputs: InputHashes | None) -> buildrecord.BuildRecord | None:
+    """The last build's record, when it is about an output directory rsgen owns."""
     if inputs is None or not target.is_dir() or not _owned_by_rsgen(directory, target):
         return None
     if not _is_default_out(directory, target) and not (target / OWNED_MARKER).is_file():
         return None
-    record = buildrecord.read_record(directory / buildrecord.RECORD_NAME)
-    if record is None:
+    return buildrecord.read_record(directory / buildrecord.RECORD_NAME)
+
+
+def _unchanged(record: buildrecord.BuildRecord | None, target: Path,
+               inputs: InputHashes | None) -> BuildResult | None:
+    """The last build's result when its record still vouches for every config in an output
+    directory rsgen owns (rsgen.buildrecord); None: build. The configs' names are the
+    record's: the same exchange.yml (in `inputs`) named the same route servers."""
+    if record is None or inputs is None:
         return None
     names = record.configs
-    if not buildrecord.still_valid(record, inputs, target, names, CONFIG_MODE):
+    if not buildrecord.still_valid(record, inputs.digest, target, names, CONFIG_MODE):
         return None
     return BuildResult(tuple(target / name for name in names), (), record.example_data,
                        record.warnings, skipped=True)
+
+
+def _incremental(directory: Path, target: Path, config: Config, settings: Settings,
+                 inputs: InputHashes, record: buildrecord.BuildRecord,
+                 names: Sequence[str]) -> BuildResult | None:
+    """An incremental build (rsgen.incremental), or None: build in full."""
+    reuse = incremental.reusable(record, inputs, target, names, CONFIG_MODE)
+    if reuse is None:
+        return None
+    policy = config.exchange.policy
+    # Every file read and hashed for provenance; only the changed members' data parsed.
+    files = read_snapshot_files(directory, policy=policy, only_members=reuse.changed)
+    snapshot = files.snapshot
+    changed = incremental.changed_members(config, reuse)
+    if snapshot_gaps(Config(config.exchange, changed), snapshot):
+        return None  # a full build refreshes them, or says what is missing
+    warnings = provenance.enforce(files.statuses(settings.snapshot_key), files.root,
+                                  settings.snapshot_key)
+    member_warnings = {asn: found for asn, found in record.member_warnings.items()
+                       if asn not in reuse.changed}
+    member_warnings.update(_member_warnings(Config(config.exchange, changed), snapshot))
+    done = incremental.render_and_check(config, snapshot, settings, reuse)
+    if done is None:
+        return None
+    written, changed_files = _write(directory, target, done.rendered)
+    return BuildResult(written, changed_files, snapshot.example,
+                       tuple(_ordered_warnings(warnings, config, member_warnings)),
+                       incremental=done.rendered_members, layouts=done.layouts,
+                       member_warnings=member_warnings)
+
+
+def _member_warnings(config: Config, snapshot: Snapshot) -> dict[int, tuple[str, ...]]:
+    """Each member's warnings: PeeringDB limits the build ignores, then pending."""
+    policy = config.exchange.policy
+    found: dict[int, tuple[str, ...]] = {}
+    for member in config.members:
+        mine = [f"AS{member.asn}: {warning}" for warning in max_prefix_warnings(
+            member, snapshot.peeringdb.get(member.asn), policy)]
+        pending = snapshot.irr[member.asn].pending
+        if pending:
+            mine.append(f"AS{member.asn}: {PENDING_WARNING}: {pending}")
+        if mine:
+            found[member.asn] = tuple(mine)
+    return found
+
+
+def _ordered_warnings(snapshot_warnings: Sequence[str], config: Config,
+                      member_warnings: Mapping[int, tuple[str, ...]]) -> list[str]:
+    """The snapshot's warnings, then every member's limit warnings, then every pending one,
+    each in member order (as a full build has always said them)."""
+    pending_mark = f": {PENDING_WARNING}: "
+    ordered = list(snapshot_warnings)
+    for pending in (False, True):
+        ordered += [warning for member in config.members
+                    for warning in member_warnings.get(member.asn, ())
+                    if (pending_mark in warning) is pending]
+    return ordered
 
 
 def refresh_stage(directory: Path, config: Config, settings: Settings, *,
@@ -192,14 +288,19 @@ def build_stage(directory: Path, config: Config, settings: Settings,
         raise NoSnapshot(f"the snapshot is missing or out of date for {len(gaps)} "
                          "member(s)", hint="run rsgen refresh, or build without --offline",
                          problems=problems)
-    warnings = warnings + [f"AS{member.asn}: {warning}" for member in config.members
-                           for warning in max_prefix_warnings(
-                               member, snapshot.peeringdb.get(member.asn), policy)]
-    warnings += [f"AS{member.asn}: {PENDING_WARNING}: {snapshot.irr[member.asn].pending}"
-                 for member in config.members if snapshot.irr[member.asn].pending]
+    member_warnings = _member_warnings(config, snapshot)
+    warnings = _ordered_warnings(warnings, config, member_warnings)
     exchange_plan = plan(config, snapshot, settings)
-    rendered = _render_and_check(exchange_plan, templates, settings.tools.bird)
-    target = output or directory / "out"
+    rendered, layouts = _render_and_check(exchange_plan, templates, settings.tools.bird)
+    written, changed = _write(directory, output or directory / "out", rendered)
+    return BuildResult(written, changed, snapshot.example, tuple(warnings),
+                       plan=exchange_plan, snapshot=snapshot, layouts=layouts,
+                       member_warnings=member_warnings)
+
+
+def _write(directory: Path, target: Path, rendered: dict[str, str],
+           ) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+    """Every config written (own directory: swapped whole; else staged), and the changed."""
     try:
         if _owned_by_rsgen(directory, target):
             # Only a -o directory needs the marker: DIR/out is rsgen's by its place.
@@ -212,8 +313,7 @@ def build_stage(directory: Path, config: Config, settings: Settings,
             f"cannot write the configs to {target}: {exc.strerror or exc}",
             hint="choose a writable output directory with -o; the previous configs there "
                  "are as they were") from exc
-    return BuildResult(written, changed, snapshot.example, tuple(warnings),
-                       plan=exchange_plan, snapshot=snapshot)
+    return written, changed
 
 
 # bird -p runs at most this many at once: the development machine and small CI runners
@@ -221,31 +321,37 @@ def build_stage(directory: Path, config: Config, settings: Settings,
 PARALLEL_CHECKS = 2
 
 
-def _render_and_check(exchange_plan: ExchangePlan, templates: Path | None,
-                      bird: str) -> dict[str, str]:
+def _render_and_check(exchange_plan: ExchangePlan, templates: Path | None, bird: str,
+                      ) -> tuple[dict[str, str], dict[str, ConfigLayout] | None]:
     """Every config rendered and accepted by `bird -p` (BirdRejected for the first one in
-    route-server order that is not). Each check starts as soon as its config is rendered, so
-    the next config renders while BIRD reads this one."""
+    route-server order that is not), with each config's layout (None when one has none).
+    Each check starts as soon as its config is rendered, so the next config renders while
+    BIRD reads this one."""
     rendered: dict[str, str] = {}
+    layouts: dict[str, ConfigLayout] | None = {}
     with ThreadPoolExecutor(max_workers=PARALLEL_CHECKS) as pool:
         checks: list[Future[None]] = []
-        for name, text in _render(exchange_plan, templates):
-            rendered[name] = text
-            checks.append(pool.submit(bird_parse, text, name, bird))
+        for config in _render(exchange_plan, templates):
+            rendered[config.name] = config.text
+            checks.append(pool.submit(bird_parse, config.text, config.name, bird))
+            layout = incremental.layout_of(config)
+            if layout is None or layouts is None:
+                layouts = None
+            else:
+                layouts[config.name] = layout
         for check in checks:
             check.result()
-    return rendered
+    return rendered, layouts
 
 
-def _render(exchange_plan: ExchangePlan,
-            templates: Path | None) -> Iterator[tuple[str, str]]:
-    """render_each, with a customised templates directory's faults as usage errors."""
+def _render(exchange_plan: ExchangePlan, templates: Path | None) -> Iterator[RenderedConfig]:
+    """render_configs, with a customised templates directory's faults as usage errors."""
     import jinja2
 
-    from rsgen.render import render_each
+    from rsgen.render import render_configs
 
     try:
-        yield from render_each(exchange_plan, templates)
+        yield from render_configs(exchange_plan, templates)
     except jinja2.TemplateNotFound as exc:
         raise TemplatesUnusable(
             f"the templates directory {templates} lacks {exc.name}",

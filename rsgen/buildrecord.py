@@ -21,10 +21,12 @@ import errno
 import hashlib
 import json
 import os
+import re
 import stat
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import rsgen
 from rsgen.atomic import write_atomic
@@ -34,9 +36,14 @@ from rsgen.settings import Settings
 from rsgen.sources.proc import run
 
 RECORD_NAME = ".rsgen.build.json"  # in the exchange directory, as the lock (.rsgen.lock)
-RECORD_VERSION = 1
-_RECORD_MAX_BYTES = 1 << 20
+RECORD_VERSION = 2
+# A 3,000-member exchange's layout (two blocks per member and route server) is about 1 MB.
+_RECORD_MAX_BYTES = 16 << 20
 _CHUNK = 1 << 20
+# A member's own inputs: its member file and its snapshot files (everything else is shared).
+_MEMBER_FILE = re.compile(r"AS([1-9][0-9]{0,9})\.yml")
+_SNAPSHOT_MEMBER_FILE = re.compile(r"(?:irr|peeringdb)/AS([1-9][0-9]{0,9})\.json")
+_PROVENANCE = "provenance.json"
 
 
 @dataclass(frozen=True)
@@ -51,13 +58,41 @@ class OutputIdentity:
 
 
 @dataclass(frozen=True)
+class InputHashes:
+    """What a build read, hashed: as one digest, and split into the members' own inputs and
+    everything they share, so an incremental build (rsgen.incremental) can tell which
+    members changed."""
+
+    digest: str  # everything: equal means nothing changed
+    shared: str  # all but the members' own files and provenance.json
+    members: Mapping[int, str]  # ASN -> hash of members/AS<asn>.yml and its snapshot files
+
+
+@dataclass(frozen=True)
+class ConfigLayout:
+    """Where each member's block sits in one written config, and the import functions the
+    blocks call (rsgen.render.RenderedConfig), so the next build can reuse them."""
+
+    blocks: tuple[tuple[int, int, int, tuple[str, ...]], ...]  # (ASN, start, end, functions)
+    functions: Mapping[str, tuple[int, str, str]]  # name -> (IP version, signature, body)
+
+
+@dataclass(frozen=True)
 class BuildRecord:
-    inputs: str  # input_digest() of the build that wrote the outputs
+    inputs: str  # InputHashes.digest of the build that wrote the outputs
     output: str  # the output directory, resolved
     configs: tuple[str, ...]  # the config file names, in route-server order
     outputs: Mapping[str, OutputIdentity]  # config file name -> identity
     warnings: tuple[str, ...]  # what that build warned about, said again when skipping
     example_data: bool
+    shared: str = ""  # InputHashes.shared
+    members: Mapping[int, str] = field(default_factory=dict)  # InputHashes.members
+    # Per config, its layout; a config without one (or a record without shared) is never
+    # reused in part.
+    layouts: Mapping[str, ConfigLayout] = field(default_factory=dict)
+    # The warnings of each member (max-prefix, pending), in the build's order; the rest of
+    # `warnings` (provenance) is worked out again by an incremental build.
+    member_warnings: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
 
 
 class _Unhashable(Exception):
@@ -135,26 +170,53 @@ def _bird_version(bird: str) -> str | None:
 def input_digest(directory: Path, templates: Path, settings: Settings) -> str | None:
     """One hash of everything a build's output depends on; None when some input is not a
     plain file tree (the full build then reports it)."""
-    digest = hashlib.sha256()
-    _feed(digest, "record version", str(RECORD_VERSION).encode())
-    _feed(digest, "rsgen version", rsgen.__version__.encode())
+    hashes = input_hashes(directory, templates, settings)
+    return None if hashes is None else hashes.digest
+
+
+def input_hashes(directory: Path, templates: Path, settings: Settings) -> InputHashes | None:
+    """input_digest, split by member (InputHashes); None as input_digest."""
+    shared = hashlib.sha256()
+    _feed(shared, "record version", str(RECORD_VERSION).encode())
+    _feed(shared, "rsgen version", rsgen.__version__.encode())
     version = _bird_version(settings.tools.bird)
     if version is None:
         return None
-    _feed(digest, "bird", f"{settings.tools.bird}\0{version}".encode())
+    _feed(shared, "bird", f"{settings.tools.bird}\0{version}".encode())
     for name, secret in sorted(settings.passwords.items()):
-        _feed(digest, f"password {name}", secret.reveal().encode("utf-8", "surrogateescape"))
+        _feed(shared, f"password {name}", secret.reveal().encode("utf-8", "surrogateescape"))
     key = settings.snapshot_key
-    _feed(digest, "snapshot key", b"" if key is None else key_id(key).encode())
+    _feed(shared, "snapshot key", b"" if key is None else key_id(key).encode())
+    own: dict[int, list[str]] = {}
+    provenance = ""
     try:
-        _feed_tree(digest, "rsgen", Path(rsgen.__file__).parent, keep=(".py", ".json"))
-        _feed_tree(digest, "templates", templates)
-        _feed(digest, "exchange.yml", _hash_file(directory / "exchange.yml")[0].encode())
-        _feed_tree(digest, "members", directory / "members")
-        _feed_tree(digest, "snapshot", directory / "snapshot")
+        _feed_tree(shared, "rsgen", Path(rsgen.__file__).parent, keep=(".py", ".json"))
+        _feed_tree(shared, "templates", templates)
+        _feed(shared, "exchange.yml", _hash_file(directory / "exchange.yml")[0].encode())
+        for label, pattern in (("members", _MEMBER_FILE), ("snapshot", _SNAPSHOT_MEMBER_FILE)):
+            root = directory / label
+            if not root.exists() and not root.is_symlink():
+                _feed(shared, f"{label} (none)", b"")
+                continue
+            for name, path in _tree(root):
+                file_hash = _hash_file(path)[0]
+                match = pattern.fullmatch(name)
+                if match is not None and int(match.group(1)) <= 0xFFFFFFFF:
+                    own.setdefault(int(match.group(1)), []).append(f"{label}/{name}:{file_hash}")
+                elif label == "snapshot" and name == _PROVENANCE:
+                    provenance = file_hash  # changes with any snapshot file: not shared
+                else:
+                    _feed(shared, f"{label}/{name}", file_hash.encode())
     except _Unhashable:
         return None
-    return digest.hexdigest()
+    members = {asn: hashlib.sha256("\0".join(sorted(files)).encode()).hexdigest()
+               for asn, files in sorted(own.items())}
+    everything = hashlib.sha256()
+    _feed(everything, "shared", shared.hexdigest().encode())
+    _feed(everything, "provenance", provenance.encode())
+    for asn, member_hash in members.items():
+        _feed(everything, f"AS{asn}", member_hash.encode())
+    return InputHashes(everything.hexdigest(), shared.hexdigest(), members)
 
 
 def identify(path: Path) -> OutputIdentity | None:
@@ -190,9 +252,31 @@ def read_record(record: Path) -> BuildRecord | None:
             return None
         warnings = tuple(str(w) for w in raw["warnings"])
         return BuildRecord(raw["inputs"], str(raw["output"]), configs, outputs, warnings,
-                           raw["example_data"] is True)
+                           raw["example_data"] is True, **_incremental_part(raw, configs))
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def _incremental_part(raw: dict[str, Any], configs: Sequence[str]) -> dict[str, Any]:
+    """The record's fields for an incremental build, or none of them when any is amiss (the
+    record still serves the nothing-changed check; ValueError etc. for the rest)."""
+    shared = raw.get("shared")
+    if not isinstance(shared, str) or not isinstance(raw.get("layouts"), dict):
+        return {}
+    members = {int(asn): str(value) for asn, value in raw["members"].items()}
+    layouts = {}
+    for name, layout in raw["layouts"].items():
+        if name not in configs:
+            return {}
+        blocks = tuple((int(asn), int(start), int(end), tuple(str(f) for f in functions))
+                       for asn, start, end, functions in layout["blocks"])
+        functions = {str(fn): (int(version), str(signature), str(body))
+                     for fn, (version, signature, body) in layout["functions"].items()}
+        layouts[str(name)] = ConfigLayout(blocks, functions)
+    member_warnings = {int(asn): tuple(str(w) for w in found)
+                       for asn, found in raw["member_warnings"].items()}
+    return {"shared": shared, "members": members, "layouts": layouts,
+            "member_warnings": member_warnings}
 
 
 def still_valid(record: BuildRecord | None, inputs: str | None, output: Path,
@@ -216,10 +300,13 @@ def still_valid(record: BuildRecord | None, inputs: str | None, output: Path,
     return True
 
 
-def write_record(record: Path, output: Path, inputs: str | None, names: Sequence[str],
-                 warnings: Sequence[str], example_data: bool, mode: int) -> None:
-    """Record a finished build of `names` in `output`; without an input digest, remove any
-    old record instead. A temporary file a killed run left is removed first."""
+def write_record(record: Path, output: Path, inputs: InputHashes | None,
+                 names: Sequence[str], warnings: Sequence[str], example_data: bool, mode: int,
+                 *, layouts: Mapping[str, ConfigLayout] | None = None,
+                 member_warnings: Mapping[int, Sequence[str]] | None = None) -> None:
+    """Record a finished build of `names` in `output`; without input hashes, remove any
+    old record instead. A temporary file a killed run left is removed first. `layouts`
+    (every config's, or None) lets the next build reuse unchanged members' blocks."""
     for stale in record.parent.glob(f".{record.name}.*.tmp"):  # write_atomic's names
         forget(stale)
     if inputs is None:
@@ -232,12 +319,52 @@ def write_record(record: Path, output: Path, inputs: str | None, names: Sequence
             forget(record)
             return
         outputs[name] = identity
-    text = json.dumps({"version": RECORD_VERSION, "inputs": inputs,
-                       "output": str(output.resolve()), "configs": list(names),
-                       "outputs": {name: vars(o) for name, o in sorted(outputs.items())},
-                       "warnings": list(warnings), "example_data": example_data},
-                      indent=1, sort_keys=True) + "\n"
-    write_atomic(record, text, mode=mode)
+    data: dict[str, Any] = {
+        "version": RECORD_VERSION, "inputs": inputs.digest,
+        "output": str(output.resolve()), "configs": list(names),
+        "outputs": {name: vars(o) for name, o in sorted(outputs.items())},
+        "warnings": list(warnings), "example_data": example_data}
+    if layouts is not None and sorted(layouts) == sorted(names):
+        data.update(
+            shared=inputs.shared,
+            members={str(asn): value for asn, value in sorted(inputs.members.items())},
+            layouts={name: {"blocks": [[asn, start, end, list(functions)]
+                                       for asn, start, end, functions in layout.blocks],
+                            "functions": {fn: list(value) for fn, value
+                                          in sorted(layout.functions.items())}}
+                     for name, layout in sorted(layouts.items())},
+            member_warnings={str(asn): list(found) for asn, found
+                             in sorted((member_warnings or {}).items()) if found})
+    # Compact: at 1,000 members the layout is most of it, read by every build.
+    write_atomic(record, json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n",
+                 mode=mode)
+
+
+def read_vouched(path: Path, identity: OutputIdentity, mode: int) -> str | None:
+    """The text of a config the record vouches for: the very file it recorded (device,
+    inode, ctime, size, sha256 of the bytes read now) with `mode`; None otherwise."""
+    try:
+        fd = _open_regular(path)
+    except _Unhashable:
+        return None
+    try:
+        info = os.fstat(fd)
+        if stat.S_IMODE(info.st_mode) != mode or (
+                info.st_dev, info.st_ino, info.st_ctime_ns, info.st_size) != (
+                identity.device, identity.inode, identity.ctime_ns, identity.size):
+            return None
+        chunks = []
+        while chunk := os.read(fd, _CHUNK):
+            chunks.append(chunk)
+    finally:
+        os.close(fd)
+    data = b"".join(chunks)
+    if hashlib.sha256(data).hexdigest() != identity.sha256:
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
 
 
 def forget(path: Path) -> None:

@@ -397,10 +397,13 @@ def _refresh_json(report: Any, directory: Path) -> dict[str, Any]:
 @click.option("--offline", is_flag=True, help="Use the snapshot only; never refresh.")
 @click.option("--templates", type=click.Path(file_okay=False, exists=True, path_type=Path),
               help="A customised copy of rsgen's templates/ directory.")
+@click.option("--full", is_flag=True,
+              help="Render and check every config whole, even when the last build's record "
+                   "allows reusing it or the unchanged members' parts of it.")
 @_json_option("build")
 def build(directory: Path, peeringdb_url: str | None, irr_host: str | None,
           output: Path | None, offline: bool, templates: Path | None,
-          peeringdb_mirror: str | None) -> None:
+          peeringdb_mirror: str | None, full: bool) -> None:
     """Render one BIRD 2 config per route server and check it with `bird -p`."""
     from rsgen.builder import build as run_build
     from rsgen.refresher import RefreshFailed
@@ -408,7 +411,8 @@ def build(directory: Path, peeringdb_url: str | None, irr_host: str | None,
     refreshing = "no snapshot data for some members: refreshing first"
     try:
         result = run_build(directory, output, offline=offline, templates=templates,
-                           settings=_settings(peeringdb_url, irr_host, peeringdb_mirror))
+                           settings=_settings(peeringdb_url, irr_host, peeringdb_mirror),
+                           full=full)
     except RefreshFailed as failed:  # the build's own refresh: say what it kept, as refresh does
         click.echo(refreshing, err=True)
         _print_refresh(failed.report)
@@ -426,9 +430,15 @@ def build(directory: Path, peeringdb_url: str | None, irr_host: str | None,
     if result.skipped:
         _say("nothing changed since the last build (inputs and configs as it checked them): "
              "render and bird -p skipped")
+    if result.incremental is not None:
+        rendered = ", ".join(f"AS{asn}" for asn in result.incremental) or "none"
+        _say(f"incremental build: {len(result.incremental)} member(s) changed since the last "
+             f"build ({rendered}): only their parts rendered and checked, every other "
+             "member's part kept as the last build checked it (rsgen build --full does all)")
     for path in result.written:
         state = "written" if path in result.changed else "unchanged"
-        checked = "checked by the last build" if result.skipped else "bird -p ok"
+        checked = "checked by the last build" if result.skipped else \
+            "bird -p ok on the changed parts" if result.incremental is not None else "bird -p ok"
         _say(f"{path}: {state} ({checked})")
     if result.example_data:
         click.echo("note: built from the bundled EXAMPLE snapshot; do not deploy", err=True)

@@ -7,6 +7,7 @@ passes config_value on its way out.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import re
@@ -199,6 +200,36 @@ class ImportCall:
     arguments: BirdText
 
 
+@dataclass(frozen=True)
+class ReusedMember:
+    """A member whose block an incremental build (rsgen.incremental) takes from the last
+    build's config as it is: the templates see only its ASN, through member_block."""
+
+    asn: int
+    text: str  # its block, exactly as the last build rendered it
+    functions: tuple[str, ...]  # the import functions its filters call
+
+
+@dataclass(frozen=True)
+class MemberBlock:
+    """Where one member's part of a config (member.conf.j2) sits in its text."""
+
+    asn: int
+    start: int
+    end: int
+    functions: tuple[str, ...]  # the import functions its filters call
+
+
+@dataclass(frozen=True)
+class RenderedConfig:
+    name: str
+    text: str
+    functions: tuple[ImportFunction, ...]  # every import function the config defines
+    # Each member's block, in config order; None when the template did not render each
+    # member once through member_block (then nothing of this config can be reused).
+    blocks: tuple[MemberBlock, ...] | None
+
+
 def import_functions(env: jinja2.Environment, exchange_plan: ExchangePlan,
                      server: RouteServerPlan,
                      ) -> tuple[tuple[ImportFunction, ...], dict[tuple[int, int], ImportCall]]:
@@ -209,20 +240,30 @@ def import_functions(env: jinja2.Environment, exchange_plan: ExchangePlan,
     body's lookup walks all of them: three filters per member made `bird -p` quadratic in
     members (docs/scale.md). A member's filter is now one call of a function defined once;
     functions are named by a hash of their text, so one member's change never renames
-    another member's function (BIRD would reload that member's channels too)."""
+    another member's function (BIRD would reload that member's channels too). Members
+    reused as they are (ReusedMember) bring no calls: their blocks are text already."""
     fragment = env.get_template(IMPORT_FUNCTION_TEMPLATE)
     context = template_context(exchange_plan, server)
     functions: dict[str, ImportFunction] = {}
     calls: dict[tuple[int, int], ImportCall] = {}
+    bodies = _FragmentMemo()
     for member in server.members:
-        shared_member = dataclasses.replace(member, origin_set="member_origins")
+        if isinstance(member, ReusedMember):
+            continue
         for family in member.families:
-            shared_family = dataclasses.replace(
-                family, next_hop_set="member_next_hops", prefix_set="member_prefixes",
-                blackhole_prefix_set=None if family.blackhole_prefix_set is None
-                else "member_blackholes")
-            body = fragment.render({**context, "member": shared_member,
-                                    "family": shared_family})
+            shared = _SharedView(member, family)
+            body = bodies.get(shared)
+            if body is None:
+                reads: list[tuple[str, str, Any]] = []
+                try:
+                    body = fragment.render({**context,
+                                            "member": _Recorder(shared, "member", reads),
+                                            "family": _Recorder(shared, "family", reads)})
+                    bodies.put(reads, body)
+                except (TypeError, jinja2.UndefinedError):
+                    # A customised template that uses the objects in other ways: render it
+                    # from plain copies, as they are.
+                    body = fragment.render({**context, **shared.plain()})
             code = _COMMENT.sub("", body)
             used = [(kind, name, own) for kind, name, own in _IMPORT_PARAMETERS
                     if re.search(rf"\b{name}\b", code)]
@@ -239,24 +280,223 @@ def import_functions(env: jinja2.Environment, exchange_plan: ExchangePlan,
     return ordered, calls
 
 
+_MISSING = object()
+
+
+class _SharedView:
+    """A member and one of its families as the shared import function sees them: its own
+    sets replaced by the function's parameters."""
+
+    __slots__ = ("family", "member")
+
+    def __init__(self, member: MemberPlan, family: FamilyPlan) -> None:
+        self.member = member
+        self.family = family
+
+    def plain(self) -> dict[str, Any]:
+        """The view as plain plan objects (dataclass copies)."""
+        member = dataclasses.replace(self.member, origin_set="member_origins")
+        family = dataclasses.replace(
+            self.family, next_hop_set="member_next_hops", prefix_set="member_prefixes",
+            blackhole_prefix_set=None if self.family.blackhole_prefix_set is None
+            else "member_blackholes")
+        return {"member": member, "family": family}
+
+    def read(self, which: str, name: str) -> Any:
+        """The attribute `name` of `member` or `family`; `NAME#bool` and `NAME#len`: the
+        truth and size of a prefix list, which is all a template learns of it here."""
+        base, _, use = name.partition("#")
+        if use:
+            value = self.read(which, base)
+            return bool(value) if use == "bool" else len(value)
+        if which == "member":
+            if name == "origin_set":
+                return "member_origins"
+            return getattr(self.member, name, _MISSING)
+        if name == "next_hop_set":
+            return "member_next_hops"
+        if name == "prefix_set":
+            return "member_prefixes"
+        if name == "blackhole_prefix_set":
+            return None if self.family.blackhole_prefix_set is None else "member_blackholes"
+        return getattr(self.family, name, _MISSING)
+
+
+class _Recorder:
+    """`member` or `family` in the import-function template: each attribute it reads is
+    noted, so another member whose same attributes are equal gets the same text without a
+    render (the template is a pure function of what it reads; thousands of members share a
+    handful of shapes)."""
+
+    __slots__ = ("_reads", "_view", "_which")
+
+    def __init__(self, view: _SharedView, which: str, reads: list[tuple[str, str, Any]]):
+        self._view = view
+        self._which = which
+        self._reads = reads
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        value = self._view.read(self._which, name)
+        if isinstance(value, PrefixList):  # a member's own: only its truth or size is read
+            self._reads.append((self._which, name, _SIZED))
+            return _SizedOnly(value, self._which, name, self._reads)
+        self._reads.append((self._which, name, value))
+        if value is _MISSING:
+            raise AttributeError(name)
+        return value
+
+    def __str__(self) -> str:  # no object's address may reach a config
+        raise TypeError(f"the import-function template may read the {self._which}'s "
+                        "attributes, not print the whole object")
+
+    __repr__ = __str__
+
+
+_SIZED = "(a prefix list)"
+
+
+class _SizedOnly:
+    """A prefix list in the import-function template: its truth and size, each noted when
+    read; anything else (iterating, printing) is a TypeError, and the render falls back."""
+
+    __slots__ = ("_name", "_reads", "_value", "_which")
+
+    def __init__(self, value: PrefixList, which: str, name: str,
+                 reads: list[tuple[str, str, Any]]) -> None:
+        self._value = value
+        self._which = which
+        self._name = name
+        self._reads = reads
+
+    def __bool__(self) -> bool:
+        result = bool(self._value)
+        self._reads.append((self._which, f"{self._name}#bool", result))
+        return result
+
+    def __len__(self) -> int:
+        result = len(self._value)
+        self._reads.append((self._which, f"{self._name}#len", result))
+        return result
+
+    def __iter__(self) -> Any:
+        raise TypeError("a member's prefix list is a parameter of the import function")
+
+    def __str__(self) -> str:
+        raise TypeError("a member's prefix list is a parameter of the import function")
+
+    __repr__ = __str__
+
+
+class _FragmentMemo:
+    """Rendered import-function bodies by what their render read: for each distinct list of
+    attributes read, the bodies by the values read."""
+
+    def __init__(self) -> None:
+        self._by_reads: dict[tuple[tuple[str, str], ...], dict[tuple[Any, ...], str]] = {}
+
+    def get(self, view: _SharedView) -> str | None:
+        for names, bodies in self._by_reads.items():
+            values = tuple(_SIZED if isinstance(value, PrefixList) else value
+                           for value in (view.read(which, name) for which, name in names))
+            try:
+                found = bodies.get(values)
+            except TypeError:  # a value that cannot be a key: render
+                return None
+            if found is not None:
+                return found
+        return None
+
+    def put(self, reads: Sequence[tuple[str, str, Any]], body: str) -> None:
+        names = tuple((which, name) for which, name, _ in reads)
+        values = tuple(value for _, _, value in reads)
+        with contextlib.suppress(TypeError):
+            self._by_reads.setdefault(names, {})[values] = body
+
+
+MEMBER_TEMPLATE = "bird2/member.conf.j2"
+
+
 def render_route_server(env: jinja2.Environment, exchange_plan: ExchangePlan,
                         server: RouteServerPlan) -> str:
+    return render_config(env, exchange_plan, server).text
+
+
+def render_config(env: jinja2.Environment, exchange_plan: ExchangePlan,
+                  server: RouteServerPlan, *,
+                  reused_functions: Iterable[ImportFunction] = (),
+                  leave_out_reused: bool = False) -> RenderedConfig:
+    """One route server's config, with each member's block.
+
+    `server.members` may hold ReusedMember stand-ins (an incremental build): their blocks
+    are their recorded text (or nothing, with `leave_out_reused`: the part of the config a
+    partial `bird -p` must see), and `reused_functions` the import functions they call."""
     functions, calls = import_functions(env, exchange_plan, server)
-    return env.get_template(MAIN_TEMPLATE).render({
-        **template_context(exchange_plan, server),
-        "import_functions": functions, "import_calls": calls})
+    merged = {f.name: f for f in (*reused_functions, *functions)}
+    functions = tuple(sorted(merged.values(), key=lambda f: (f.version, f.name)))
+    member_template = env.get_template(MEMBER_TEMPLATE)
+    context = {**template_context(exchange_plan, server), "import_functions": functions,
+               "import_calls": calls}
+    # Per block: ASN, length, its first characters and hash (to find it again in the
+    # config), functions. Not the text: Jinja copies each block into the config's pieces,
+    # and a third copy of 31 MB would raise a 1,000-member build's peak memory.
+    blocks: list[tuple[int, int, str, int, tuple[str, ...]]] = []
+
+    def member_block(member: MemberPlan | ReusedMember) -> BirdText:
+        """A member's block: the route-server template calls this for each member."""
+        if isinstance(member, ReusedMember):
+            text = BirdText("" if leave_out_reused else member.text)
+            called = member.functions
+        else:
+            text = BirdText(member_template.render({**context, "member": member}))
+            called = tuple(sorted({calls[(member.asn, family.version)].function
+                                   for family in member.families}))
+        blocks.append((member.asn, len(text), text[:_LEAD], hash(text), called))
+        return text
+
+    text = env.get_template(MAIN_TEMPLATE).render({**context, "member_block": member_block})
+    in_order = [block[0] for block in blocks] == [member.asn for member in server.members]
+    return RenderedConfig(server.config_file, text, functions,
+                          _located(text, blocks) if in_order and not leave_out_reused
+                          else None)
+
+
+_LEAD = 200  # characters of a block's start it is looked for by
+
+
+def _located(text: str, blocks: Sequence[tuple[int, int, str, int, tuple[str, ...]]],
+             ) -> tuple[MemberBlock, ...] | None:
+    """Each block's place in `text`, found in order by its first characters and proved by
+    its hash; None when one is not there (a template that changes what member_block gave)."""
+    located = []
+    at = 0
+    for asn, length, lead, digest, functions in blocks:
+        start = text.find(lead, at)
+        if start < 0 or hash(text[start:start + length]) != digest:
+            return None
+        at = start + length
+        located.append(MemberBlock(asn, start, at, functions))
+    return tuple(located)
 
 
 def render_plan(exchange_plan: ExchangePlan, templates: Path | None = None) -> dict[str, str]:
     """Every route server's config, {file name: text}: formatting only, all decisions are in
     the plan. Pure apart from reading the templates."""
-    return dict(render_each(exchange_plan, templates))
+    return {config.name: config.text for config in render_configs(exchange_plan, templates)}
 
 
 def render_each(exchange_plan: ExchangePlan,
                 templates: Path | None = None) -> Iterator[tuple[str, str]]:
     """render_plan one route server at a time, (file name, text), so a caller can start
     checking one config while the next renders."""
+    for config in render_configs(exchange_plan, templates):
+        yield config.name, config.text
+
+
+def render_configs(exchange_plan: ExchangePlan,
+                   templates: Path | None = None) -> Iterator[RenderedConfig]:
+    """render_each with each config's blocks (RenderedConfig)."""
     env = make_environment(templates or default_templates_dir())
     for server in exchange_plan.route_servers:
-        yield server.config_file, render_route_server(env, exchange_plan, server)
+        yield render_config(env, exchange_plan, server)

@@ -26,7 +26,7 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -326,8 +326,12 @@ def read_snapshot(directory: Path, *, policy: PolicySettings | None = None) -> S
 
 
 def read_snapshot_files(directory: Path, *, policy: PolicySettings | None = None,
-                        ) -> SnapshotFiles:
-    """As read_snapshot, also returning each file's hash and the provenance manifest."""
+                        only_members: Collection[int] | None = None) -> SnapshotFiles:
+    """As read_snapshot, also returning each file's hash and the provenance manifest.
+
+    With `only_members`, every file is still read and hashed (provenance judges them all)
+    but only those members' data is parsed and checked, for an incremental build
+    (rsgen.incremental) whose record vouches for the other members' files, byte for byte."""
     with _pinned(directory) as pinned:
         meta = None if pinned is None else _read_meta(*pinned)
         if pinned is None or meta is None:
@@ -341,6 +345,9 @@ def read_snapshot_files(directory: Path, *, policy: PolicySettings | None = None
         for relative in relatives:
             content = _read_bytes(root_fd, relative, root / relative)
             digests[relative] = provenance.sha256_hex(content)
+            if only_members is not None and relative.startswith(("irr/", "peeringdb/")) \
+                    and member_file_asn(relative.partition("/")[2]) not in only_members:
+                continue
             parsed[relative] = _parse_json(content, root / relative)
         manifest = _read_manifest(root_fd, root)
     meta = _meta_from_json(parsed.get(META_FILE), root / META_FILE)
