@@ -708,24 +708,44 @@ def measure_size(size: int, seed: int, work: Path, runner: Runner, results: list
     changed = change_one_member(directory, exchange)
     old_rs1 = work / "rs1.before.conf"
     shutil.copy(out / "rs1.conf", old_rs1)
-    if step("rebuild, one member changed", rsgen("build", "--offline"),
-            f"max_prefixes added to AS{changed.asn}") is None:
+    one = step("rebuild, one member changed", rsgen("build", "--offline"),
+               f"max_prefixes added to AS{changed.asn}")
+    if one is None:
         return
+    result.rows[-1].note += _build_kind(one)
     blocks = changed_blocks(old_rs1, out / "rs1.conf")
-    time.sleep(1.1)  # `show protocols` times have 1 s resolution: a restart must show
-    before = lab.protocol_states()
-    print("  birdc configure ...", flush=True)
-    seconds, message = lab.configure(out / "rs1.conf")
-    after = lab.protocol_states()
-    rss, hwm = lab.memory_mb()
-    restarted = sorted(name for name in before if after.get(name) != before[name])
+    seconds, message, restarted, total, rss, hwm = configure_and_compare(lab, out / "rs1.conf")
     result.rows.append(Row("birdc configure, one member changed", seconds, hwm,
                            f"BIRD said {message!r}; {len(blocks)} config blocks changed; "
-                           f"{len(restarted)} of {len(before)} protocols restarted; "
+                           f"{len(restarted)} of {total} protocols restarted; "
                            f"VmRSS {rss:.0f} MB"))
     result.facts.append(f"config blocks the change touched: {', '.join(blocks) or 'none'}; "
                         f"protocols restarted by configure: {', '.join(restarted) or 'none'}")
     print(f"  birdc configure: {seconds:.1f} s, {message}; {result.facts[-1]}")
+
+    # The other everyday change: a member's IRR data (its prefix list) after a refresh of it.
+    # The lab has no sessions up, so which channels reload is rsgen's own reading of the two
+    # configs (rsgen.deployer.impact, which tests/test_deploy.py checks against BIRD's
+    # counters with sessions up).
+    from rsgen.deployer.impact import reload_impact
+
+    listed = change_one_prefix_list(directory, exchange)
+    shutil.copy(out / "rs1.conf", old_rs1)
+    one = step("rebuild, one member's prefix list changed", rsgen("build", "--offline"),
+               f"one prefix added to AS{listed.asn}'s IRR data")
+    if one is None:
+        return
+    result.rows[-1].note += _build_kind(one)
+    impact = reload_impact(old_rs1.read_text(encoding="utf-8"),
+                           (out / "rs1.conf").read_text(encoding="utf-8"))
+    seconds, message, restarted, total, rss, hwm = configure_and_compare(lab, out / "rs1.conf")
+    result.rows.append(Row("birdc configure, one prefix list changed", seconds, hwm,
+                           f"BIRD said {message!r}; filters reloaded: "
+                           f"{len(impact.filters_reloaded)} of {impact.sessions_total} "
+                           f"sessions ({', '.join(impact.filters_reloaded)}); shared policy "
+                           f"changed: {'yes' if impact.shared_policy_changed else 'no'}; "
+                           f"{len(restarted)} protocols restarted; VmRSS {rss:.0f} MB"))
+    print(f"  birdc configure: {seconds:.1f} s; {result.rows[-1].note}")
     lab.close()
 
     for parallel in irr_parallel:
@@ -769,6 +789,52 @@ def change_one_member(directory: Path, exchange: Exchange) -> Member:
     path = directory / "members" / f"AS{member.asn}.yml"
     with path.open("a", encoding="utf-8") as out:
         out.write(f"max_prefixes:\n  ipv4: {len(member.v4) * 2}\n  ipv6: {len(member.v6) * 2}\n")
+    return member
+
+
+def configure_and_compare(lab: BirdLab, config: Path,
+                          ) -> tuple[float, str, list[str], int, float, float]:
+    """`birdc configure` onto `config`: its time and message, the protocols it restarted (of
+    how many), and BIRD's VmRSS and VmHWM after."""
+    time.sleep(1.1)  # `show protocols` times have 1 s resolution: a restart must show
+    before = lab.protocol_states()
+    print("  birdc configure ...", flush=True)
+    seconds, message = lab.configure(config)
+    after = lab.protocol_states()
+    rss, hwm = lab.memory_mb()
+    restarted = sorted(name for name in before if after.get(name) != before[name])
+    return seconds, message, restarted, len(before), rss, hwm
+
+
+def _build_kind(measured: Measured) -> str:
+    """What the build said it did (rsgen.incremental), for the note."""
+    return "; incremental" if "incremental build: 1 member(s)" in measured.stdout \
+        else "; FULL build"
+
+
+def change_one_prefix_list(directory: Path, exchange: Exchange) -> Member:
+    """A member's IRR data gains one prefix, as a refresh of that member would write it:
+    the snapshot file and its entry in the (unkeyed) provenance manifest."""
+    import hashlib
+
+    member = sorted(exchange.members, key=lambda m: len(m.v4))[len(exchange.members) // 2]
+    relative = f"irr/AS{member.asn}.json"
+    path = directory / "snapshot" / relative
+    data = json.loads(path.read_text(encoding="utf-8"))
+    taken = set(data["ipv4"])
+    extra = next(f"{octet}.{third}.0.0/16" for octet in CLEAN_OCTETS for third in range(256)
+                 if f"{octet}.{third}.0.0/16" not in taken)
+    from rsgen.values import PrefixList, PrefixRange
+
+    data["ipv4"] = list(PrefixList.sorted_from(
+        PrefixRange.parse(p) for p in [*data["ipv4"], extra]).texts())  # rsgen's order
+    content = json.dumps(data, indent=1, sort_keys=True) + "\n"
+    path.write_text(content, encoding="utf-8")
+    manifest_path = directory / "snapshot" / "provenance.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    manifest["files"][relative] = {"sha256": hashlib.sha256(content.encode()).hexdigest()}
+    manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n",
+                             encoding="utf-8")
     return member
 
 
