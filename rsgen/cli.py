@@ -458,9 +458,15 @@ def _build_json(result: Any, directory: Path) -> dict[str, Any]:
             "route_server": servers[index] if index < len(servers) else None,
             "path": str(path), "changed": path in result.changed,
             "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
+    kind = "skipped" if result.skipped else "full" if result.incremental is None \
+        else "incremental"
     return {"configs": configs, "example_data": result.example_data,
             "refreshed": None if result.refreshed is None
-            else _refresh_json(result.refreshed, directory)}
+            else _refresh_json(result.refreshed, directory),
+            # What was rendered and bird-checked now (rsgen.incremental, rsgen.buildrecord).
+            "build": kind,
+            "rendered_members": None if result.incremental is None
+            else [f"AS{asn}" for asn in result.incremental]}
 
 
 @cli.command()

@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -307,3 +309,22 @@ def test_names_outside_the_scheme_are_refused() -> None:
     assert not owned("define AS17557_PREFIXES_V4 = [];", {9541})
     assert not owned("define AS9541_AS17557 = [];", {9541})
     assert not owned("filter as17557_x {", {9541})
+
+
+def _cli_build(ix: Path, *options: str) -> str:
+    done = subprocess.run([sys.executable, "-m", "rsgen", "build", "--offline", *options,
+                           "-C", str(ix)], capture_output=True, text=True, check=False,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_the_cli_says_what_it_rendered(built: Path) -> None:
+    _max_prefixes(built)
+    said = _cli_build(built)
+    assert "incremental build: 1 member(s) changed since the last build (AS9541)" in said
+    assert "rs1.conf: written (bird -p ok on the changed parts)" in said
+    _description(built)
+    said = _cli_build(built, "--full")
+    assert "incremental" not in said
+    assert "rs1.conf: written (bird -p ok)" in said

@@ -101,8 +101,10 @@ def test_build_json_and_json_to_a_file(tmp_path: Path) -> None:
     assert "(bird -p ok)" in result.stdout
     document = envelope(subprocess.CompletedProcess([], 0, target.read_text(), ""), "build", 0)
     result_json = document["result"]
-    assert sorted(result_json) == ["configs", "example_data", "refreshed"]
+    assert sorted(result_json) == ["build", "configs", "example_data", "refreshed",
+                                   "rendered_members"]
     assert result_json["example_data"] is True and result_json["refreshed"] is None
+    assert result_json["build"] == "full" and result_json["rendered_members"] is None
     assert [c["route_server"] for c in result_json["configs"]] == ["rs1", "rs2"]
     for config in result_json["configs"]:
         assert sorted(config) == ["changed", "path", "route_server", "sha256"]
@@ -111,6 +113,14 @@ def test_build_json_and_json_to_a_file(tmp_path: Path) -> None:
     again = envelope(run("build", "-C", str(example), "--offline", "-o", str(tmp_path / "out"),
                          "--json"), "build", 0)
     assert [c["changed"] for c in again["result"]["configs"]] == [False, False]
+    assert again["result"]["build"] == "skipped"
+    with (example / "members" / "AS9541.yml").open("a", encoding="utf-8") as handle:
+        handle.write("max_prefixes:\n  ipv4: 77\n")
+    third = envelope(run("build", "-C", str(example), "--offline", "-o", str(tmp_path / "out"),
+                         "--json"), "build", 0)
+    assert third["result"]["build"] == "incremental"
+    assert third["result"]["rendered_members"] == ["AS9541"]
+    assert [c["changed"] for c in third["result"]["configs"]] == [True, True]
 
 
 def test_build_json_failure_when_bird_rejects(tmp_path: Path) -> None:
