@@ -134,6 +134,10 @@ def _line_kinds(raw: bytes, version: int) -> bytes | None:
         else (_V6_CHARS, _V6_ADDRESS, _V6_EXACT, _V6_RANGE)
     if raw.translate(None, chars):
         return None
+    # Digits after a "}" ("/24{25,2}6") would be read as the range's or the length's last
+    # digits once the braces are gone: a "}" ends its line.
+    if raw.count(b"}") != raw.count(b"}\n") + raw.endswith(b"}"):
+        return None
     separators = raw.translate(None, address) + b"\n"
     kinds = separators.replace(ranged, b"R").replace(exact, b"E")
     # Each pattern ends in the line's only "\n", so replacing cannot join two lines' parts;
