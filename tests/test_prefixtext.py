@@ -193,6 +193,9 @@ def test_what_rsgen_writes_is_taken(data: st.DataObject, version: int) -> None:
     assert checked is not None
     assert checked.texts() == items
     assert list(checked) == _old(items)
+    # The summary comes from the bulk parse (which line is a range, its ge and le), not from
+    # the entries: it must be theirs.
+    assert checked.lengths() == PrefixList(_old(items)).lengths()
 
 
 _EDIT_CHARS = "0123456789abcdefABCDEF.:/{},\n x"
