@@ -16,10 +16,9 @@ from collections.abc import Iterator
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-
+from rsgen import schemafast
 from rsgen.consistency import consistency_problems
 from rsgen.errors import InvalidInput, Problem
 from rsgen.model import (
@@ -56,6 +55,9 @@ from rsgen.yamlsafe import (
     parse_yaml,
     read_yaml,
 )
+
+if TYPE_CHECKING:
+    import jsonschema
 
 EXCHANGE_FILE = "exchange.yml"
 MEMBERS_DIR = "members"
@@ -101,14 +103,31 @@ def _ecma_pattern(pattern: str) -> re.Pattern[str]:
 
 def _pattern(validator: Any, pattern: str, instance: Any,
              _schema: Any) -> Iterator[jsonschema.ValidationError]:
+    import jsonschema  # only when a file is invalid (see _validator)
+
     if validator.is_type(instance, "string") and not _ecma_pattern(pattern).search(instance):
         yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
 
 
-_Validator = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
-    jsonschema.Draft202012Validator,
-    validators={"pattern": _pattern},
-    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_integer))
+@cache
+def _validator(schema_name: str) -> Any:
+    """The full validator of a schema, made once. jsonschema is imported only here: a build
+    whose files are all valid (rsgen.schemafast says so) never needs it."""
+    import jsonschema
+
+    extended = jsonschema.validators.extend(  # type: ignore[no-untyped-call]
+        jsonschema.Draft202012Validator,
+        validators={"pattern": _pattern},
+        type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine("integer",
+                                                                           _is_integer))
+    return extended(schema(schema_name))
+
+
+@cache
+def _surely_valid(schema_name: str) -> schemafast.Check:
+    """True for a document the full validator would find no error in; False when unsure."""
+    check = schemafast.compiled(schema(schema_name), _ecma_pattern)
+    return check if check is not None else lambda _data: False
 
 
 @cache
@@ -147,6 +166,8 @@ def _checked(document: YamlDocument, schema_name: str,
     if document.data is None:
         problems.append(Problem("file is empty", display, hint="see README.md for the keys"))
         return None
+    if _surely_valid(schema_name)(document.data):
+        return document
     found: list[Problem] = []
     for error in _schema_errors(document.data, schema_name):
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
@@ -158,8 +179,8 @@ def _checked(document: YamlDocument, schema_name: str,
 
 
 def _schema_errors(data: Any, schema_name: str) -> list[jsonschema.ValidationError]:
-    validator = _Validator(schema(schema_name))
-    return sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+    return sorted(_validator(schema_name).iter_errors(data),
+                  key=lambda e: [str(p) for p in e.absolute_path])
 
 
 def _dotted(path: JsonPath) -> str:

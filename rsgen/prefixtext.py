@@ -27,26 +27,26 @@ import json
 import re
 import socket
 from dataclasses import dataclass
-from itertools import chain, repeat
+from itertools import repeat
 from typing import Any
 
 from rsgen.values import MAX_PREFIX_LENGTH, PrefixLengths, PrefixList
 
-# The characters of one family's canonical entries ("\n" joins them), and those left of an
-# entry once its digits (IPv6: hex digits and colons) are deleted: a separator sequence per
-# line, exact entries and ranges.
+# The characters of one family's addresses and numbers, and what is left of an exact entry's
+# line ("\n" ends each) once they are deleted; a range's line has "{,}" before its "\n".
 _DIGITS = b"0123456789"
-_V4_CHARS = _DIGITS + b"./{},\n"
 _V6_ADDRESS = _DIGITS + b"abcdef:"
-_V6_CHARS = _V6_ADDRESS + b"/{},\n"
-_V4_EXACT, _V4_RANGE = b".../\n", b".../{,}\n"
-_V6_EXACT, _V6_RANGE = b"/\n", b"/{,}\n"
+_V4_EXACT = b".../\n"
+_V6_EXACT = b"/\n"
+_RANGE_END = b"{,}\n"
 # IPv4 entries become one JSON array of their numbers: json's C parser reads a million of them
 # faster than anything else in the standard library, and accepts only canonical decimals
-# (no sign, no leading zero, nothing but digits). "}" is always followed by "\n" (the
-# separator check runs first), so deleting it leaves exactly one comma between numbers.
-_V4_TO_JSON = str.maketrans({".": ",", "/": ",", "{": ",", ",": ",", "\n": ",", "}": None})
-_V6_RANGE_RE = re.compile(r"\{([0-9a-f]*),([0-9a-f]*)\}")
+# (no sign, no leading zero, nothing but digits). "}" becomes a space, which JSON allows
+# before the comma of the line's "\n"; digits after it ("/24{25,2}6") are a JSON error.
+_V4_TO_JSON = str.maketrans({".": ",", "/": ",", "{": ",", ",": ",", "\n": ",", "}": " "})
+# A range ends its line: digits after it ("/3{33,48}2") would join the length once the range
+# is cut out; such a range is not found, and the count of ranges found is checked.
+_V6_RANGE_RE = re.compile(r"\{([0-9a-f]*),([0-9a-f]*)\}(?=\n|\Z)")
 # Canonical decimal text of the lengths an IPv6 entry may have (a dict lookup refuses any
 # other spelling: "048", "+48", "٤٨").
 _V6_LENGTHS = {str(n): n for n in range(MAX_PREFIX_LENGTH[6] + 1)}
@@ -114,10 +114,10 @@ def check(items: Any, version: int) -> PrefixList | None:
     except (TypeError, UnicodeEncodeError):
         return None
     count = len(items)
-    kinds = _line_kinds(raw, version)
-    if kinds is None or len(kinds) != count:  # an item holding "\n" makes more lines
+    ranged = _range_lines(raw, version, count)
+    if ranged is None:
         return None
-    parsed = _parse_v4(text, kinds, count) if version == 4 else _parse_v6(text, kinds, count)
+    parsed = _parse_v4(text, ranged, count) if version == 4 else _parse_v6(text, ranged, count)
     if parsed is None:
         return None
     lengths = _checked_lengths(parsed, version)
@@ -127,36 +127,38 @@ def check(items: Any, version: int) -> PrefixList | None:
     return PrefixList.from_canonical(text, count, version, lengths)
 
 
-def _line_kinds(raw: bytes, version: int) -> bytes | None:
-    """One byte per line, E (exact) or R (a range), when every line has exactly the separators
-    of one; None when a character or a separator is out of place."""
-    chars, address, exact, ranged = (_V4_CHARS, _DIGITS, _V4_EXACT, _V4_RANGE) if version == 4 \
-        else (_V6_CHARS, _V6_ADDRESS, _V6_EXACT, _V6_RANGE)
-    if raw.translate(None, chars):
-        return None
+def _range_lines(raw: bytes, version: int, count: int) -> list[int] | None:
+    """The lines (from 0) that are ranges, when there are `count` lines (an item holding "\n"
+    makes more) and each has exactly the separators of an exact entry or a range; None when a
+    character or a separator is out of place."""
+    address, exact = (_DIGITS, _V4_EXACT) if version == 4 else (_V6_ADDRESS, _V6_EXACT)
+    # What is not an address character is left here, so comparing it with the separators of
+    # `count` entries also refuses every other character.
     separators = raw.translate(None, address) + b"\n"
-    kinds = separators.replace(ranged, b"R").replace(exact, b"E")
-    # Each pattern ends in the line's only "\n", so replacing cannot join two lines' parts;
-    # anything but E and R left over is a line of another shape.
-    return None if kinds.translate(None, b"ER") else kinds
-
-
-def _range_lines(kinds: bytes) -> list[int]:
-    found = []
-    at = kinds.find(b"R")
+    found: list[int] = []
+    at = separators.find(b"{")
     while at >= 0:
-        found.append(at)
-        at = kinds.find(b"R", at + 1)
-    return found
+        # Once the check below passed: the lines before this one are exact entries' and
+        # len(found) ranges', each len(_RANGE_END) - 1 longer; "{" is the last but one of an
+        # exact line's separators.
+        found.append((at - (len(_RANGE_END) - 1) * len(found)) // len(exact))
+        at = separators.find(b"{", at + 1)
+    # Each "{,}\n" is the end of one line: what is left must be exact entries' lines.
+    if found:
+        separators = separators.replace(_RANGE_END, b"\n")
+    return found if separators == exact * count else None
 
 
-def _parse_v4(text: str, kinds: bytes, count: int) -> _Parsed | None:
+def _parse_v4(text: str, ranged: list[int], count: int) -> _Parsed | None:
     try:
         numbers = json.loads("[" + text.translate(_V4_TO_JSON) + "]")
     except (ValueError, RecursionError):  # an empty or non-decimal number
         return None
-    ranged = _range_lines(kinds)
     if len(numbers) != 5 * count + 2 * len(ranged):
+        return None
+    try:
+        fields = bytes(numbers)  # ValueError: a number over 255
+    except ValueError:
         return None
     ranges: list[tuple[int, int, int]] = []
     if ranged:
@@ -165,25 +167,20 @@ def _parse_v4(text: str, kinds: bytes, count: int) -> _Parsed | None:
         parts, start = [], 0
         for done, line in enumerate(ranged):
             at = 5 * line + 2 * done + 5
-            parts.append(numbers[start:at])
-            ranges.append((line, numbers[at], numbers[at + 1]))
+            parts.append(fields[start:at])
+            ranges.append((line, fields[at], fields[at + 1]))
             start = at + 2
-        parts.append(numbers[start:])
-        numbers = list(chain.from_iterable(parts))
-    try:
-        fields = bytes(numbers)  # ValueError: a number over 255
-    except ValueError:
-        return None
+        parts.append(fields[start:])
+        fields = b"".join(parts)
     addresses = bytearray(4 * count)
     for k in range(4):
         addresses[k::4] = fields[k::5]
     return _Parsed(bytes(addresses), fields[4::5], ranges)
 
 
-def _parse_v6(text: str, kinds: bytes, count: int) -> _Parsed | None:
+def _parse_v6(text: str, ranged: list[int], count: int) -> _Parsed | None:
     if not _NTOP_OK:
         return None
-    ranged = _range_lines(kinds)
     ranges: list[tuple[int, int, int]] = []
     if ranged:
         found = _V6_RANGE_RE.findall(text)
@@ -216,7 +213,7 @@ def _checked_lengths(parsed: _Parsed, version: int) -> PrefixLengths | None:
     lengths = parsed.lengths
     if lengths.translate(None, _VALID_LENGTHS[version]):
         return None
-    max_le, admitted = max(lengths), 1
+    max_le, admitted = _longest(lengths, longest), 1
     for line, ge, le in parsed.ranges:
         length = lengths[line]
         # {n,n} is the exact prefix, which canonical text writes without braces.
@@ -224,7 +221,17 @@ def _checked_lengths(parsed: _Parsed, version: int) -> PrefixLengths | None:
             return None
         max_le = max(max_le, le)
         admitted = max(admitted, (1 << (le - length + 1)) - (1 << (ge - length)))
-    return PrefixLengths(min(lengths), max_le, admitted)
+    return PrefixLengths(_shortest(lengths, longest), max_le, admitted)
+
+
+# min() and max() of a list's lengths, by searching for each possible length from the end in
+# turn (memchr) instead of taking every byte out as an int.
+def _shortest(lengths: bytes, longest: int) -> int:
+    return next(length for length in range(longest + 1) if length in lengths)
+
+
+def _longest(lengths: bytes, longest: int) -> int:
+    return next(length for length in range(longest, -1, -1) if length in lengths)
 
 
 def _host_bits_clear(parsed: _Parsed, version: int) -> bool:
@@ -260,8 +267,11 @@ def _strictly_increasing(parsed: _Parsed, version: int, count: int) -> bool:
     for line, ge, le in parsed.ranges:
         keys[lane * line + width + 2] = ge
         keys[lane * line + width + 3] = le
-    later = int.from_bytes(keys[lane:], "big")
-    earlier = int.from_bytes(keys[:-lane], "big")
+    # One conversion of the keys, then both views of it as integer operations, which are
+    # cheaper than converting twice.
+    everything = int.from_bytes(keys, "big")
+    later = everything & ((1 << (8 * lane * (count - 1))) - 1)
+    earlier = everything >> (8 * lane)
     guard = int.from_bytes((b"\x01" + bytes(lane - 1)) * (count - 1), "big")
-    one = int.from_bytes((bytes(lane - 1) + b"\x01") * (count - 1), "big")
+    one = guard >> (8 * (lane - 1))  # each lane's guard byte moved to its lowest byte
     return (later + guard - earlier - one) & guard == guard

@@ -28,6 +28,7 @@ MAX_DEPTH = 20
 JsonPath = tuple[str | int, ...]
 
 _CORE = "tag:yaml.org,2002:"
+_STR = f"{_CORE}str"
 # Scalar tags a configuration value may carry; explicit others (!!python/..., !!binary, !foo)
 # are refused rather than constructed.
 _SCALAR_TAGS = frozenset(f"{_CORE}{name}" for name in ("str", "int", "float", "bool", "null",
@@ -293,17 +294,25 @@ def _convert(node: yaml.Node, path: JsonPath, doc: YamlDocument, depth: int,
     return _scalar(node, doc.file, line)
 
 
+# Which tag a plain scalar's text would get: the resolver keeps no state between scalars.
+_RESOLVER = yaml.resolver.Resolver()
+
+
 def _scalar(node: yaml.ScalarNode, file: str, line: int) -> Any:
     """A scalar's value: let PyYAML's safe constructor resolve int/bool/null/str."""
-    loader = yaml.SafeLoader(" ")
-    implicit = loader.resolve(  # type: ignore[no-untyped-call]
+    if node.tag == _STR:
+        return node.value  # what the constructor returns for a string, and nothing to check
+    implicit = _RESOLVER.resolve(  # type: ignore[no-untyped-call]
         yaml.ScalarNode, node.value, (True, False))
-    if node.tag != f"{_CORE}str" and implicit != node.tag:
+    if implicit != node.tag:
         # An explicit tag the text does not fit (!!int abc) would make the constructor raise.
         raise YamlProblem(Problem(f"{_clip(node.value)} is not a valid {_tag_text(node.tag)} "
                                   "value", file, line, hint="remove the tag"))
+    # A constructor remembers every node it built: a new one for each scalar (not a whole
+    # SafeLoader, whose reader and parser a node needs no more).
+    constructor = yaml.constructor.SafeConstructor()
     try:
-        value = loader.construct_object(node, deep=True)
+        value = constructor.construct_object(node, deep=True)
     except ValueError as exc:
         # Text that looks like a date but is none (2001-13-45), or an integer with thousands
         # of digits (Python refuses to convert those).

@@ -84,6 +84,7 @@ REFUSED_V4 = {
     "empty": "",
     "unicode digit": "192.0.2.0/2\u0664",
     "braces only": "192.0.2.0/24{}",
+    "digits after the range": "39.32.0.0/12{14,1}4",
 }
 REFUSED_V6 = {
     "host bits set": "2001:db8::1/32",
@@ -95,6 +96,7 @@ REFUSED_V6 = {
     "too many groups": "2001:db8:0:0:0:0:0:0:0/32",
     "two double colons": "2001::db8::/32",
     "five hex digits": "2001:0db80::/32",
+    "digits after the range": "2404:f4c0::/3{33,48}2",
 }
 
 
@@ -191,6 +193,9 @@ def test_what_rsgen_writes_is_taken(data: st.DataObject, version: int) -> None:
     assert checked is not None
     assert checked.texts() == items
     assert list(checked) == _old(items)
+    # The summary comes from the bulk parse (which line is a range, its ge and le), not from
+    # the entries: it must be theirs.
+    assert checked.lengths() == PrefixList(_old(items)).lengths()
 
 
 _EDIT_CHARS = "0123456789abcdefABCDEF.:/{},\n x"

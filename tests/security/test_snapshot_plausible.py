@@ -14,9 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import rsgen.plausible
 import rsgen.snapshot
+import rsgen.values
 from rsgen.builder import build
 from rsgen.errors import ExitCode, NoSnapshot
 from rsgen.model import IrrData, PolicySettings
@@ -28,7 +31,7 @@ from rsgen.plausible import (
     screen,
 )
 from rsgen.snapshot import read_snapshot
-from rsgen.values import PrefixRange, parse_as_set
+from rsgen.values import MAX_ASN, PrefixRange, parse_as_set
 from tests.fixtures.irr_plugin import MakeIrrServer
 from tests.fixtures.peeringdb_plugin import MakePeeringDbServer
 from tests.security.snapshot_world import (
@@ -166,3 +169,21 @@ def test_doctests_of_the_bounds_and_the_file_names() -> None:
     for module in (rsgen.plausible, rsgen.snapshot):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+# Each bogon range's edges, the ends of the ASN space, and ordinary ASNs.
+_ORIGIN_EDGES = sorted({n for low, high, _why in rsgen.values.BOGON_ASN_RANGES
+                        for n in (low - 1, low, high, high + 1)} | {-1, 1, 3333, MAX_ASN,
+                                                                   MAX_ASN + 1})
+
+
+@settings(deadline=None, max_examples=500)
+@given(st.lists(st.one_of(st.sampled_from(_ORIGIN_EDGES), st.integers(-2, 2**33)), max_size=8),
+       st.booleans())
+def test_the_first_implausible_origin_is_found_as_by_testing_each(origins: list[int],
+                                                                  ordered: bool) -> None:
+    """The binary search over sorted origins names the origin a scan of each would."""
+    if ordered:
+        origins = sorted(set(origins))
+    scanned = next((asn for asn in origins if rsgen.plausible.origin_problem(asn)), None)
+    assert rsgen.plausible._first_implausible_origin(origins) == scanned
