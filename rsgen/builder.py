@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rsgen import buildrecord, incremental, provenance
+from rsgen import buildrecord, forked, incremental, provenance
 from rsgen.atomic import DirectorySwap, StagedFiles, write_if_changed
 from rsgen.birdcheck import bird_parse
 from rsgen.buildrecord import ConfigLayout, InputHashes
@@ -325,23 +325,47 @@ def _render_and_check(exchange_plan: ExchangePlan, templates: Path | None, bird:
                       ) -> tuple[dict[str, str], dict[str, ConfigLayout] | None]:
     """Every config rendered and accepted by `bird -p` (BirdRejected for the first one in
     route-server order that is not), with each config's layout (None when one has none).
-    Each check starts as soon as its config is rendered, so the next config renders while
-    BIRD reads this one."""
-    rendered: dict[str, str] = {}
-    layouts: dict[str, ConfigLayout] | None = {}
+
+    The second half of the route servers is rendered and checked in a forked child
+    (rsgen.forked) while this process does the first half; each check here starts as soon
+    as its config is rendered, so the next config renders while BIRD reads this one. Without
+    the child's answer, this process does its half too."""
+    servers = [server.name for server in exchange_plan.route_servers]
+    mine, theirs = servers[:(len(servers) + 1) // 2], servers[(len(servers) + 1) // 2:]
+    child = forked.start(lambda: _checked_configs(exchange_plan, templates, bird, theirs,
+                                                  keep_rejected=False)) if theirs else None
+    try:
+        done = _checked_configs(exchange_plan, templates, bird, mine if child else servers)
+        if child is not None:
+            rest = child.result()
+            done += rest if rest is not None else _checked_configs(exchange_plan, templates,
+                                                                   bird, theirs)
+    except BaseException:
+        if child is not None:
+            child.abandon()
+        raise
+    rendered = {name: text for name, text, _ in done}
+    layouts = {name: layout for name, _, layout in done if layout is not None}
+    return rendered, layouts if len(layouts) == len(done) else None
+
+
+def _checked_configs(exchange_plan: ExchangePlan, templates: Path | None, bird: str,
+                     servers: Sequence[str], *, keep_rejected: bool = True,
+                     ) -> list[tuple[str, str, ConfigLayout | None]]:
+    """The configs of `servers` (names), rendered and accepted by `bird -p`, in order (a
+    child keeps no rejected config: this process checks it again and keeps it)."""
+    done: list[tuple[str, str, ConfigLayout | None]] = []
+    wanted = dataclasses.replace(exchange_plan, route_servers=tuple(
+        server for server in exchange_plan.route_servers if server.name in servers))
     with ThreadPoolExecutor(max_workers=PARALLEL_CHECKS) as pool:
         checks: list[Future[None]] = []
-        for config in _render(exchange_plan, templates):
-            rendered[config.name] = config.text
-            checks.append(pool.submit(bird_parse, config.text, config.name, bird))
-            layout = incremental.layout_of(config)
-            if layout is None or layouts is None:
-                layouts = None
-            else:
-                layouts[config.name] = layout
+        for config in _render(wanted, templates):
+            done.append((config.name, config.text, incremental.layout_of(config)))
+            checks.append(pool.submit(bird_parse, config.text, config.name, bird,
+                                      keep_rejected=keep_rejected))
         for check in checks:
             check.result()
-    return rendered, layouts
+    return done
 
 
 def _render(exchange_plan: ExchangePlan, templates: Path | None) -> Iterator[RenderedConfig]:
