@@ -705,14 +705,19 @@ def measure_size(size: int, seed: int, work: Path, runner: Runner, results: list
                            f"until birdc answers; VmRSS {rss:.0f} MB, VmHWM {hwm:.0f} MB"))
     print(f"  BIRD start-up: {startup:.1f} s, VmRSS {rss:.0f} MB, VmHWM {hwm:.0f} MB")
 
-    changed = change_one_member(directory, exchange)
     old_rs1 = work / "rs1.before.conf"
-    shutil.copy(out / "rs1.conf", old_rs1)
-    one = step("rebuild, one member changed", rsgen("build", "--offline"),
-               f"max_prefixes added to AS{changed.asn}")
-    if one is None:
+
+    def rebuild(name: str, note: str) -> bool:
+        """Keep rs1.conf as it was, rebuild, and say whether the build was incremental."""
+        shutil.copy(out / "rs1.conf", old_rs1)
+        measured = step(name, rsgen("build", "--offline"), note)
+        if measured is not None:
+            result.rows[-1].note += _build_kind(measured)
+        return measured is not None
+
+    changed = change_one_member(directory, exchange)
+    if not rebuild("rebuild, one member changed", f"max_prefixes added to AS{changed.asn}"):
         return
-    result.rows[-1].note += _build_kind(one)
     blocks = changed_blocks(old_rs1, out / "rs1.conf")
     seconds, message, restarted, total, rss, hwm = configure_and_compare(lab, out / "rs1.conf")
     result.rows.append(Row("birdc configure, one member changed", seconds, hwm,
@@ -730,12 +735,9 @@ def measure_size(size: int, seed: int, work: Path, runner: Runner, results: list
     from rsgen.deployer.impact import reload_impact
 
     listed = change_one_prefix_list(directory, exchange)
-    shutil.copy(out / "rs1.conf", old_rs1)
-    one = step("rebuild, one member's prefix list changed", rsgen("build", "--offline"),
-               f"one prefix added to AS{listed.asn}'s IRR data")
-    if one is None:
+    if not rebuild("rebuild, one member's prefix list changed",
+                   f"one prefix added to AS{listed.asn}'s IRR data"):
         return
-    result.rows[-1].note += _build_kind(one)
     impact = reload_impact(old_rs1.read_text(encoding="utf-8"),
                            (out / "rs1.conf").read_text(encoding="utf-8"))
     seconds, message, restarted, total, rss, hwm = configure_and_compare(lab, out / "rs1.conf")

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from rsgen import buildrecord, forked, incremental, provenance
 from rsgen.atomic import DirectorySwap, StagedFiles, write_if_changed
 from rsgen.birdcheck import bird_parse
-from rsgen.buildrecord import ConfigLayout, InputHashes
+from rsgen.buildrecord import ConfigLayout, InputHashes, MemberWarnings
 from rsgen.errors import InvalidInput, NoSnapshot, OutputUnwritable, Problem, TemplatesUnusable
 from rsgen.lock import directory_lock, exchange_lock
 from rsgen.model import Config, Snapshot
@@ -67,7 +67,7 @@ class BuildResult:
     # For the build record: each config's layout (None: not reusable next time) and each
     # member's warnings.
     layouts: Mapping[str, ConfigLayout] | None = None
-    member_warnings: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+    member_warnings: Mapping[int, MemberWarnings] = field(default_factory=dict)
 
 
 PENDING_WARNING = "PENDING, every route it sends is rejected"
@@ -209,19 +209,19 @@ def _incremental(directory: Path, target: Path, config: Config, settings: Settin
     reuse = incremental.reusable(record, inputs, target, names, CONFIG_MODE)
     if reuse is None:
         return None
-    policy = config.exchange.policy
     # Every file read and hashed for provenance; only the changed members' data parsed.
-    files = read_snapshot_files(directory, policy=policy, only_members=reuse.changed)
+    files = read_snapshot_files(directory, policy=config.exchange.policy,
+                                only_members=reuse.changed)
     snapshot = files.snapshot
-    changed = incremental.changed_members(config, reuse)
-    if snapshot_gaps(Config(config.exchange, changed), snapshot):
+    changed = Config(config.exchange, incremental.changed_members(config, reuse))
+    if snapshot_gaps(changed, snapshot):
         return None  # a full build refreshes them, or says what is missing
     warnings = provenance.enforce(files.statuses(settings.snapshot_key), files.root,
                                   settings.snapshot_key)
     member_warnings = {asn: found for asn, found in record.member_warnings.items()
                        if asn not in reuse.changed}
-    member_warnings.update(_member_warnings(Config(config.exchange, changed), snapshot))
-    done = incremental.render_and_check(config, snapshot, settings, reuse)
+    member_warnings.update(_member_warnings(changed, snapshot))
+    done = incremental.render_and_check(config, changed, snapshot, settings, reuse)
     if done is None:
         return None
     written, changed_files = _write(directory, target, done.rendered)
@@ -231,31 +231,28 @@ def _incremental(directory: Path, target: Path, config: Config, settings: Settin
                        member_warnings=member_warnings)
 
 
-def _member_warnings(config: Config, snapshot: Snapshot) -> dict[int, tuple[str, ...]]:
-    """Each member's warnings: PeeringDB limits the build ignores, then pending."""
+def _member_warnings(config: Config, snapshot: Snapshot) -> dict[int, MemberWarnings]:
+    """Each member's warnings: PeeringDB limits the build ignores, and pending."""
     policy = config.exchange.policy
-    found: dict[int, tuple[str, ...]] = {}
+    found: dict[int, MemberWarnings] = {}
     for member in config.members:
-        mine = [f"AS{member.asn}: {warning}" for warning in max_prefix_warnings(
-            member, snapshot.peeringdb.get(member.asn), policy)]
+        limits = tuple(f"AS{member.asn}: {warning}" for warning in max_prefix_warnings(
+            member, snapshot.peeringdb.get(member.asn), policy))
         pending = snapshot.irr[member.asn].pending
-        if pending:
-            mine.append(f"AS{member.asn}: {PENDING_WARNING}: {pending}")
-        if mine:
-            found[member.asn] = tuple(mine)
+        if limits or pending:
+            found[member.asn] = (limits, (f"AS{member.asn}: {PENDING_WARNING}: {pending}",)
+                                 if pending else ())
     return found
 
 
 def _ordered_warnings(snapshot_warnings: Sequence[str], config: Config,
-                      member_warnings: Mapping[int, tuple[str, ...]]) -> list[str]:
+                      member_warnings: Mapping[int, MemberWarnings]) -> list[str]:
     """The snapshot's warnings, then every member's limit warnings, then every pending one,
     each in member order (as a full build has always said them)."""
-    pending_mark = f": {PENDING_WARNING}: "
     ordered = list(snapshot_warnings)
-    for pending in (False, True):
+    for kind in (0, 1):
         ordered += [warning for member in config.members
-                    for warning in member_warnings.get(member.asn, ())
-                    if (pending_mark in warning) is pending]
+                    for warning in member_warnings.get(member.asn, ((), ()))[kind]]
     return ordered
 
 

@@ -77,6 +77,10 @@ class ConfigLayout:
     functions: Mapping[str, tuple[int, str, str]]  # name -> (IP version, signature, body)
 
 
+# A member's warnings of a build: (its max-prefix warnings, its pending warning or none).
+MemberWarnings = tuple[tuple[str, ...], tuple[str, ...]]
+
+
 @dataclass(frozen=True)
 class BuildRecord:
     inputs: str  # InputHashes.digest of the build that wrote the outputs
@@ -90,9 +94,9 @@ class BuildRecord:
     # Per config, its layout; a config without one (or a record without shared) is never
     # reused in part.
     layouts: Mapping[str, ConfigLayout] = field(default_factory=dict)
-    # The warnings of each member (max-prefix, pending), in the build's order; the rest of
-    # `warnings` (provenance) is worked out again by an incremental build.
-    member_warnings: Mapping[int, tuple[str, ...]] = field(default_factory=dict)
+    # Each member's warnings, (max-prefix ones, pending ones); the rest of `warnings`
+    # (provenance) is worked out again by an incremental build.
+    member_warnings: Mapping[int, MemberWarnings] = field(default_factory=dict)
 
 
 class _Unhashable(Exception):
@@ -273,8 +277,8 @@ def _incremental_part(raw: dict[str, Any], configs: Sequence[str]) -> dict[str, 
         functions = {str(fn): (int(version), str(signature), str(body))
                      for fn, (version, signature, body) in layout["functions"].items()}
         layouts[str(name)] = ConfigLayout(blocks, functions)
-    member_warnings = {int(asn): tuple(str(w) for w in found)
-                       for asn, found in raw["member_warnings"].items()}
+    member_warnings = {int(asn): (tuple(str(w) for w in limits), tuple(str(w) for w in pending))
+                       for asn, (limits, pending) in raw["member_warnings"].items()}
     return {"shared": shared, "members": members, "layouts": layouts,
             "member_warnings": member_warnings}
 
@@ -303,7 +307,7 @@ def still_valid(record: BuildRecord | None, inputs: str | None, output: Path,
 def write_record(record: Path, output: Path, inputs: InputHashes | None,
                  names: Sequence[str], warnings: Sequence[str], example_data: bool, mode: int,
                  *, layouts: Mapping[str, ConfigLayout] | None = None,
-                 member_warnings: Mapping[int, Sequence[str]] | None = None) -> None:
+                 member_warnings: Mapping[int, MemberWarnings] | None = None) -> None:
     """Record a finished build of `names` in `output`; without input hashes, remove any
     old record instead. A temporary file a killed run left is removed first. `layouts`
     (every config's, or None) lets the next build reuse unchanged members' blocks."""
@@ -333,8 +337,9 @@ def write_record(record: Path, output: Path, inputs: InputHashes | None,
                             "functions": {fn: list(value) for fn, value
                                           in sorted(layout.functions.items())}}
                      for name, layout in sorted(layouts.items())},
-            member_warnings={str(asn): list(found) for asn, found
-                             in sorted((member_warnings or {}).items()) if found})
+            member_warnings={str(asn): [list(limits), list(pending)]
+                             for asn, (limits, pending) in sorted((member_warnings or {}).items())
+                             if limits or pending})
     # Compact: at 1,000 members the layout is most of it, read by every build.
     write_atomic(record, json.dumps(data, sort_keys=True, separators=(",", ":")) + "\n",
                  mode=mode)

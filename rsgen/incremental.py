@@ -95,12 +95,13 @@ class IncrementalConfigs:
     rendered_members: tuple[int, ...]  # ASNs whose blocks were rendered and checked anew
 
 
-def render_and_check(config: Config, snapshot: Snapshot, settings: Settings,
-                     reuse: Reusable) -> IncrementalConfigs | None:
+def render_and_check(config: Config, changed: Config, snapshot: Snapshot,
+                     settings: Settings, reuse: Reusable) -> IncrementalConfigs | None:
     """Every config, the changed members' blocks rendered and the rest reused, each checked
     by `bird -p` without its reused blocks; None: this build must be a full one.
 
-    `snapshot` holds the changed members' data (and the shared part: meta, never-via)."""
+    `changed` is `config` with only the changed members (changed_members); `snapshot` holds
+    their data (and the shared part: meta, never-via)."""
     import dataclasses
 
     from rsgen.plan import MemberPlan, plan
@@ -113,8 +114,7 @@ def render_and_check(config: Config, snapshot: Snapshot, settings: Settings,
         render_config,
     )
 
-    changed = changed_members(config, reuse)
-    partial = plan(Config(config.exchange, changed), snapshot, settings)
+    partial = plan(changed, snapshot, settings)
     present = {member.asn for member in config.members}
     env = make_environment(default_templates_dir())
     rendered: dict[str, str] = {}
@@ -152,7 +152,8 @@ def render_and_check(config: Config, snapshot: Snapshot, settings: Settings,
         checks.append((name, part.text))
     if not _checked(checks, settings.tools.bird):
         return None
-    return IncrementalConfigs(rendered, layouts, tuple(member.asn for member in changed))
+    return IncrementalConfigs(rendered, layouts,
+                              tuple(member.asn for member in changed.members))
 
 
 def layout_of(config: RenderedConfig) -> ConfigLayout | None:
