@@ -418,11 +418,6 @@ class _FragmentMemo:
 MEMBER_TEMPLATE = "bird2/member.conf.j2"
 
 
-def render_route_server(env: jinja2.Environment, exchange_plan: ExchangePlan,
-                        server: RouteServerPlan) -> str:
-    return render_config(env, exchange_plan, server).text
-
-
 def render_config(env: jinja2.Environment, exchange_plan: ExchangePlan,
                   server: RouteServerPlan, *,
                   reused_functions: Iterable[ImportFunction] = (),
@@ -486,17 +481,10 @@ def render_plan(exchange_plan: ExchangePlan, templates: Path | None = None) -> d
     return {config.name: config.text for config in render_configs(exchange_plan, templates)}
 
 
-def render_each(exchange_plan: ExchangePlan,
-                templates: Path | None = None) -> Iterator[tuple[str, str]]:
-    """render_plan one route server at a time, (file name, text), so a caller can start
-    checking one config while the next renders."""
-    for config in render_configs(exchange_plan, templates):
-        yield config.name, config.text
-
-
 def render_configs(exchange_plan: ExchangePlan,
                    templates: Path | None = None) -> Iterator[RenderedConfig]:
-    """render_each with each config's blocks (RenderedConfig)."""
+    """Each route server's config with its blocks (RenderedConfig), one at a time, so a
+    caller can start checking one config while the next renders."""
     env = make_environment(templates or default_templates_dir())
     for server in exchange_plan.route_servers:
         yield render_config(env, exchange_plan, server)
